@@ -1,0 +1,171 @@
+"""The one place that wires a config into objects and runs them (live or file mode)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+from vcam.compositing import make_compositor
+from vcam.config import Config
+from vcam.errors import InputError, OutputError
+from vcam.matting import MattingEngine, ensure_model
+from vcam.matting.models import ProgressFactory, default_model_dir
+from vcam.pipeline import Pipeline
+from vcam.sinks import Sink
+from vcam.sinks.file import FileSink
+from vcam.sinks.null import NullSink
+from vcam.sources import Source
+from vcam.sources.file import FileSource
+from vcam.sources.synthetic import TestPatternSource
+from vcam.sources.webcam import CameraSource
+
+__all__ = [
+    "build_engine",
+    "finish_sink",
+    "model_dir",
+    "open_sink",
+    "open_source",
+    "run_live",
+    "summarize",
+    "write_stats",
+]
+
+log = logging.getLogger(__name__)
+TEST_PATTERN = "testpattern"
+
+
+def model_dir(cfg: Config) -> Path:
+    """The folder models are cached in: ``model.dir`` or the user cache folder."""
+    return Path(cfg.model.dir).expanduser() if cfg.model.dir else default_model_dir()
+
+
+def build_engine(cfg: Config, progress: ProgressFactory | None = None) -> MattingEngine:
+    """Verify (fetching on first use) the configured model and start an engine on it."""
+    kwargs = {"progress": progress} if progress is not None else {}
+    path = ensure_model(cfg.model.name, cfg.model.path, model_dir(cfg), **kwargs)
+    return MattingEngine(
+        path,
+        providers=cfg.model.providers,
+        threads=cfg.model.threads,
+        input_size=cfg.model.input_size,
+        downsample_ratio=cfg.model.downsample_ratio,
+    )
+
+
+def open_source(cfg: Config, clock: Callable[[], float] = time.monotonic) -> Source:
+    """The configured camera: an index, a device path, a video file (looped, paced) or
+    ``testpattern``."""
+    dev = cfg.camera.device
+    if isinstance(dev, str) and dev.strip().isdigit():
+        dev = int(dev)
+    if isinstance(dev, int):
+        return CameraSource(dev, cfg.camera.size, cfg.camera.fps, cfg.camera.fourcc, clock=clock)
+    if dev == TEST_PATTERN:
+        return TestPatternSource(cfg.camera.size, cfg.camera.fps, clock=clock)
+    if dev.startswith("/dev/"):
+        return CameraSource(dev, cfg.camera.size, cfg.camera.fps, cfg.camera.fourcc, clock=clock)
+    path = Path(dev).expanduser()
+    if not path.exists():
+        raise InputError(
+            f"source {dev}: no such camera or video file; give a camera index (0), a device "
+            "path (/dev/video0), a video file or 'testpattern'"
+        )
+    return FileSource(path, loop=True, pace=True, clock=clock, what="source video")
+
+
+def open_sink(cfg: Config, target: str | None = None, overwrite: bool = False) -> Sink:
+    """``virtualcam``, ``preview``, ``null`` or a video file path."""
+    target = target or cfg.output.target
+    size, fps = cfg.output_size, cfg.output_fps
+    if target == "virtualcam":
+        from vcam.sinks.virtualcam import VirtualCamSink
+
+        return VirtualCamSink(size, fps, cfg.output.device, cfg.output.backend)
+    if target == "preview":
+        from vcam.sinks.preview import PreviewSink
+
+        return PreviewSink()
+    if target == "null":
+        return NullSink()
+    return FileSink(target, size, fps, overwrite=overwrite)
+
+
+def write_stats(path: str | None, data: dict[str, object]) -> None:
+    if not path:
+        return
+    p = Path(path).expanduser()
+    try:
+        tmp = p.with_name(f".{p.name}.tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, p)
+    except OSError as exc:
+        raise OutputError(f"stats file {p}: cannot write it ({exc.strerror})") from exc
+
+
+def finish_sink(sink: Sink, ok: bool) -> None:
+    if not ok and isinstance(sink, FileSink):
+        sink.abort()
+    else:
+        sink.close()
+
+
+def summarize(pipeline: Pipeline, engine: MattingEngine) -> dict[str, object]:
+    return {
+        **pipeline.stats.summary(),
+        "provider": engine.provider,
+        "model_input": list(engine.input_size),
+        "downsample_ratio": engine.downsample_ratio,
+        "threads": engine.threads,
+    }
+
+
+def run_live(
+    cfg: Config,
+    *,
+    target: str | None = None,
+    duration: float | None = None,
+    stats_json: str | None = None,
+    stop: threading.Event | None = None,
+    overwrite: bool = False,
+    progress: ProgressFactory | None = None,
+) -> dict[str, object]:
+    """Run the live daemon until stopped; returns (and writes) the stats summary."""
+    stop = stop or threading.Event()
+    engine = build_engine(cfg, progress)
+    compositor = make_compositor(cfg.effect, cfg.output_size, cfg.output_fps)
+    with contextlib.ExitStack() as stack:
+        close = getattr(compositor, "close", None)
+        if close is not None:
+            stack.callback(close)
+        source = open_source(cfg)
+        stack.callback(source.close)
+        sink = open_sink(cfg, target, overwrite)
+        pipeline = Pipeline(
+            source, engine, compositor, sink, output_size=cfg.output_size, mirror=cfg.effect.mirror
+        )
+        # a source swapped in while running is closed too
+        stack.callback(lambda: pipeline.source is not source and pipeline.source.close())
+        log.info(
+            "running: %s -> %s, mode %s, %dx%d @ %g fps",
+            source.name, sink.name, cfg.effect.mode, *cfg.output_size, cfg.output_fps,
+        )
+        ok = False
+        try:
+            why = pipeline.run(stop, duration)
+            ok = True
+            log.info("stopped (%s)", why)
+        except KeyboardInterrupt:
+            ok = True  # Ctrl-C is how a live run ends: keep what was recorded
+            raise
+        finally:
+            finish_sink(sink, ok)
+            summary = summarize(pipeline, engine)
+            write_stats(stats_json, summary)
+    return summary

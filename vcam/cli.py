@@ -1,0 +1,282 @@
+"""Command line: argument parsing and the one place errors become exit codes.
+
+Known errors (:class:`vcam.errors.VcamError`) print one line and exit 1; Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from vcam import __version__
+from vcam.config import Config, load_config, parse_color, parse_size
+from vcam.errors import ConfigError, VcamError
+
+__all__ = ["main"]
+
+log = logging.getLogger("vcam")
+
+
+def _tqdm_bytes(total: int | None, desc: str) -> Any:  # noqa: ANN401 - tqdm instance
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False, file=sys.stderr)
+
+
+def _tqdm_frames(total: int | None) -> Callable[[int], None]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="frame", desc="processing", file=sys.stderr, dynamic_ncols=True)
+    _tqdm_frames.bars.append(bar)  # type: ignore[attr-defined]
+    return bar.update  # type: ignore[no-any-return]
+
+
+_tqdm_frames.bars = []  # type: ignore[attr-defined]
+
+
+def _size_arg(text: str) -> tuple[int, int]:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _color_arg(text: str) -> tuple[int, int, int]:
+    try:
+        return parse_color(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", metavar="PATH", help="config file (default ~/.config/vcam/config.yaml if it exists)")
+    g = p.add_argument_group("effect")
+    g.add_argument("--mode", "-m", choices=["blur", "replace", "color", "off"], help="background effect")
+    g.add_argument("--background", "-b", metavar="PATH", help="image or video for --mode replace")
+    g.add_argument("--color", type=_color_arg, metavar="#RRGGBB", help="colour for --mode color")
+    g.add_argument("--blur-strength", type=int, metavar="N", help="blur strength 1..100 (sigma in pixels at 720p)")
+    g.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None, help="flip horizontally")
+    m = p.add_argument_group("model")
+    m.add_argument("--model-input", type=_size_arg, metavar="WxH", help="model input size, e.g. 256x144")
+    m.add_argument("--downsample-ratio", type=float, metavar="R", help="RVM downsample ratio in (0, 1]")
+    m.add_argument("--providers", metavar="LIST", help="comma-separated, in order: tensorrt,cuda,cpu")
+    m.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime intra-op threads (0 = cores available)")
+    m.add_argument("--stats-json", metavar="PATH", help="write run statistics as JSON at exit")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """CLI flags as a nested mapping over the config file (validated with it)."""
+
+    def arg(name: str) -> Any:  # noqa: ANN401 - argparse values
+        return getattr(args, name, None)
+
+    o: dict[str, dict[str, Any]] = {"camera": {}, "model": {}, "effect": {}, "output": {}}
+    flags = [
+        ("effect", "mode", arg("mode")),
+        ("effect", "background", arg("background")),
+        ("effect", "color", arg("color")),
+        ("effect", "blur_strength", arg("blur_strength")),
+        ("effect", "mirror", arg("mirror")),
+        ("model", "input_size", arg("model_input")),
+        ("model", "downsample_ratio", arg("downsample_ratio")),
+        ("model", "threads", arg("threads")),
+        ("camera", "size", arg("size")),
+        ("camera", "fps", arg("fps")),
+        ("output", "size", arg("output_size")),
+        ("output", "device", arg("device")),
+    ]
+    for section, key, value in flags:
+        if value is not None:
+            o[section][key] = list(value) if isinstance(value, tuple) else value
+    if arg("providers") is not None:
+        o["model"]["providers"] = [x.strip() for x in arg("providers").split(",") if x.strip()]
+    if arg("source") is not None:
+        src = arg("source")
+        o["camera"]["device"] = int(src) if src.isdigit() else src
+    return {k: v for k, v in o.items() if v}
+
+
+def _config(args: argparse.Namespace) -> Config:
+    cfg, path = load_config(Path(args.config) if args.config else None, _overrides(args))
+    log.debug("config from %s", path or "defaults")
+    return cfg
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from vcam.app import run_live
+
+    cfg = _config(args)
+    summary = run_live(
+        cfg,
+        target=args.output,
+        duration=args.duration,
+        stats_json=args.stats_json,
+        overwrite=args.overwrite,
+        progress=_tqdm_bytes,
+    )
+    lat = summary["latency_ms"]
+    log.info(
+        "%s frames out, %.1f fps, %s dropped, latency p50 %s ms, p95 %s ms",
+        summary["frames_out"], summary["fps"], summary["frames_dropped"],
+        lat.get("p50") if isinstance(lat, dict) else None,
+        lat.get("p95") if isinstance(lat, dict) else None,
+    )
+    return 0
+
+
+def _cmd_process(args: argparse.Namespace) -> int:
+    from vcam.fileproc import process_file
+
+    cfg = _config(args)
+    try:
+        summary = process_file(
+            cfg,
+            args.input,
+            args.output,
+            matte_out=args.matte_out,
+            overwrite=args.overwrite,
+            stats_json=args.stats_json,
+            progress=_tqdm_bytes,
+            frame_progress=_tqdm_frames,
+            crf=args.crf,
+        )
+    finally:
+        for bar in _tqdm_frames.bars:  # type: ignore[attr-defined]
+            bar.close()
+        _tqdm_frames.bars.clear()  # type: ignore[attr-defined]
+    print(f"wrote {summary['output']} ({summary['frames_out']} frames)")
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from vcam.matting.models import KNOWN_MODELS, ensure_model, fetch_model, list_models
+
+    cfg = _config(args)
+    from vcam.app import model_dir
+
+    folder = Path(args.dir).expanduser() if args.dir else model_dir(cfg)
+    if args.action == "fetch":
+        for spec in KNOWN_MODELS.values():
+            path = ensure_model(spec.name, None, folder, progress=_tqdm_bytes) if not args.force else fetch_model(
+                spec, folder, _tqdm_bytes
+            )
+            print(f"{spec.name}  {path}  verified")
+        return 0
+    for st in list_models(folder):
+        size = f"{st.size} bytes" if st.size is not None else "-"
+        print(f"{st.name}  {st.path}  {size}  {st.note}")
+    return 0
+
+
+def _cmd_devices(args: argparse.Namespace) -> int:
+    import pyvirtualcam
+
+    from vcam.devices import list_video_devices
+
+    devices = list_video_devices()
+    if not devices:
+        print("no video devices found (no /dev/video*): no camera is connected and no v4l2loopback device exists")
+    for d in devices:
+        print(f"{d.path}  {d.name}  [{d.kind}]")
+    if not any(d.virtual for d in devices):
+        from vcam.sinks.virtualcam import SETUP_HINT
+
+        print(f"no virtual camera: {SETUP_HINT}")
+    backends = ", ".join(sorted(pyvirtualcam.camera.BACKENDS)) or "none"
+    print(f"pyvirtualcam backends: {backends}")
+    return 0
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from vcam.config import default_config_path, read_yaml, validate_config
+
+    path = Path(args.path) if args.path else default_config_path()
+    if not args.path and not path.exists():
+        print(f"ok (no config file at {path}; defaults are used)")
+        return 0
+    try:
+        validate_config(read_yaml(path), str(path))
+    except ConfigError as exc:
+        print(f"{exc.source}: {len(exc.problems)} error(s)")
+        for p in exc.problems:
+            print(f"  {p}")
+        return 1
+    print("ok")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vcam", description="Real-time virtual webcam with background blur/replacement (Robust Video Matting).")
+    parser.add_argument("--version", action="version", version=f"vcam {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the virtual camera (default: webcam -> blur -> virtual camera)")
+    run.add_argument("--source", "-s", metavar="SRC", help="camera index, device path, video file or 'testpattern'")
+    run.add_argument("--output", "-o", metavar="SPEC", help="virtualcam (default), preview, null, or a video file path")
+    run.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
+    run.add_argument("--size", type=_size_arg, metavar="WxH", help="camera capture size, e.g. 1280x720")
+    run.add_argument("--fps", type=float, help="camera frame rate")
+    run.add_argument("--output-size", type=_size_arg, metavar="WxH", help="virtual camera size (default: camera size)")
+    run.add_argument("--device", metavar="PATH", help="virtual camera device, e.g. /dev/video10")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    _add_common(run)
+    run.set_defaults(func=_cmd_run)
+
+    proc = sub.add_parser("process", help="replace or blur the background of a video file")
+    proc.add_argument("input", metavar="INPUT", help="input video file")
+    proc.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="output video file (.mp4, .mkv, .mov)")
+    proc.add_argument("--matte-out", metavar="DIR", help="also write each frame's alpha as DIR/000000.png, ...")
+    proc.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    proc.add_argument("--crf", type=int, default=18, choices=range(0, 52), metavar="0-51", help="H.264 quality (lower is better; default 18)")
+    _add_common(proc)
+    proc.set_defaults(func=_cmd_process)
+
+    models = sub.add_parser("models", help="fetch or list the matting models")
+    models.add_argument("action", choices=["fetch", "list"])
+    models.add_argument("--dir", metavar="DIR", help="model folder (default: model.dir or ~/.cache/vcam/models)")
+    models.add_argument("--force", action="store_true", help="fetch again even if a verified copy exists")
+    models.add_argument("--config", "-c", metavar="PATH", help="config file")
+    models.set_defaults(func=_cmd_models)
+
+    devices = sub.add_parser("devices", help="list cameras and virtual camera devices")
+    devices.set_defaults(func=_cmd_devices)
+
+    check = sub.add_parser("check-config", help="validate a config file")
+    check.add_argument("path", nargs="?", metavar="PATH", help="config file (default ~/.config/vcam/config.yaml)")
+    check.set_defaults(func=_cmd_check_config)
+    return parser
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="vcam: %(message)s" if verbose == 0 else "%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vcam`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose, args.quiet)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except VcamError as exc:
+        print(f"vcam: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("vcam: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so in one line, full traceback with -v
+        if args.verbose:
+            log.exception("internal error")
+        print(f"vcam: internal error: {type(exc).__name__}: {exc} (run with -v for details and please report it)", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Compositors: turn a frame and its alpha into the output picture.
+
+A compositor is called as ``compositor(image, alpha)`` with ``image`` (H, W, 3) uint8 RGB at
+output size and ``alpha`` (H, W) float32 0..1 at the same size (None when its
+``needs_alpha`` is False) and returns an (H, W, 3) uint8 RGB picture.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from vcam.compositing.backgrounds import load_background
+from vcam.compositing.blend import blend
+from vcam.compositing.blur import BlurCompositor
+from vcam.compositing.refine import upsample_alpha
+from vcam.compositing.replace import ColorCompositor, PassThrough, ReplaceCompositor
+from vcam.config import EffectConfig
+
+__all__ = [
+    "BlurCompositor",
+    "ColorCompositor",
+    "Compositor",
+    "PassThrough",
+    "ReplaceCompositor",
+    "blend",
+    "make_compositor",
+    "upsample_alpha",
+]
+
+
+class Compositor(Protocol):
+    needs_alpha: bool
+
+    def __call__(self, image: np.ndarray, alpha: np.ndarray | None) -> np.ndarray: ...
+
+
+def make_compositor(effect: EffectConfig, size: tuple[int, int], fps: float) -> Compositor:
+    """The compositor for ``effect.mode``; loads the background for ``replace``."""
+    if effect.mode == "blur":
+        return BlurCompositor(effect.blur_strength)
+    if effect.mode == "color":
+        return ColorCompositor(effect.color)
+    if effect.mode == "replace":
+        assert effect.background is not None  # the config schema guarantees it
+        return ReplaceCompositor(load_background(effect.background, size, fps))
+    return PassThrough()

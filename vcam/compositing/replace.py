@@ -1,0 +1,55 @@
+"""Replace, colour and pass-through compositors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vcam.compositing.backgrounds import Background
+from vcam.compositing.blend import blend
+
+__all__ = ["ColorCompositor", "PassThrough", "ReplaceCompositor"]
+
+
+class ReplaceCompositor:
+    """Puts the person over a background image or video (advanced once per output frame)."""
+
+    needs_alpha = True
+
+    def __init__(self, background: Background) -> None:
+        self.background = background
+        self._n = 0
+
+    def __call__(self, image: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+        assert alpha is not None
+        bg = self.background.frame(self._n)
+        self._n += 1
+        return blend(image, bg, alpha)
+
+    def close(self) -> None:
+        self.background.close()
+
+
+class ColorCompositor:
+    """Puts the person over a solid colour."""
+
+    needs_alpha = True
+
+    def __init__(self, color: tuple[int, int, int]) -> None:
+        self.color = color
+        self._bg: np.ndarray | None = None
+
+    def __call__(self, image: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+        assert alpha is not None
+        if self._bg is None or self._bg.shape != image.shape:
+            self._bg = np.empty_like(image)
+            self._bg[:] = self.color
+        return blend(image, self._bg, alpha)
+
+
+class PassThrough:
+    """Mode ``off``: the camera picture unchanged; no matting is run."""
+
+    needs_alpha = False
+
+    def __call__(self, image: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+        return image

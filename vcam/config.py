@@ -1,0 +1,358 @@
+"""Typed configuration: schema, YAML loading, CLI overrides and errors that name the key path.
+
+The schema is a tree of pydantic models that forbid unknown keys. Values are checked
+strictly (a string is not silently turned into a number), and every problem is reported
+as ``section.key: what is wrong, got VALUE``. Nothing falls back to a default when a value
+is wrong: a bad config is an error.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from vcam.errors import ConfigError
+
+__all__ = [
+    "CameraConfig",
+    "Config",
+    "EffectConfig",
+    "ModelConfig",
+    "OutputConfig",
+    "default_config_path",
+    "load_config",
+    "parse_color",
+    "parse_size",
+    "validate_config",
+]
+
+Mode = Literal["blur", "replace", "color", "off"]
+Provider = Literal["tensorrt", "cuda", "cpu"]
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse ``"WIDTHxHEIGHT"`` (e.g. ``"1280x720"``) into (width, height)."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
+    if not m:
+        raise ValueError(f"expected WIDTHxHEIGHT such as 1280x720, got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def parse_color(value: object) -> tuple[int, int, int]:
+    """Parse ``"#rrggbb"`` or ``[r, g, b]`` (each 0..255) into an RGB tuple."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"#?([0-9a-fA-F]{6})", value.strip())
+        if not m:
+            raise ValueError(f"expected a colour like '#00b140' or [0, 177, 64], got {value!r}")
+        h = m.group(1)
+        return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+    if (
+        isinstance(value, list | tuple)
+        and len(value) == 3
+        and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value)
+    ):
+        return int(value[0]), int(value[1]), int(value[2])
+    raise ValueError(f"expected a colour like '#00b140' or [0, 177, 64], got {value!r}")
+
+
+def _check_size(value: object, lo: int, hi: int) -> tuple[int, int]:
+    if isinstance(value, str):
+        w, h = parse_size(value)
+    elif (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        w, h = int(value[0]), int(value[1])
+    else:
+        raise ValueError(f"expected [width, height] or 'WIDTHxHEIGHT', got {value!r}")
+    if not (lo <= w <= hi and lo <= h <= hi):
+        raise ValueError(f"width and height must be in {lo}..{hi}, got {w}x{h}")
+    return w, h
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class CameraConfig(_Section):
+    """Where frames come from: a camera index, a device path, or a video file (looped)."""
+
+    device: int | str = 0
+    size: tuple[int, int] = (1280, 720)
+    fps: Annotated[float, Field(gt=0, le=240)] = 30.0
+    fourcc: str | None = "MJPG"
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device(cls, v: object) -> object:
+        if isinstance(v, bool):
+            raise ValueError(f"expected a camera index, device path or video file, got {v!r}")
+        if isinstance(v, int) and v < 0:
+            raise ValueError(f"a camera index must be 0 or more, got {v}")
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("must not be empty")
+        return v
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _size(cls, v: object) -> tuple[int, int]:
+        return _check_size(v, 16, 8192)
+
+    @field_validator("fps", mode="before")
+    @classmethod
+    def _fps(cls, v: object) -> object:
+        return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("fourcc")
+    @classmethod
+    def _fourcc(cls, v: str | None) -> str | None:
+        if v is not None and len(v) != 4:
+            raise ValueError(f"must be a 4-character code such as MJPG or YUYV, or null, got {v!r}")
+        return v
+
+
+class ModelConfig(_Section):
+    """The matting model and how ONNX Runtime runs it."""
+
+    name: str = "rvm_mobilenetv3_fp32"
+    path: str | None = None
+    dir: str | None = None
+    providers: tuple[Provider, ...] = ("tensorrt", "cuda", "cpu")
+    threads: Annotated[int, Field(ge=0, le=256)] = 0
+    input_size: tuple[int, int] = (256, 144)
+    downsample_ratio: Annotated[float, Field(gt=0, le=1)] = 0.25
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _providers(cls, v: object) -> object:
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("list at least one provider: tensorrt, cuda, cpu")
+            return tuple(v)
+        return v
+
+    @field_validator("input_size", mode="before")
+    @classmethod
+    def _input_size(cls, v: object) -> tuple[int, int]:
+        return _check_size(v, 16, 4096)
+
+    @field_validator("downsample_ratio", mode="before")
+    @classmethod
+    def _ratio(cls, v: object) -> object:
+        return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+class EffectConfig(_Section):
+    """What happens to the background."""
+
+    mode: Mode = "blur"
+    blur_strength: Annotated[int, Field(ge=1, le=100)] = 20
+    background: str | None = None
+    color: tuple[int, int, int] = (0, 177, 64)
+    mirror: bool = False
+
+    @field_validator("color", mode="before")
+    @classmethod
+    def _color(cls, v: object) -> tuple[int, int, int]:
+        return parse_color(v)
+
+
+class OutputConfig(_Section):
+    """Where processed frames go and in what format."""
+
+    target: str = "virtualcam"
+    device: str | None = None
+    backend: str | None = None
+    size: tuple[int, int] | None = None
+    fps: Annotated[float, Field(gt=0, le=240)] | None = None
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _size(cls, v: object) -> tuple[int, int] | None:
+        return None if v is None else _check_size(v, 16, 8192)
+
+    @field_validator("fps", mode="before")
+    @classmethod
+    def _fps(cls, v: object) -> object:
+        return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must be virtualcam, preview, null or a file path")
+        return v
+
+
+class Config(_Section):
+    """The whole vcam configuration (see ``configs/default.yaml`` for every key)."""
+
+    camera: CameraConfig = CameraConfig()
+    model: ModelConfig = ModelConfig()
+    effect: EffectConfig = EffectConfig()
+    output: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _replace_needs_background(self) -> Config:
+        if self.effect.mode == "replace" and not self.effect.background:
+            raise ValueError(
+                "effect.background: mode 'replace' needs a background image or video path"
+            )
+        return self
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """Output (width, height): ``output.size`` or else the camera size."""
+        return self.output.size or self.camera.size
+
+    @property
+    def output_fps(self) -> float:
+        """Output frame rate: ``output.fps`` or else the camera rate."""
+        return self.output.fps or self.camera.fps
+
+
+def _format_errors(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
+        kind = err["type"]
+        value = err.get("input")
+        if kind == "extra_forbidden":
+            parent, _, key = loc.rpartition(".")
+            known = _known_keys(parent)
+            problems.append(f"{loc}: unknown key (known keys here: {', '.join(known)})")
+            continue
+        msg = str(err["msg"])
+        msg = re.sub(r"^(Value|Assertion) error, ", "", msg)
+        msg = re.sub(r"^Input should be", "must be", msg)
+        msg = msg[:1].lower() + msg[1:]
+        if not loc:  # a whole-config rule: its message names its own key
+            problems.append(msg)
+            continue
+        if "got" not in msg:
+            msg = f"{msg}, got {value!r}"
+        problems.append(f"{loc}: {msg}")
+    return problems
+
+
+def _known_keys(section: str) -> list[str]:
+    model: type[BaseModel] = Config
+    for part in [p for p in section.split(".") if p]:
+        field = model.model_fields.get(part)
+        ann = field.annotation if field else None
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return list(model.model_fields)
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def validate_config(
+    data: object, source: str = "config", overrides: Mapping[str, Any] | None = None
+) -> Config:
+    """Validate a mapping (as read from YAML) plus optional overrides into a :class:`Config`.
+
+    ``overrides`` is a nested mapping (``{"effect": {"mode": "off"}}``) applied on top, as
+    CLI flags are. Raises :class:`ConfigError` listing every problem with its key path.
+    """
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            source, [f"the top level must be a mapping of sections, got {type(data).__name__}"]
+        )
+    merged = _deep_merge(data, overrides or {})
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(source, _format_errors(exc)) from None
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe loader that refuses anchors/aliases, so a "billion laughs" file cannot blow up."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: ANN401 - yaml API
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(
+                f"aliases (*name) are not allowed in a vcam config, line {event.start_mark.line + 1}"
+            )
+        return super().compose_node(parent, index)
+
+
+def read_yaml(path: Path) -> object:
+    """Read a YAML file with the safe, alias-free loader. Raises :class:`ConfigError`."""
+    source = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(source, [f"file is {size} bytes; a config is at most 1 MB"])
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, ["file not found"]) from None
+    except IsADirectoryError:
+        raise ConfigError(source, ["is a directory, expected a YAML file"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, [f"cannot read: {exc}"]) from None
+    if not text.strip():
+        raise ConfigError(
+            source, ["file is empty; write the settings to change, or delete the file"]
+        )
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - safe loader subclass
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, [f"not valid YAML{where}: {problem}"]) from None
+
+
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME/vcam/config.yaml`` (``~/.config/vcam/config.yaml`` by default)."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME", "~"), ".config")
+    return Path(os.path.expanduser(base)) / "vcam" / "config.yaml"
+
+
+def load_config(
+    path: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[Config, Path | None]:
+    """Load the config from ``path``, or the user's default file if it exists, or defaults.
+
+    Returns the config and the file it came from (None when only defaults were used).
+    An explicitly given path must exist; the default path is optional.
+    """
+    if path is None:
+        candidate = default_config_path(env)
+        path = candidate if candidate.exists() else None
+    data = read_yaml(path) if path is not None else {}
+    return validate_config(data, str(path) if path else "config", overrides), path

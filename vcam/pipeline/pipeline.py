@@ -1,0 +1,267 @@
+"""The pipeline: one object, two ways to drive it.
+
+* ``step()`` runs one frame through every stage on the calling thread and loses nothing:
+  file mode and tests use it.
+* ``run(stop)`` runs three named threads (capture, matting, output) joined by
+  :class:`LatestSlot` hand-offs, so a slow stage drops stale frames (counted) instead of
+  adding latency: live mode uses it. Errors in a thread stop the others and are re-raised
+  on the calling thread.
+
+Recurrent-state rules: the engine is reset when the source changes, when the frame size
+changes, when matting resumes after frames that were not matted (mode ``off``, pause), and
+a new engine starts with a fresh state.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vcam.compositing import Compositor, upsample_alpha
+from vcam.frames import Frame, cover_fit
+from vcam.matting.engine import MattingEngine
+from vcam.pipeline.buffers import LatestSlot
+from vcam.pipeline.stats import Stats
+from vcam.sinks import Sink, StopRequested
+from vcam.sources import Source
+
+__all__ = ["Matted", "Pipeline"]
+
+log = logging.getLogger(__name__)
+_POLL_S = 0.1
+_JOIN_S = 5.0
+
+
+@dataclass(slots=True)
+class Matted:
+    """A prepared frame and its alpha at model size (None when the compositor needs none)."""
+
+    frame: Frame
+    alpha: np.ndarray | None
+
+
+class Pipeline:
+    """source → prepare (fit to output size, mirror) → matting → refine + composite → sink.
+
+    ``on_alpha(frame, alpha)`` if given is called with every output-size alpha (float32 0..1),
+    for example to write mattes in file mode.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        engine: MattingEngine,
+        compositor: Compositor,
+        sink: Sink,
+        *,
+        output_size: tuple[int, int],
+        mirror: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        on_alpha: Callable[[Frame, np.ndarray], None] | None = None,
+    ) -> None:
+        self.source, self.engine, self.compositor, self.sink = source, engine, compositor, sink
+        self.output_size = output_size
+        self.mirror = mirror
+        self.clock = clock
+        self.on_alpha = on_alpha
+        self.stats = Stats(clock)
+        self._lock = threading.Lock()
+        self._last_size: tuple[int, int] | None = None
+        self._matting_active = False
+        self._paused = False
+        self.frames_in = 0
+
+    # -- live changes (thread-safe; take effect on the next frame) --------------------------
+
+    def set_compositor(self, compositor: Compositor) -> None:
+        with self._lock:
+            old, self.compositor = self.compositor, compositor
+        close = getattr(old, "close", None)
+        if old is not compositor and close is not None:
+            close()
+
+    def set_mirror(self, mirror: bool) -> None:
+        with self._lock:
+            self.mirror = mirror
+
+    def set_engine(self, engine: MattingEngine) -> None:
+        with self._lock:
+            self.engine = engine
+
+    def set_source(self, source: Source) -> None:
+        with self._lock:
+            old, self.source = self.source, source
+            self.engine.reset()
+        old.close()
+
+    def set_paused(self, paused: bool) -> None:
+        with self._lock:
+            self._paused = paused
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    # -- the stages --------------------------------------------------------------------------
+
+    def _read(self) -> Frame | None:
+        t0 = self.clock()
+        frame = self.source.read()
+        if frame is not None:
+            self.stats.stage("capture", self.clock() - t0)
+            self.stats.frame_in()
+            self.frames_in += 1
+        return frame
+
+    def prepare(self, frame: Frame) -> Frame:
+        """Fit the picture to the output size (cover, never stretched) and mirror it if asked."""
+        t0 = self.clock()
+        img = frame.image
+        if (img.shape[1], img.shape[0]) != self.output_size:
+            img = cover_fit(img, self.output_size)
+        if self.mirror:
+            img = cv2.flip(img, 1)
+        frame = Frame(img, frame.index, frame.timestamp, frame.pts)
+        self.stats.stage("prepare", self.clock() - t0)
+        return frame
+
+    def matte(self, frame: Frame) -> Matted:
+        """Run the engine when the compositor needs alpha, applying the state-reset rules."""
+        with self._lock:
+            compositor, engine, paused = self.compositor, self.engine, self._paused
+        if not compositor.needs_alpha or paused:
+            self._matting_active = False
+            return Matted(frame, None)
+        size = frame.size
+        if not self._matting_active or size != self._last_size:
+            engine.reset()
+        self._matting_active, self._last_size = True, size
+        t0 = self.clock()
+        alpha = engine.infer(frame.image)
+        self.stats.stage("inference", self.clock() - t0)
+        return Matted(frame, alpha)
+
+    def render(self, item: Matted) -> np.ndarray:
+        """Upsample the alpha to the picture and composite; pass through when there is no alpha."""
+        with self._lock:
+            compositor, paused = self.compositor, self._paused
+        frame = item.frame
+        if paused or item.alpha is None or not compositor.needs_alpha:
+            # also when the mode changed between matting and rendering: this one frame as is
+            return frame.image
+        t0 = self.clock()
+        full = upsample_alpha(item.alpha, frame.size)
+        t1 = self.clock()
+        self.stats.stage("refine", t1 - t0)
+        if self.on_alpha is not None:
+            self.on_alpha(frame, full)
+        out = compositor(frame.image, full)
+        self.stats.stage("composite", self.clock() - t1)
+        return out
+
+    def _send(self, frame: Frame, image: np.ndarray) -> None:
+        t0 = self.clock()
+        self.sink.send(image, frame.pts)
+        self.stats.stage("sink", self.clock() - t0)
+        self.stats.frame_out(frame.timestamp)
+
+    # -- drivers -----------------------------------------------------------------------------
+
+    def step(self) -> bool:
+        """Process one frame on this thread. Returns False at the end of the source."""
+        frame = self._read()
+        if frame is None:
+            return False
+        prepared = self.prepare(frame)
+        self._send(prepared, self.render(self.matte(prepared)))
+        return True
+
+    def run(self, stop: threading.Event, duration: float | None = None) -> str:
+        """Run the threaded live pipeline until ``stop`` is set, ``duration`` seconds pass, the
+        source ends or the sink asks to stop. Returns why it stopped ("stopped", "duration",
+        "end of source", "sink"). Re-raises the first error of any stage thread.
+        """
+        to_matte: LatestSlot[Frame] = LatestSlot()
+        to_output: LatestSlot[Matted] = LatestSlot()
+        errors: list[BaseException] = []
+        reason: list[str] = []
+        done = threading.Event()
+
+        def guarded(body: Callable[[], None]) -> Callable[[], None]:
+            def target() -> None:
+                try:
+                    body()
+                except StopRequested:
+                    reason.append("sink")
+                except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                    errors.append(exc)
+                finally:
+                    done.set()
+
+            return target
+
+        def capture() -> None:
+            while not stop.is_set():
+                frame = self._read()
+                if frame is None:
+                    reason.append("end of source")
+                    break
+                if to_matte.put(self.prepare(frame)):
+                    self.stats.add_dropped()
+            to_matte.close()
+
+        def matting() -> None:
+            while not stop.is_set():
+                frame = to_matte.get(_POLL_S)
+                if frame is None:
+                    if to_matte.closed:
+                        break
+                    continue
+                if to_output.put(self.matte(frame)):
+                    self.stats.add_dropped()
+            to_output.close()
+
+        def output() -> None:
+            while not stop.is_set():
+                item = to_output.get(_POLL_S)
+                if item is None:
+                    if to_output.closed:
+                        break
+                    continue
+                self._send(item.frame, self.render(item))
+
+        threads = [
+            threading.Thread(target=guarded(capture), name="vcam-capture", daemon=True),
+            threading.Thread(target=guarded(matting), name="vcam-matting", daemon=True),
+            threading.Thread(target=guarded(output), name="vcam-output", daemon=True),
+        ]
+        deadline = None if duration is None else self.clock() + duration
+        for t in threads:
+            t.start()
+        try:
+            while not stop.is_set():
+                # At the end of a finite source the output thread drains what is left first.
+                if errors or "sink" in reason or not threads[2].is_alive():
+                    break
+                if deadline is not None and self.clock() >= deadline:
+                    reason.append("duration")
+                    break
+                done.wait(_POLL_S)
+                done.clear()
+        finally:
+            stop.set()
+            to_matte.close()
+            to_output.close()
+            for t in threads:
+                t.join(_JOIN_S)
+                if t.is_alive():
+                    log.error("thread %s did not stop within %.0f s", t.name, _JOIN_S)
+        if errors:
+            raise errors[0]
+        return reason[0] if reason else "stopped"

@@ -1,0 +1,91 @@
+"""Thread-safe pipeline counters and timings, summarised as the ``--stats-json`` object."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = ["STAGES", "Stats"]
+
+STAGES = ("capture", "prepare", "inference", "refine", "composite", "sink")
+_KEEP = 200_000
+
+
+class Stats:
+    """Counts frames in/out/dropped and records per-frame latency and per-stage times (ms)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.frames_in = 0
+        self.frames_out = 0
+        self.dropped = 0
+        self._latency: deque[float] = deque(maxlen=_KEEP)
+        self._stage: dict[str, deque[float]] = {s: deque(maxlen=_KEEP) for s in STAGES}
+        self._out_times: deque[float] = deque(maxlen=_KEEP)
+        self.started = clock()
+
+    def frame_in(self) -> None:
+        with self._lock:
+            self.frames_in += 1
+
+    def frame_out(self, capture_ts: float) -> None:
+        now = self._clock()
+        with self._lock:
+            self.frames_out += 1
+            self._latency.append((now - capture_ts) * 1000.0)
+            self._out_times.append(now)
+
+    def stage(self, name: str, seconds: float) -> None:
+        with self._lock:
+            self._stage[name].append(seconds * 1000.0)
+
+    def add_dropped(self, n: int = 1) -> None:
+        with self._lock:
+            self.dropped += n
+
+    def fps(self) -> float:
+        """Output frames per second over the whole run (first to last output frame)."""
+        with self._lock:
+            t = list(self._out_times)
+        if len(t) < 2 or t[-1] <= t[0]:
+            return 0.0
+        return (len(t) - 1) / (t[-1] - t[0])
+
+    def recent_fps(self, window_s: float = 2.0) -> float:
+        """Output frames per second over the last ``window_s`` seconds."""
+        now = self._clock()
+        with self._lock:
+            t = [x for x in self._out_times if now - x <= window_s]
+        if len(t) < 2 or t[-1] <= t[0]:
+            return 0.0
+        return (len(t) - 1) / (t[-1] - t[0])
+
+    def latency(self) -> dict[str, float | None]:
+        with self._lock:
+            lat = np.array(self._latency, dtype=np.float64)
+        if lat.size == 0:
+            return {"p50": None, "p95": None, "p99": None}
+        p50, p95, p99 = np.percentile(lat, [50, 95, 99])
+        return {"p50": round(float(p50), 3), "p95": round(float(p95), 3), "p99": round(float(p99), 3)}
+
+    def stage_ms(self) -> dict[str, float]:
+        with self._lock:
+            return {
+                k: round(float(np.median(np.array(v))), 3) for k, v in self._stage.items() if len(v)
+            }
+
+    def summary(self) -> dict[str, object]:
+        """The counters and timings as a JSON-ready dict."""
+        with self._lock:
+            counts = {"frames_in": self.frames_in, "frames_out": self.frames_out, "frames_dropped": self.dropped}
+        return {
+            **counts,
+            "fps": round(self.fps(), 3),
+            "latency_ms": self.latency(),
+            "stage_ms": self.stage_ms(),
+            "wall_s": round(self._clock() - self.started, 3),
+        }
