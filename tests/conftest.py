@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from vcam.matting.models import KNOWN_MODELS, default_model_dir, ensure_model
+from vcam.matting.models import default_model_dir, ensure_model
 
 REPO = Path(__file__).resolve().parents[1]
 EVALDATA = REPO.parent / "shared" / "evaldata"

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-
 from vcam.compositing import make_compositor
 from vcam.config import Config
 from vcam.errors import InputError, OutputError
@@ -48,8 +47,10 @@ def model_dir(cfg: Config) -> Path:
 
 def build_engine(cfg: Config, progress: ProgressFactory | None = None) -> MattingEngine:
     """Verify (fetching on first use) the configured model and start an engine on it."""
-    kwargs = {"progress": progress} if progress is not None else {}
-    path = ensure_model(cfg.model.name, cfg.model.path, model_dir(cfg), **kwargs)
+    if progress is None:
+        path = ensure_model(cfg.model.name, cfg.model.path, model_dir(cfg))
+    else:
+        path = ensure_model(cfg.model.name, cfg.model.path, model_dir(cfg), progress=progress)
     return MattingEngine(
         path,
         providers=cfg.model.providers,
@@ -150,8 +151,12 @@ def run_live(
         pipeline = Pipeline(
             source, engine, compositor, sink, output_size=cfg.output_size, mirror=cfg.effect.mirror
         )
-        # a source swapped in while running is closed too
-        stack.callback(lambda: pipeline.source is not source and pipeline.source.close())
+
+        def close_swapped_source() -> None:  # a source swapped in while running
+            if pipeline.source is not source:
+                pipeline.source.close()
+
+        stack.callback(close_swapped_source)
         log.info(
             "running: %s -> %s, mode %s, %dx%d @ %g fps",
             source.name, sink.name, cfg.effect.mode, *cfg.output_size, cfg.output_fps,

@@ -21,21 +21,30 @@ __all__ = ["main"]
 log = logging.getLogger("vcam")
 
 
-def _tqdm_bytes(total: int | None, desc: str) -> Any:  # noqa: ANN401 - tqdm instance
+def _tqdm_bytes(total: int | None, desc: str) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False, file=sys.stderr)
 
 
-def _tqdm_frames(total: int | None) -> Callable[[int], None]:
-    from tqdm import tqdm
+class _FrameBars:
+    """tqdm frame progress bars for file mode, closed together when the command ends."""
 
-    bar = tqdm(total=total, unit="frame", desc="processing", file=sys.stderr, dynamic_ncols=True)
-    _tqdm_frames.bars.append(bar)  # type: ignore[attr-defined]
-    return bar.update  # type: ignore[no-any-return]
+    def __init__(self) -> None:
+        self.bars: list[Any] = []
 
+    def __call__(self, total: int | None) -> Callable[[int], None]:
+        from tqdm import tqdm
 
-_tqdm_frames.bars = []  # type: ignore[attr-defined]
+        bar = tqdm(total=total, unit="frame", desc="processing", file=sys.stderr, dynamic_ncols=True)
+        self.bars.append(bar)
+        update: Callable[[int], None] = bar.update
+        return update
+
+    def close(self) -> None:
+        for bar in self.bars:
+            bar.close()
+        self.bars.clear()
 
 
 def _size_arg(text: str) -> tuple[int, int]:
@@ -71,7 +80,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """CLI flags as a nested mapping over the config file (validated with it)."""
 
-    def arg(name: str) -> Any:  # noqa: ANN401 - argparse values
+    def arg(name: str) -> Any:
         return getattr(args, name, None)
 
     o: dict[str, dict[str, Any]] = {"camera": {}, "model": {}, "effect": {}, "output": {}}
@@ -132,6 +141,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
     from vcam.fileproc import process_file
 
     cfg = _config(args)
+    bars = _FrameBars()
     try:
         summary = process_file(
             cfg,
@@ -141,13 +151,11 @@ def _cmd_process(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             stats_json=args.stats_json,
             progress=_tqdm_bytes,
-            frame_progress=_tqdm_frames,
+            frame_progress=bars,
             crf=args.crf,
         )
     finally:
-        for bar in _tqdm_frames.bars:  # type: ignore[attr-defined]
-            bar.close()
-        _tqdm_frames.bars.clear()  # type: ignore[attr-defined]
+        bars.close()
     print(f"wrote {summary['output']} ({summary['frames_out']} frames)")
     return 0
 

@@ -47,7 +47,7 @@ MAX_CONFIG_BYTES = 1_000_000
 
 def parse_size(text: str) -> tuple[int, int]:
     """Parse ``"WIDTHxHEIGHT"`` (e.g. ``"1280x720"``) into (width, height)."""
-    m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
+    m = re.fullmatch(r"\s*(\d+)\s*[xX\u00d7]\s*(\d+)\s*", text)
     if not m:
         raise ValueError(f"expected WIDTHxHEIGHT such as 1280x720, got {text!r}")
     return int(m.group(1)), int(m.group(2))
@@ -172,6 +172,12 @@ class EffectConfig(_Section):
     def _color(cls, v: object) -> tuple[int, int, int]:
         return parse_color(v)
 
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode(cls, v: object) -> object:
+        # YAML 1.1 reads a bare `off` as false; that is what the user meant.
+        return "off" if v is False else v
+
 
 class OutputConfig(_Section):
     """Where processed frames go and in what format."""
@@ -234,7 +240,7 @@ def _format_errors(exc: ValidationError) -> list[str]:
         kind = err["type"]
         value = err.get("input")
         if kind == "extra_forbidden":
-            parent, _, key = loc.rpartition(".")
+            parent = loc.rpartition(".")[0]
             known = _known_keys(parent)
             problems.append(f"{loc}: unknown key (known keys here: {', '.join(known)})")
             continue
@@ -296,7 +302,7 @@ def validate_config(
 class _NoAliasLoader(yaml.SafeLoader):
     """Safe loader that refuses anchors/aliases, so a "billion laughs" file cannot blow up."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: ANN401 - yaml API
+    def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.YAMLError(
@@ -319,12 +325,13 @@ def read_yaml(path: Path) -> object:
         raise ConfigError(source, ["is a directory, expected a YAML file"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(source, [f"cannot read: {exc}"]) from None
+    empty = ConfigError(
+        source, ["file has no settings (empty or only comments); write the settings to change, or delete the file"]
+    )
     if not text.strip():
-        raise ConfigError(
-            source, ["file is empty; write the settings to change, or delete the file"]
-        )
+        raise empty
     try:
-        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - safe loader subclass
+        data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - safe loader subclass
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
@@ -332,6 +339,9 @@ def read_yaml(path: Path) -> object:
             where = f" at line {mark.line + 1}, column {mark.column + 1}"
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(source, [f"not valid YAML{where}: {problem}"]) from None
+    if data is None:
+        raise empty
+    return data
 
 
 def default_config_path(env: Mapping[str, str] | None = None) -> Path:

@@ -15,6 +15,7 @@ import re
 import shutil
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Callable, Mapping
@@ -164,7 +165,7 @@ def _no_progress(total: int | None, desc: str) -> Progress:
 def _open_url(url: str, accept: str | None = None) -> IO[bytes]:
     if not url.startswith("https://"):
         raise ModelError(f"refusing to download over a non-HTTPS URL: {url}")
-    req = urllib.request.Request(url, headers={"User-Agent": "vcam"})
+    req = urllib.request.Request(url, headers={"User-Agent": "vcam"})  # noqa: S310 - https checked above
     if accept:
         req.add_header("Accept", accept)
     resp: IO[bytes] = urllib.request.urlopen(req, timeout=_TIMEOUT_S)  # noqa: S310 - https only
@@ -196,7 +197,7 @@ def _wheel_url(src: WheelSource) -> str:
     except (ValueError, AttributeError):
         for href in re.findall(r'href="([^"]+)"', body):
             if href.split("#")[0].rsplit("/", 1)[-1] == src.wheel:
-                return urllib.request.urljoin(src.index_url, href.split("#")[0])
+                return urllib.parse.urljoin(src.index_url, href.split("#")[0])
     raise ModelError(f"{src.wheel} is not listed on {src.index_url}")
 
 

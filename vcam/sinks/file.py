@@ -11,6 +11,7 @@ import os
 import tempfile
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import av.error
@@ -64,7 +65,7 @@ class FileSink:
         self._last_pts = -1
         try:
             self._container = av.open(str(self._tmp), "w", format=_format_for(self.path))
-            self._stream = self._container.add_stream(codec, rate=rate)
+            self._stream = cast(av.VideoStream, self._container.add_stream(codec, rate=rate))
             self._stream.width, self._stream.height = size
             even = size[0] % 2 == 0 and size[1] % 2 == 0
             self._stream.pix_fmt = "yuv420p" if even else "yuv444p"

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import cv2
+import numpy as np
 
 from vcam.errors import DeviceError
 from vcam.frames import Frame
@@ -59,7 +60,7 @@ class CameraSource:
                 "another camera ('vcam devices')"
             )
         self._cap = cap
-        self._pending = first
+        self._pending: np.ndarray | None = first
         self.size = (int(first.shape[1]), int(first.shape[0]))
         reported = cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(reported) if reported and reported > 0 else float(fps)

@@ -1,0 +1,157 @@
+"""Compositing math on known pixels, for every mode."""
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_video
+from PIL import Image
+
+from vcam.compositing import (
+    BlurCompositor,
+    ColorCompositor,
+    PassThrough,
+    ReplaceCompositor,
+    blend,
+    make_compositor,
+)
+from vcam.compositing.backgrounds import ImageBackground, VideoBackground, load_background, load_image
+from vcam.compositing.refine import upsample_alpha
+from vcam.config import EffectConfig
+from vcam.errors import InputError
+from vcam.frames import cover_fit
+
+
+def _img(h: int, w: int, rgb: tuple[int, int, int]) -> np.ndarray:
+    out = np.empty((h, w, 3), np.uint8)
+    out[:] = rgb
+    return out
+
+
+def test_blend_known_pixels() -> None:
+    fg, bg = _img(2, 3, (200, 100, 0)), _img(2, 3, (0, 100, 200))
+    alpha = np.array([[1.0, 0.0, 0.5], [0.25, 0.75, 1.0]], np.float32)
+    out = blend(fg, bg, alpha)
+    assert out.dtype == np.uint8 and out.shape == (2, 3, 3)
+    assert out[0, 0].tolist() == [200, 100, 0]
+    assert out[0, 1].tolist() == [0, 100, 200]
+    assert out[0, 2].tolist() == [100, 100, 100]
+    assert out[1, 0].tolist() == [50, 100, 150]
+    assert out[1, 1].tolist() == [150, 100, 50]
+
+
+def test_color_mode() -> None:
+    frame = _img(4, 4, (10, 20, 30))
+    alpha = np.zeros((4, 4), np.float32)
+    alpha[:2] = 1.0
+    out = ColorCompositor((0, 177, 64))(frame, alpha)
+    assert out[:2].reshape(-1, 3).tolist() == [[10, 20, 30]] * 8
+    assert out[2:].reshape(-1, 3).tolist() == [[0, 177, 64]] * 8
+
+
+def test_off_mode_passes_through_and_needs_no_alpha() -> None:
+    frame = _img(4, 4, (1, 2, 3))
+    pt = PassThrough()
+    assert pt.needs_alpha is False
+    assert pt(frame, None) is frame
+
+
+def test_blur_keeps_the_person_and_blurs_the_background() -> None:
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (72, 128, 3), dtype=np.uint8)
+    alpha = np.zeros((72, 128), np.float32)
+    alpha[20:60, 40:90] = 1.0
+    out = BlurCompositor(20)(frame, alpha)
+    assert np.array_equal(out[20:60, 40:90], frame[20:60, 40:90])
+    # the noise of the background is smoothed away: far less variance than the input
+    assert out[:, :30].std() < frame[:, :30].std() / 4
+
+
+def test_blur_does_not_smear_the_person_into_the_background() -> None:
+    frame = _img(90, 160, (0, 0, 0))
+    frame[30:90, 60:100] = 255  # a white person on black
+    alpha = np.zeros((90, 160), np.float32)
+    alpha[30:90, 60:100] = 1.0
+    comp = BlurCompositor(30)
+    bg = comp.background(frame, alpha)
+    # right next to the person the blurred background is still black (no white halo)
+    assert int(bg[60, 55].max()) <= 2
+    assert int(bg[60, 105].max()) <= 2
+
+
+def test_blur_strength_scales_with_picture_height() -> None:
+    from vcam.compositing.blur import blur_sigma
+
+    assert blur_sigma(20, 720) == 20.0
+    assert blur_sigma(20, 1080) == 30.0
+    assert blur_sigma(10, 360) == 5.0
+
+
+def test_cover_fit_scales_and_centre_crops_never_stretches() -> None:
+    src = np.zeros((100, 400, 3), np.uint8)  # 4:1, left quarter red, rest blue
+    src[:, :100] = (255, 0, 0)
+    src[:, 100:] = (0, 0, 255)
+    out = cover_fit(src, (100, 100))
+    assert out.shape == (100, 100, 3)
+    # 4:1 into 1:1: height fits, the middle 100 columns stay: all blue (the red quarter is cut)
+    assert (out[..., 2] > 250).all() and (out[..., 0] < 5).all()
+    tall = cover_fit(np.zeros((300, 100, 3), np.uint8), (160, 90))
+    assert tall.shape == (90, 160, 3)
+
+
+def test_replace_with_image(tmp_path: Path) -> None:
+    p = tmp_path / "bg.png"
+    Image.fromarray(_img(50, 100, (9, 8, 7))).save(p)
+    comp = make_compositor(EffectConfig(mode="replace", background=str(p)), (64, 48), 30.0)
+    assert isinstance(comp, ReplaceCompositor)
+    frame = _img(48, 64, (200, 200, 200))
+    alpha = np.zeros((48, 64), np.float32)
+    alpha[:, :32] = 1.0
+    out = comp(frame, alpha)
+    assert out[:, :32].reshape(-1, 3).tolist() == [[200, 200, 200]] * (48 * 32)
+    assert out[:, 32:].reshape(-1, 3).tolist() == [[9, 8, 7]] * (48 * 32)
+
+
+def _index_video(tmp_path: Path, n: int, fps: int) -> Path:
+    frames = []
+    for i in range(n):
+        frames.append(_img(32, 32, (40 * i % 256, 0, 0)))
+    return write_video(tmp_path / "bg.mp4", frames, Fraction(fps))
+
+
+def test_video_background_advances_at_the_output_rate_and_loops(tmp_path: Path) -> None:
+    video = _index_video(tmp_path, 4, 10)  # 4 frames at 10 fps = 0.4 s
+    bg = load_background(video, (32, 32), 30.0)
+    assert isinstance(bg, VideoBackground)
+    reds = [round(float(bg.frame(n)[..., 0].mean()) / 40) for n in range(27)]
+    # output 30 fps: each 10 fps background frame is shown 3 times, then the video loops
+    assert reds == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3] * 2 + [0, 0, 0]
+    bg.close()
+
+
+def test_background_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"^background image .*missing.png: file not found$"):
+        ImageBackground(tmp_path / "missing.png", (32, 32))
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image at all")
+    with pytest.raises(InputError, match=r"^background image .*junk.png: not an image vcam can read \(PNG, JPEG, WebP, BMP, \.\.\.\)$"):
+        load_image(junk)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00" * 100)
+    with pytest.raises(InputError, match=r"^background video .*broken.mp4: cannot read it as a video"):
+        load_background(broken, (32, 32), 30.0)
+
+
+def test_huge_image_is_refused_before_decoding(tmp_path: Path) -> None:
+    p = tmp_path / "huge.png"
+    Image.new("L", (10000, 7000)).save(p, optimize=False)
+    with pytest.raises(InputError, match=r"^background image .*huge.png: 10000x7000 is too large \(70 megapixels, at most 64\); scale it down first$"):
+        load_image(p)
+
+
+def test_upsample_alpha_bilinear_and_clipped() -> None:
+    small = np.array([[0.0, 1.0], [1.0, 1.2]], np.float32)
+    up = upsample_alpha(small, (4, 4))
+    assert up.shape == (4, 4) and up.dtype == np.float32
+    assert float(up.max()) == 1.0 and float(up.min()) == 0.0

@@ -1,0 +1,76 @@
+"""The real RVM model through ONNX Runtime."""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import portrait_frames
+
+from vcam.compositing import upsample_alpha
+from vcam.errors import ModelError
+from vcam.matting import MattingEngine, available_cores
+
+
+def test_alpha_shape_dtype_and_range(model_path: Path) -> None:
+    eng = MattingEngine(model_path, providers=("cpu",), input_size=(256, 144), downsample_ratio=0.5)
+    alpha = eng.infer(np.full((360, 640, 3), 120, np.uint8))
+    assert alpha.shape == (144, 256)
+    assert alpha.dtype == np.float32
+    assert float(alpha.min()) >= 0.0 and float(alpha.max()) <= 1.0
+
+
+def test_alpha_is_close_to_ground_truth_on_a_real_portrait(model_path: Path) -> None:
+    frames, truth = portrait_frames(10)
+    eng = MattingEngine(model_path, providers=("cpu",), input_size=(384, 216), downsample_ratio=0.5)
+    out = [upsample_alpha(eng.infer(f), (640, 360)) for f in frames]
+    mad = np.mean([np.abs(o - t).mean() for o, t in zip(out[4:], truth[4:], strict=True)]) * 1e3
+    inter = sum(((o > 0.5) & (t > 0.5)).sum() for o, t in zip(out[4:], truth[4:], strict=True))
+    union = sum(((o > 0.5) | (t > 0.5)).sum() for o, t in zip(out[4:], truth[4:], strict=True))
+    assert mad < 20.0
+    assert inter / union > 0.88
+
+
+def test_recurrent_state_is_kept_and_reset(model_path: Path) -> None:
+    frames, _ = portrait_frames(3)
+    eng = MattingEngine(model_path, providers=("cpu",), input_size=(256, 144), downsample_ratio=0.5)
+    first = eng.infer(frames[0]).copy()
+    again = eng.infer(frames[0]).copy()
+    assert eng.frames_since_reset == 2
+    # the second call saw the state of the first, so its result is not the fresh one
+    assert float(np.abs(first - again).max()) > 0.01
+    eng.reset()
+    assert eng.frames_since_reset == 0
+    assert np.array_equal(eng.infer(frames[0]), first)
+
+
+def test_providers_skip_unavailable_and_report_the_active_one(model_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="vcam.matting.engine"):
+        eng = MattingEngine(model_path, providers=("tensorrt", "cuda", "cpu"))
+    assert eng.provider == "cpu"
+    assert "ONNX Runtime provider tensorrt is not available in this build; skipping" in caplog.messages
+    assert "ONNX Runtime provider cuda is not available in this build; skipping" in caplog.messages
+    assert any(m.startswith("matting engine: provider cpu (CPUExecutionProvider)") for m in caplog.messages)
+
+
+def test_no_usable_provider_is_an_error(model_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"^none of the configured providers \(cuda\) is available; add 'cpu' to model.providers$"):
+        MattingEngine(model_path, providers=("cuda",))
+
+
+def test_threads_default_to_available_cores(model_path: Path) -> None:
+    assert MattingEngine(model_path, providers=("cpu",)).threads == available_cores()
+    assert MattingEngine(model_path, providers=("cpu",), threads=1).threads == 1
+
+
+def test_a_file_that_is_not_onnx_is_a_model_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"this is not a model")
+    with pytest.raises(ModelError, match=rf"^cannot load model {bad}: .*; run 'vcam models fetch' to get a good copy$"):
+        MattingEngine(bad, providers=("cpu",))
+
+
+def test_bad_frame_is_rejected(model_path: Path) -> None:
+    eng = MattingEngine(model_path, providers=("cpu",))
+    with pytest.raises(ValueError, match=r"expected \(H, W, 3\) uint8 RGB, got \(10, 10\) uint8"):
+        eng.infer(np.zeros((10, 10), np.uint8))
