@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_video
 from PIL import Image
 
 from vcam.compositing import (
@@ -21,6 +20,8 @@ from vcam.compositing.refine import upsample_alpha
 from vcam.config import EffectConfig
 from vcam.errors import InputError
 from vcam.frames import cover_fit
+
+from conftest import write_video
 
 
 def _img(h: int, w: int, rgb: tuple[int, int, int]) -> np.ndarray:

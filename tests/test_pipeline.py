@@ -5,10 +5,11 @@ import time
 
 import numpy as np
 import pytest
-from fakes import FakeClock, FakeEngine, ListSource, MemorySink
 
 from vcam.compositing import ColorCompositor, PassThrough
 from vcam.pipeline import LatestSlot, Pipeline
+
+from fakes import FakeClock, FakeEngine, ListSource, MemorySink
 
 
 def _frames(n: int, size: tuple[int, int] = (64, 36)) -> list[np.ndarray]:

@@ -5,12 +5,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import color_frames, count_frames
-from fakes import MemoryCameraBackend, register_memory_backend
 
 from vcam.errors import DeviceError, OutputError
 from vcam.sinks.file import FileSink
 from vcam.sinks.virtualcam import SETUP_HINT, VirtualCamSink
+
+from conftest import color_frames, count_frames
+from fakes import MemoryCameraBackend, register_memory_backend
 
 
 @pytest.fixture(autouse=True)

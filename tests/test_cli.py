@@ -1,0 +1,233 @@
+"""The vcam command end to end: real model, real video files, real pyvirtualcam Camera."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vcam.cli import main
+from vcam.sinks.virtualcam import SETUP_HINT
+
+from conftest import REPO, count_frames, portrait_frames, write_video
+from fakes import MemoryCameraBackend, register_memory_backend
+
+pytestmark = pytest.mark.usefixtures("isolated_home")
+
+
+@pytest.fixture(scope="module")
+def portrait_video(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[np.ndarray]]:
+    frames, truth = portrait_frames(12, size=(320, 180))
+    path = write_video(tmp_path_factory.mktemp("media") / "portrait.mp4", frames, Fraction(25))
+    return path, truth
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _last_line(err: str) -> str:
+    return [line for line in err.splitlines() if line.strip()][-1]
+
+
+def test_process_keeps_every_frame_and_the_rate_and_writes_mattes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], portrait_video: tuple[Path, list[np.ndarray]]
+) -> None:
+    video, truth = portrait_video
+    out, mattes = tmp_path / "out.mp4", tmp_path / "mattes"
+    code, stdout, _ = _run(
+        capsys, "process", str(video), "-o", str(out), "--matte-out", str(mattes),
+        "--model-input", "384x216", "--downsample-ratio", "0.5", "--mode", "color",
+    )
+    assert code == 0
+    assert stdout == f"wrote {out} (12 frames)\n"
+    assert count_frames(out) == (12, Fraction(25), (320, 180))
+    names = sorted(p.name for p in mattes.iterdir())
+    assert names == [f"{i:06d}.png" for i in range(12)]
+    m = Image.open(mattes / "000011.png")
+    assert m.mode == "L" and m.size == (320, 180)
+    a = np.asarray(m).astype(np.float32) / 255
+    assert np.abs(a - truth[11]).mean() < 0.05  # close to the true alpha, 255 = person
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "mattes", "out.mp4"]
+
+
+def test_process_refuses_to_overwrite_and_then_overwrites(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], portrait_video: tuple[Path, list[np.ndarray]]
+) -> None:
+    video, _ = portrait_video
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"precious")
+    code, _, err = _run(capsys, "process", str(video), "-o", str(out), "--mode", "off")
+    assert code == 1
+    assert _last_line(err) == f"vcam: error: output {out} already exists; pass --overwrite to replace it"
+    assert out.read_bytes() == b"precious"
+    code, _, _ = _run(capsys, "process", str(video), "-o", str(out), "--mode", "off", "--overwrite")
+    assert code == 0 and count_frames(out)[0] == 12
+
+
+def test_run_with_a_file_source_writes_stats(tmp_path: Path, capsys: pytest.CaptureFixture[str], portrait_video: tuple[Path, list[np.ndarray]]) -> None:
+    video, _ = portrait_video
+    stats = tmp_path / "s.json"
+    code, _, _ = _run(capsys, "run", "--source", str(video), "--output", "null", "--duration", "1.5", "--stats-json", str(stats),
+                      "--size", "320x180")
+    assert code == 0
+    s = json.loads(stats.read_text())
+    for key in ("frames_in", "frames_out", "frames_dropped", "fps", "latency_ms", "stage_ms", "provider", "model_input", "downsample_ratio"):
+        assert key in s
+    assert s["provider"] == "cpu" and s["model_input"] == [256, 144] and s["downsample_ratio"] == 0.25
+    assert set(s["latency_ms"]) == {"p50", "p95", "p99"}
+    assert s["frames_out"] >= 10 and s["frames_in"] >= s["frames_out"]
+    assert {"capture", "inference", "composite", "sink"} <= set(s["stage_ms"])
+
+
+def test_run_publishes_to_the_virtual_camera(tmp_path: Path, capsys: pytest.CaptureFixture[str], portrait_video: tuple[Path, list[np.ndarray]]) -> None:
+    register_memory_backend()
+    MemoryCameraBackend.instances.clear()
+    video, _ = portrait_video
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"camera:\n  device: {video}\n  size: [320, 180]\noutput:\n  backend: memory\n  size: [160, 90]\neffect:\n  mode: color\n  color: '#ff0000'\n")
+    code, _, _ = _run(capsys, "run", "--config", str(cfg), "--duration", "1")
+    assert code == 0
+    [cam] = MemoryCameraBackend.instances
+    assert (cam.width, cam.height) == (160, 90) and cam.closed
+    assert len(cam.frames) >= 5
+    img = np.frombuffer(cam.frames[-1], np.uint8).reshape(90, 160, 3)
+    assert img[2, 2].tolist() == [255, 0, 0]  # the top-left corner is background: red
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--source", "7", "--output", "null"],
+         "vcam: error: camera 7 (/dev/video7) cannot be opened: it does not exist or another application holds it; run 'vcam devices' to list cameras, then set camera.device or --source"),
+        (["run", "--source", "/nonexistent.mp4", "--output", "null"],
+         "vcam: error: source /nonexistent.mp4: no such camera or video file; give a camera index (0), a device path (/dev/video0), a video file or 'testpattern'"),
+        (["run", "--source", "testpattern", "--mode", "replace", "--output", "null"],
+         "vcam: error: config: effect.background: mode 'replace' needs a background image or video path"),
+        (["run", "--source", "testpattern", "--mode", "replace", "-b", "/nope.png", "--output", "null"],
+         "vcam: error: background image /nope.png: file not found"),
+        (["process", "/nope.mp4", "-o", "{tmp}/o.mp4"], "vcam: error: input video /nope.mp4: file not found"),
+        (["process", "{video}", "-o", "{tmp}/missing/o.mp4"], "vcam: error: output {tmp}/missing/o.mp4: folder {tmp}/missing does not exist"),
+        (["process", "{video}", "-o", "{video}"], "vcam: error: output {video} is the input file; choose another output name"),
+        (["run", "--model-input", "8x8"], "vcam: error: config: model.input_size: width and height must be in 16..4096, got 8x8"),
+    ],
+)
+def test_bad_input_gives_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], portrait_video: tuple[Path, list[np.ndarray]], argv: list[str], message: str
+) -> None:
+    video = str(portrait_video[0])
+    argv = [a.format(tmp=tmp_path, video=video) for a in argv]
+    code, _, err = _run(capsys, *argv)
+    assert code == 1
+    assert _last_line(err) == message.format(tmp=tmp_path, video=video)
+    assert "Traceback" not in err
+
+
+def test_no_virtual_camera_device_explains_v4l2loopback(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    if list(Path("/dev").glob("video*")):
+        pytest.skip("this machine has video devices")
+    import pyvirtualcam.camera
+
+    monkeypatch.delitem(pyvirtualcam.camera.BACKENDS, "memory", raising=False)
+    code, _, err = _run(capsys, "run", "--source", "testpattern", "--duration", "1")
+    assert code == 1
+    assert _last_line(err).startswith("vcam: error: virtual camera cannot be opened ('v4l2loopback' backend: No v4l2 loopback device found")
+    assert _last_line(err).endswith(SETUP_HINT)
+
+
+def test_corrupt_input_video_and_corrupt_model(tmp_path: Path, capsys: pytest.CaptureFixture[str], portrait_video: tuple[Path, list[np.ndarray]]) -> None:
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(os.urandom(2000))
+    code, _, err = _run(capsys, "process", str(junk), "-o", str(tmp_path / "o.mp4"))
+    assert code == 1
+    assert _last_line(err).startswith(f"vcam: error: input video {junk}: cannot read it as a video (")
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"\x08\x01" * 100)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"model:\n  path: {model}\n")
+    code, _, err = _run(capsys, "process", str(portrait_video[0]), "-o", str(tmp_path / "o.mp4"), "--config", str(cfg))
+    assert code == 1
+    assert _last_line(err) == (
+        f"vcam: error: model.path {model}: sha256 does not match rvm_mobilenetv3_fp32 (corrupt or partial?); "
+        "run 'vcam models fetch' and remove model.path, or point it at a good copy"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "home", "junk.mp4", "m.onnx"]
+
+
+def test_check_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text((REPO / "configs" / "default.yaml").read_text())
+    assert _run(capsys, "check-config", str(good)) == (0, "ok\n", "")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("camera:\n  fps: fast\neffect:\n  mode: sepia\n  strength: 3\n")
+    code, out, _ = _run(capsys, "check-config", str(bad))
+    assert code == 1
+    assert out == (
+        f"{bad}: 3 error(s)\n"
+        "  camera.fps: must be a valid number, got 'fast'\n"
+        "  effect.mode: must be 'blur', 'replace', 'color' or 'off', got 'sepia'\n"
+        "  effect.strength: unknown key (known keys here: mode, blur_strength, background, color, mirror)\n"
+    )
+
+
+def test_models_list_and_devices(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
+    code, out, _ = _run(capsys, "models", "list")
+    assert code == 0
+    assert out == f"rvm_mobilenetv3_fp32  {model_path}  14975696 bytes  verified\n"
+    code, out, _ = _run(capsys, "devices")
+    assert code == 0
+    assert out.splitlines()[-1].startswith("pyvirtualcam backends: ")
+
+
+def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
+    """vcam in a child process, with this test's HOME/XDG/VCAM_MODEL_DIR environment."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "vcam", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
+
+
+def _wait_for(proc: subprocess.Popen[bytes], predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+def test_ctrl_c_in_process_leaves_no_output(tmp_path: Path, isolated_home: Path) -> None:
+    frames = [np.full((360, 640, 3), i % 256, np.uint8) for i in range(300)]
+    video = write_video(tmp_path / "long.mp4", frames, 30)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = _spawn(["process", str(video), "-o", str(out_dir / "o.mp4"), "--matte-out", str(out_dir / "m")])
+    # wait until it is writing (the hidden temporary files exist), then interrupt
+    _wait_for(proc, lambda: len(list(out_dir.iterdir())) >= 2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.decode().strip().splitlines()[-1] == "vcam: interrupted"
+    assert list(out_dir.iterdir()) == []
+
+
+def test_ctrl_c_in_run_exits_130_and_writes_stats(tmp_path: Path, isolated_home: Path) -> None:
+    stats = tmp_path / "s.json"
+    proc = _spawn(["run", "--source", "testpattern", "--size", "320x180", "--output", "null", "--stats-json", str(stats)])
+    assert proc.stderr is not None
+    line = b""
+    while b"running:" not in line and proc.poll() is None:
+        line = proc.stderr.readline()
+    time.sleep(1.0)  # let frames flow
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err.decode()
+    assert err.decode().strip().splitlines()[-1] == "vcam: interrupted"
+    assert json.loads(stats.read_text())["frames_out"] > 0
