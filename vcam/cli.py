@@ -160,6 +160,17 @@ def _cmd_process(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from vcam.bench import format_table, run_bench
+
+    cfg = _config(args)
+    sizes = tuple(args.sizes) if args.sizes else ((1280, 720), (640, 480), (1920, 1080))
+    clip = Path(args.clip) if args.clip else None
+    results = run_bench(cfg, sizes, args.frames, clip, args.json)
+    print(format_table(results))
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from vcam.matting.models import KNOWN_MODELS, ensure_model, fetch_model, list_models
 
@@ -244,6 +255,14 @@ def build_parser() -> argparse.ArgumentParser:
     proc.add_argument("--crf", type=int, default=18, choices=range(0, 52), metavar="0-51", help="H.264 quality (lower is better; default 18)")
     _add_common(proc)
     proc.set_defaults(func=_cmd_process)
+
+    bench = sub.add_parser("bench", help="measure the live pipeline (FPS, latency, CPU) against the bare model")
+    bench.add_argument("--frames", type=int, default=600, help="output frames measured per size (default 600)")
+    bench.add_argument("--sizes", type=_size_arg, nargs="+", metavar="WxH", help="picture sizes (default 1280x720 640x480 1920x1080)")
+    bench.add_argument("--clip", metavar="PATH", help="a video to play as the camera (default: a generated test pattern)")
+    bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    _add_common(bench)
+    bench.set_defaults(func=_cmd_bench)
 
     models = sub.add_parser("models", help="fetch or list the matting models")
     models.add_argument("action", choices=["fetch", "list"])

@@ -17,6 +17,15 @@ def blur_sigma(strength: int, height: int) -> float:
     return strength * height / 720.0
 
 
+def _factor(sigma: float) -> int:
+    """Downscale factor for blurring: a power of two (OpenCV's area resize is far faster for
+    integer factors) that leaves at least 2 px of sigma at the reduced size, at most 8."""
+    factor = 1
+    while factor < 8 and sigma / (factor * 2) >= 2.0:
+        factor *= 2
+    return factor
+
+
 class BlurCompositor:
     """Blurs the background, keeps the person sharp.
 
@@ -34,7 +43,7 @@ class BlurCompositor:
         """The blurred background alone, (H, W, 3) uint8."""
         h, w = image.shape[:2]
         sigma = blur_sigma(self.strength, h)
-        factor = int(min(8, max(1, sigma // 3)))
+        factor = _factor(sigma)
         sw, sh = max(1, w // factor), max(1, h // factor)
         small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
         weight = 1.0 - cv2.resize(alpha, (sw, sh), interpolation=cv2.INTER_AREA)

@@ -1,0 +1,204 @@
+"""``vcam bench``: the live pipeline measured against the bare model, in one run.
+
+For each picture size, a video file at that size (generated, or a given clip rescaled) is
+played as a paced, looping camera into the threaded live pipeline with the null sink, and a
+fixed number of output frames is measured: output FPS, frames dropped, latency from capture
+to sink, median ms per stage, process CPU time per output frame and cores used. In the same
+run the bare model is timed at the same input size and ratio, and the ratio
+pipeline-CPU-per-frame / bare-inference-CPU-per-frame is printed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from vcam.app import build_engine
+from vcam.compositing import make_compositor
+from vcam.config import Config
+from vcam.frames import cover_fit
+from vcam.matting import MattingEngine
+from vcam.pipeline import Pipeline
+from vcam.sources.file import FileSource, VideoReader
+from vcam.sources.synthetic import TestPatternSource
+
+__all__ = ["BenchResult", "bench_size", "make_clip", "run_bench"]
+
+log = logging.getLogger(__name__)
+SIZES = ((1280, 720), (640, 480), (1920, 1080))
+
+
+class _CountingSink:
+    """Discards pictures; sets ``stop`` once ``limit`` were received."""
+
+    name = "null"
+
+    def __init__(self, limit: int, stop: threading.Event) -> None:
+        self.limit, self.stop, self.count = limit, stop, 0
+
+    def send(self, image: np.ndarray, pts: float | None = None) -> None:
+        self.count += 1
+        if self.count >= self.limit:
+            self.stop.set()
+
+    def close(self) -> None:
+        pass
+
+
+def make_clip(path: Path, size: tuple[int, int], fps: int = 30, frames: int = 90, clip: Path | None = None) -> Path:
+    """Write an H.264 clip at ``size``: frames of ``clip`` cover-fitted, or the test pattern."""
+    if clip is not None:
+        reader = VideoReader(clip, "bench clip")
+        images: list[np.ndarray] = []
+        while len(images) < frames:
+            item = reader.read()
+            if item is None:
+                break
+            images.append(cover_fit(item[0], size))
+        reader.close()
+    else:
+        pattern = TestPatternSource(size, fps, frames=frames, pace=False)
+        rng = np.random.default_rng(0)
+        images: list[np.ndarray] = []
+        while (f := pattern.read()) is not None:
+            noise = rng.integers(-6, 7, f.image.shape, dtype=np.int16)  # sensor-like noise
+            images.append(np.clip(f.image.astype(np.int16) + noise, 0, 255).astype(np.uint8))
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=Fraction(fps))
+        s.width, s.height = size
+        s.pix_fmt = "yuv420p"
+        s.options = {"preset": "veryfast", "crf": "20"}
+        for img in images:
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    return path
+
+
+@dataclass
+class BenchResult:
+    size: tuple[int, int]
+    frames: int
+    fps: float
+    dropped: int
+    dropped_pct: float
+    latency_ms: dict[str, float | None]
+    stage_ms: dict[str, float]
+    cpu_ms_per_frame: float
+    cores_used: float
+    bare_cpu_ms_per_frame: float
+    bare_wall_ms: float
+    ratio: float
+    provider: str
+    model_input: tuple[int, int]
+    downsample_ratio: float
+    threads: int
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["size"], d["model_input"] = list(self.size), list(self.model_input)
+        return d
+
+
+def bare_inference(engine: MattingEngine, image: np.ndarray, calls: int = 60) -> tuple[float, float]:
+    """(CPU ms per call, median wall ms per call) of ``engine.infer`` on one picture."""
+    for _ in range(5):
+        engine.infer(image)
+    walls = []
+    cpu0 = time.process_time()
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        engine.infer(image)
+        walls.append(time.perf_counter() - t0)
+    cpu = time.process_time() - cpu0
+    engine.reset()
+    return cpu / calls * 1000.0, float(np.median(walls)) * 1000.0
+
+
+def bench_size(cfg: Config, clip: Path, size: tuple[int, int], frames: int, warmup: int = 30) -> BenchResult:
+    """Measure the live pipeline on ``clip`` (already at ``size``) for ``frames`` output frames."""
+    engine = build_engine(cfg)
+    compositor = make_compositor(cfg.effect, size, 30.0)
+    source = FileSource(clip, loop=True, pace=True, what="bench clip")
+    try:
+        warm_stop = threading.Event()
+        Pipeline(source, engine, compositor, _CountingSink(warmup, warm_stop), output_size=size).run(warm_stop, 60)
+        stop = threading.Event()
+        sink = _CountingSink(frames, stop)
+        pipe = Pipeline(source, engine, compositor, sink, output_size=size, mirror=cfg.effect.mirror)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        pipe.run(stop, duration=frames / 30.0 * 3 + 10)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        first = source.read()
+    finally:
+        source.close()
+    assert first is not None
+    bare_cpu, bare_wall = bare_inference(engine, first.image)
+    s = pipe.stats
+    cpu_per_frame = cpu / max(1, s.frames_out) * 1000.0
+    return BenchResult(
+        size=size,
+        frames=s.frames_out,
+        fps=round(s.fps(), 2),
+        dropped=s.dropped,
+        dropped_pct=round(100.0 * s.dropped / max(1, s.frames_in), 2),
+        latency_ms=s.latency(),
+        stage_ms=s.stage_ms(),
+        cpu_ms_per_frame=round(cpu_per_frame, 2),
+        cores_used=round(cpu / wall, 3),
+        bare_cpu_ms_per_frame=round(bare_cpu, 2),
+        bare_wall_ms=round(bare_wall, 2),
+        ratio=round(cpu_per_frame / bare_cpu, 3),
+        provider=engine.provider,
+        model_input=engine.input_size,
+        downsample_ratio=engine.downsample_ratio,
+        threads=engine.threads,
+    )
+
+
+def format_table(results: list[BenchResult]) -> str:
+    head = (f"{'size':>10} {'fps':>6} {'drop%':>6} {'p50':>6} {'p95':>6} {'p99':>6} {'cpu ms/f':>9} "
+            f"{'cores':>6} {'bare cpu':>9} {'bare ms':>8} {'ratio':>6}")
+    lines = [head]
+    for r in results:
+        lat = r.latency_ms
+        lines.append(
+            f"{r.size[0]:>5}x{r.size[1]:<4} {r.fps:>6.2f} {r.dropped_pct:>6.2f} {lat['p50'] or 0:>6.1f} {lat['p95'] or 0:>6.1f} "
+            f"{lat['p99'] or 0:>6.1f} {r.cpu_ms_per_frame:>9.2f} {r.cores_used:>6.3f} {r.bare_cpu_ms_per_frame:>9.2f} "
+            f"{r.bare_wall_ms:>8.2f} {r.ratio:>6.3f}"
+        )
+        lines.append("           stages (median ms): " + ", ".join(f"{k} {v:.2f}" for k, v in r.stage_ms.items()))
+    r0 = results[0]
+    lines.append(f"model input {r0.model_input[0]}x{r0.model_input[1]}, ratio {r0.downsample_ratio}, "
+                 f"{r0.threads} threads, provider {r0.provider}; latency = capture -> sink hand-off")
+    return "\n".join(lines)
+
+
+def run_bench(
+    cfg: Config,
+    sizes: tuple[tuple[int, int], ...] = SIZES,
+    frames: int = 600,
+    clip: Path | None = None,
+    json_path: str | None = None,
+) -> list[BenchResult]:
+    """Benchmark every size in ``sizes``; print a table; optionally write JSON."""
+    results = []
+    with tempfile.TemporaryDirectory(prefix="vcam-bench-") as tmp:
+        for size in sizes:
+            path = make_clip(Path(tmp) / f"clip-{size[0]}x{size[1]}.mp4", size, clip=clip)
+            results.append(bench_size(cfg, path, size, frames))
+            log.info("%dx%d: %.2f fps, %.3f cores", *size, results[-1].fps, results[-1].cores_used)
+    if json_path:
+        Path(json_path).write_text(json.dumps([r.as_dict() for r in results], indent=2) + "\n", encoding="utf-8")
+    return results
