@@ -57,9 +57,9 @@ class _CountingSink:
 
 def make_clip(path: Path, size: tuple[int, int], fps: int = 30, frames: int = 90, clip: Path | None = None) -> Path:
     """Write an H.264 clip at ``size``: frames of ``clip`` cover-fitted, or the test pattern."""
+    images: list[np.ndarray] = []
     if clip is not None:
         reader = VideoReader(clip, "bench clip")
-        images: list[np.ndarray] = []
         while len(images) < frames:
             item = reader.read()
             if item is None:
