@@ -69,7 +69,6 @@ def make_clip(path: Path, size: tuple[int, int], fps: int = 30, frames: int = 90
     else:
         pattern = TestPatternSource(size, fps, frames=frames, pace=False)
         rng = np.random.default_rng(0)
-        images: list[np.ndarray] = []
         while (f := pattern.read()) is not None:
             noise = rng.integers(-6, 7, f.image.shape, dtype=np.int16)  # sensor-like noise
             images.append(np.clip(f.image.astype(np.int16) + noise, 0, 255).astype(np.uint8))
