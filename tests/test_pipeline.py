@@ -182,3 +182,36 @@ def test_stats_latency_from_capture_to_sink() -> None:
     assert isinstance(lat, dict) and set(lat) == {"p50", "p95", "p99"}
     assert all(v is not None and v > 0 for v in lat.values())
     assert set(s["stage_ms"]) == {"capture", "prepare", "sink"}  # type: ignore[arg-type]
+
+
+class _SlowEngine(FakeEngine):
+    def infer(self, rgb: np.ndarray) -> np.ndarray:
+        time.sleep(0.03)
+        return super().infer(rgb)
+
+
+def test_latest_policy_never_shows_an_unmatted_frame_and_records_alpha_age() -> None:
+    src, sink = _Endless(_frames(4)), MemorySink()
+    pipe = Pipeline(src, _SlowEngine(), ColorCompositor((0, 255, 0)), sink, output_size=(64, 36),  # type: ignore[arg-type]
+                    alpha_policy="latest")
+    pipe.run(threading.Event(), duration=0.6)
+    assert len(sink.images) > 20  # output keeps the source rate (5 ms) although inference takes 30 ms
+    # every frame has its background replaced: an alpha was always applied
+    assert all(im[0, -1].tolist() == [0, 255, 0] for im in sink.images)
+    age = pipe.stats.alpha_age_ms()
+    assert age["p50"] is not None and age["p50"] >= 0.0
+    assert "alpha_age_ms" in pipe.stats.summary()
+
+
+def test_latest_policy_passes_through_in_off_mode_without_waiting() -> None:
+    src, sink = _Endless(_frames(2)), MemorySink()
+    eng = _SlowEngine()
+    pipe = Pipeline(src, eng, PassThrough(), sink, output_size=(64, 36), alpha_policy="latest")  # type: ignore[arg-type]
+    pipe.run(threading.Event(), duration=0.3)
+    assert eng.calls == 0 and len(sink.images) > 10
+    assert sink.images[0][0, -1].tolist() == [0, 0, 0]
+
+
+def test_unknown_alpha_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"alpha_policy must be one of \('wait', 'latest'\), got 'fast'"):
+        Pipeline(ListSource([]), FakeEngine(), PassThrough(), MemorySink(), output_size=(64, 36), alpha_policy="fast")  # type: ignore[arg-type]

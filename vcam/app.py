@@ -124,6 +124,7 @@ def summarize(pipeline: Pipeline, engine: MattingEngine) -> dict[str, object]:
         "model_input": list(engine.input_size),
         "downsample_ratio": engine.downsample_ratio,
         "threads": engine.threads,
+        "alpha_policy": pipeline.alpha_policy,
     }
 
 
@@ -149,7 +150,8 @@ def run_live(
         stack.callback(source.close)
         sink = open_sink(cfg, target, overwrite)
         pipeline = Pipeline(
-            source, engine, compositor, sink, output_size=cfg.output_size, mirror=cfg.effect.mirror
+            source, engine, compositor, sink, output_size=cfg.output_size, mirror=cfg.effect.mirror,
+            alpha_policy=cfg.live.alpha,
         )
 
         def close_swapped_source() -> None:  # a source swapped in while running

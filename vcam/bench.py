@@ -103,6 +103,8 @@ class BenchResult:
     model_input: tuple[int, int]
     downsample_ratio: float
     threads: int
+    alpha_policy: str
+    alpha_age_ms: dict[str, float | None]
 
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -135,7 +137,8 @@ def bench_size(cfg: Config, clip: Path, size: tuple[int, int], frames: int, warm
         Pipeline(source, engine, compositor, _CountingSink(warmup, warm_stop), output_size=size).run(warm_stop, 60)
         stop = threading.Event()
         sink = _CountingSink(frames, stop)
-        pipe = Pipeline(source, engine, compositor, sink, output_size=size, mirror=cfg.effect.mirror)
+        pipe = Pipeline(source, engine, compositor, sink, output_size=size, mirror=cfg.effect.mirror,
+                        alpha_policy=cfg.live.alpha)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         pipe.run(stop, duration=frames / 30.0 * 3 + 10)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
@@ -163,6 +166,8 @@ def bench_size(cfg: Config, clip: Path, size: tuple[int, int], frames: int, warm
         model_input=engine.input_size,
         downsample_ratio=engine.downsample_ratio,
         threads=engine.threads,
+        alpha_policy=pipe.alpha_policy,
+        alpha_age_ms=s.alpha_age_ms(),
     )
 
 
@@ -178,9 +183,12 @@ def format_table(results: list[BenchResult]) -> str:
             f"{r.bare_wall_ms:>8.2f} {r.ratio:>6.3f}"
         )
         lines.append("           stages (median ms): " + ", ".join(f"{k} {v:.2f}" for k, v in r.stage_ms.items()))
+        if r.alpha_age_ms["p50"] is not None:
+            lines.append(f"           alpha age (ms): p50 {r.alpha_age_ms['p50']:.1f}, p95 {r.alpha_age_ms['p95']:.1f}")
     r0 = results[0]
     lines.append(f"model input {r0.model_input[0]}x{r0.model_input[1]}, ratio {r0.downsample_ratio}, "
-                 f"{r0.threads} threads, provider {r0.provider}; latency = capture -> sink hand-off")
+                 f"{r0.threads} threads, provider {r0.provider}, alpha policy {r0.alpha_policy}; "
+                 "latency = capture -> sink hand-off")
     return "\n".join(lines)
 
 

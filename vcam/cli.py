@@ -74,6 +74,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     m.add_argument("--downsample-ratio", type=float, metavar="R", help="RVM downsample ratio in (0, 1]")
     m.add_argument("--providers", metavar="LIST", help="comma-separated, in order: tensorrt,cuda,cpu")
     m.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime intra-op threads (0 = cores available)")
+    m.add_argument("--alpha", choices=["wait", "latest"], help="live alpha policy (see live.alpha in configs/default.yaml)")
     m.add_argument("--stats-json", metavar="PATH", help="write run statistics as JSON at exit")
 
 
@@ -83,7 +84,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     def arg(name: str) -> Any:
         return getattr(args, name, None)
 
-    o: dict[str, dict[str, Any]] = {"camera": {}, "model": {}, "effect": {}, "output": {}}
+    o: dict[str, dict[str, Any]] = {"camera": {}, "model": {}, "effect": {}, "output": {}, "live": {}}
     flags = [
         ("effect", "mode", arg("mode")),
         ("effect", "background", arg("background")),
@@ -97,6 +98,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         ("camera", "fps", arg("fps")),
         ("output", "size", arg("output_size")),
         ("output", "device", arg("device")),
+        ("live", "alpha", arg("alpha")),
     ]
     for section, key, value in flags:
         if value is not None:

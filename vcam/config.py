@@ -31,6 +31,7 @@ __all__ = [
     "CameraConfig",
     "Config",
     "EffectConfig",
+    "LiveConfig",
     "ModelConfig",
     "OutputConfig",
     "default_config_path",
@@ -206,6 +207,12 @@ class OutputConfig(_Section):
         return v
 
 
+class LiveConfig(_Section):
+    """How the live pipeline trades latency against mask freshness."""
+
+    alpha: Literal["wait", "latest"] = "wait"
+
+
 class Config(_Section):
     """The whole vcam configuration (see ``configs/default.yaml`` for every key)."""
 
@@ -213,6 +220,7 @@ class Config(_Section):
     model: ModelConfig = ModelConfig()
     effect: EffectConfig = EffectConfig()
     output: OutputConfig = OutputConfig()
+    live: LiveConfig = LiveConfig()
 
     @model_validator(mode="after")
     def _replace_needs_background(self) -> Config:

@@ -7,6 +7,16 @@
   adding latency: live mode uses it. Errors in a thread stop the others and are re-raised
   on the calling thread.
 
+Two alpha policies for ``run``:
+
+* ``wait``: each frame goes capture → matting → output and is composited with its own
+  alpha; latency is inference plus compositing.
+* ``latest``: the output thread takes each captured frame at once and composites it with
+  the newest alpha the matting thread has finished (the matting thread works on the newest
+  frame it can get). Latency is only compositing; the mask may trail fast motion by the
+  inference time. ``stats`` records that age. An effect is never shown without an alpha:
+  until the first alpha exists the output waits.
+
 Recurrent-state rules: the engine is reset when the source changes, when the frame size
 changes, when matting resumes after frames that were not matted (mode ``off``, pause), and
 a new engine starts with a fresh state.
@@ -31,11 +41,12 @@ from vcam.pipeline.stats import Stats
 from vcam.sinks import Sink, StopRequested
 from vcam.sources import Source
 
-__all__ = ["Matted", "Pipeline"]
+__all__ = ["ALPHA_POLICIES", "Matted", "Pipeline"]
 
 log = logging.getLogger(__name__)
 _POLL_S = 0.1
 _JOIN_S = 5.0
+ALPHA_POLICIES = ("wait", "latest")
 
 
 @dataclass(slots=True)
@@ -64,7 +75,11 @@ class Pipeline:
         mirror: bool = False,
         clock: Callable[[], float] = time.monotonic,
         on_alpha: Callable[[Frame, np.ndarray], None] | None = None,
+        alpha_policy: str = "wait",
     ) -> None:
+        if alpha_policy not in ALPHA_POLICIES:
+            raise ValueError(f"alpha_policy must be one of {ALPHA_POLICIES}, got {alpha_policy!r}")
+        self.alpha_policy = alpha_policy
         self.source, self.engine, self.compositor, self.sink = source, engine, compositor, sink
         self.output_size = output_size
         self.mirror = mirror
@@ -165,6 +180,21 @@ class Pipeline:
         self.stats.stage("composite", self.clock() - t1)
         return out
 
+    def _with_newest_alpha(self, frame: Frame, newest: _NewestAlpha, stop: threading.Event) -> Matted | None:
+        """``frame`` with the newest finished alpha (policy ``latest``); None to skip it."""
+        with self._lock:
+            needs = self.compositor.needs_alpha and not self._paused
+        if not needs:
+            return Matted(frame, None)
+        while not stop.is_set():
+            done = newest.wait_for_alpha(_POLL_S)
+            if done is not None:
+                self.stats.alpha_age(frame.timestamp - done.frame.timestamp)
+                return Matted(frame, done.alpha)
+            if newest.closed:
+                return None
+        return None
+
     def _send(self, frame: Frame, image: np.ndarray) -> None:
         t0 = self.clock()
         self.sink.send(image, frame.pts)
@@ -187,8 +217,10 @@ class Pipeline:
         source ends or the sink asks to stop. Returns why it stopped ("stopped", "duration",
         "end of source", "sink"). Re-raises the first error of any stage thread.
         """
+        latest = self.alpha_policy == "latest"
         to_matte: LatestSlot[Frame] = LatestSlot()
         to_output: LatestSlot[Matted] = LatestSlot()
+        newest = _NewestAlpha()
         errors: list[BaseException] = []
         reason: list[str] = []
         done = threading.Event()
@@ -212,9 +244,15 @@ class Pipeline:
                 if frame is None:
                     reason.append("end of source")
                     break
-                if to_matte.put(self.prepare(frame)):
+                prepared = self.prepare(frame)
+                replaced = to_matte.put(prepared)
+                if latest:
+                    replaced = to_output.put(Matted(prepared, None))
+                if replaced:
                     self.stats.add_dropped()
             to_matte.close()
+            if latest:
+                to_output.close()
 
         def matting() -> None:
             while not stop.is_set():
@@ -223,9 +261,14 @@ class Pipeline:
                     if to_matte.closed:
                         break
                     continue
-                if to_output.put(self.matte(frame)):
+                matted = self.matte(frame)
+                if latest:
+                    newest.put(matted)
+                elif to_output.put(matted):
                     self.stats.add_dropped()
-            to_output.close()
+            newest.close()
+            if not latest:
+                to_output.close()
 
         def output() -> None:
             while not stop.is_set():
@@ -234,6 +277,10 @@ class Pipeline:
                     if to_output.closed:
                         break
                     continue
+                if latest:
+                    item = self._with_newest_alpha(item.frame, newest, stop)
+                    if item is None:
+                        continue
                 self._send(item.frame, self.render(item))
 
         threads = [
@@ -258,6 +305,7 @@ class Pipeline:
             stop.set()
             to_matte.close()
             to_output.close()
+            newest.close()
             for t in threads:
                 t.join(_JOIN_S)
                 if t.is_alive():
@@ -265,3 +313,30 @@ class Pipeline:
         if errors:
             raise errors[0]
         return reason[0] if reason else "stopped"
+
+
+class _NewestAlpha:
+    """The newest finished :class:`Matted` (policy ``latest``); readers may wait for one
+    that carries an alpha."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: Matted | None = None
+        self.closed = False
+
+    def put(self, item: Matted) -> None:
+        with self._cond:
+            self._item = item
+            self._cond.notify_all()
+
+    def wait_for_alpha(self, timeout: float) -> Matted | None:
+        with self._cond:
+            if (self._item is None or self._item.alpha is None) and not self.closed:
+                self._cond.wait(timeout)
+            item = self._item
+            return item if item is not None and item.alpha is not None else None
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()

@@ -26,6 +26,7 @@ class Stats:
         self._latency: deque[float] = deque(maxlen=_KEEP)
         self._stage: dict[str, deque[float]] = {s: deque(maxlen=_KEEP) for s in STAGES}
         self._out_times: deque[float] = deque(maxlen=_KEEP)
+        self._alpha_age: deque[float] = deque(maxlen=_KEEP)
         self.started = clock()
 
     def frame_in(self) -> None:
@@ -42,6 +43,11 @@ class Stats:
     def stage(self, name: str, seconds: float) -> None:
         with self._lock:
             self._stage[name].append(seconds * 1000.0)
+
+    def alpha_age(self, seconds: float) -> None:
+        """How much older the frame the alpha came from is than the frame it is applied to."""
+        with self._lock:
+            self._alpha_age.append(seconds * 1000.0)
 
     def add_dropped(self, n: int = 1) -> None:
         with self._lock:
@@ -65,12 +71,15 @@ class Stats:
         return (len(t) - 1) / (t[-1] - t[0])
 
     def latency(self) -> dict[str, float | None]:
+        """Capture → sink hand-off, ms: p50, p95, p99 (None before the first frame)."""
         with self._lock:
-            lat = np.array(self._latency, dtype=np.float64)
-        if lat.size == 0:
-            return {"p50": None, "p95": None, "p99": None}
-        p50, p95, p99 = np.percentile(lat, [50, 95, 99])
-        return {"p50": round(float(p50), 3), "p95": round(float(p95), 3), "p99": round(float(p99), 3)}
+            return _percentiles(self._latency)
+
+    def alpha_age_ms(self) -> dict[str, float | None]:
+        """Age of the alpha used for each output frame, ms (policy ``latest`` only)."""
+        with self._lock:
+            return _percentiles(self._alpha_age)
+
 
     def stage_ms(self) -> dict[str, float]:
         with self._lock:
@@ -82,10 +91,21 @@ class Stats:
         """The counters and timings as a JSON-ready dict."""
         with self._lock:
             counts = {"frames_in": self.frames_in, "frames_out": self.frames_out, "frames_dropped": self.dropped}
-        return {
+        out: dict[str, object] = {
             **counts,
             "fps": round(self.fps(), 3),
             "latency_ms": self.latency(),
             "stage_ms": self.stage_ms(),
             "wall_s": round(self._clock() - self.started, 3),
         }
+        if self._alpha_age:
+            out["alpha_age_ms"] = self.alpha_age_ms()
+        return out
+
+
+def _percentiles(values: deque[float]) -> dict[str, float | None]:
+    lat = np.array(values, dtype=np.float64)
+    if lat.size == 0:
+        return {"p50": None, "p95": None, "p99": None}
+    p50, p95, p99 = np.percentile(lat, [50, 95, 99])
+    return {"p50": round(float(p50), 3), "p95": round(float(p95), 3), "p99": round(float(p99), 3)}
