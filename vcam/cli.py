@@ -163,13 +163,31 @@ def _cmd_process(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    import yaml
+
     from vcam.bench import format_table, run_bench
+    from vcam.config import validate_config
 
     cfg = _config(args)
     sizes = tuple(args.sizes) if args.sizes else ((1280, 720), (640, 480), (1920, 1080))
     clip = Path(args.clip) if args.clip else None
-    results = run_bench(cfg, sizes, args.frames, clip, args.json)
-    print(format_table(results))
+    variants: list[tuple[str, Config]] = [("as configured", cfg)]
+    for spec in args.variant or []:
+        over: dict[str, Any] = {}
+        for item in spec.split(";"):
+            key, sep, value = item.partition("=")
+            if not sep or "." not in key:
+                raise ConfigError("--variant", [f"expected SECTION.KEY=VALUE[;...], got {item!r}"])
+            section, _, name = key.strip().partition(".")
+            over.setdefault(section, {})[name] = yaml.safe_load(value)
+        variants.append((spec, validate_config(cfg.model_dump(mode="python"), f"--variant {spec}", over)))
+    if len(variants) > 1:
+        variants = variants[1:]
+    for label, vcfg in variants:
+        json_path = args.json if len(variants) == 1 else None
+        results = run_bench(vcfg, sizes, args.frames, clip, json_path)
+        print(f"== {label}")
+        print(format_table(results))
     return 0
 
 
@@ -263,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sizes", type=_size_arg, nargs="+", metavar="WxH", help="picture sizes (default 1280x720 640x480 1920x1080)")
     bench.add_argument("--clip", metavar="PATH", help="a video to play as the camera (default: a generated test pattern)")
     bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    bench.add_argument("--variant", action="append", metavar="K=V;...",
+                       help="compare settings in one run, e.g. 'live.alpha=latest;model.threads=1' (repeatable)")
     _add_common(bench)
     bench.set_defaults(func=_cmd_bench)
 
