@@ -20,6 +20,8 @@ class TestPatternSource:
     ``frames`` = 0 means endless; ``pace`` hands frames out at ``fps`` on ``clock``.
     """
 
+    __test__ = False  # not a pytest test class, despite its name
+
     def __init__(
         self,
         size: tuple[int, int] = (1280, 720),
