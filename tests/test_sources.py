@@ -122,3 +122,79 @@ def test_test_pattern_is_deterministic_and_finite_when_asked() -> None:
     fa, fb = list(iter(a.read, None)), list(iter(b.read, None))
     assert len(fa) == 3 and all(np.array_equal(x.image, y.image) for x, y in zip(fa, fb, strict=True))
     assert fa[0].image.shape == (48, 64, 3)
+
+
+class _FlakySource:
+    """Delivers ``good`` frames of one colour, then raises like an unplugged camera."""
+
+    def __init__(self, good: int, value: int, clock: FakeClock) -> None:
+        self.good, self.value, self.clock, self.n, self.closed = good, value, clock, 0, False
+        self.name, self.fps = f"camera {value}", 10.0
+
+    def read(self):  # type: ignore[no-untyped-def]
+        from vcam.frames import Frame
+
+        if self.n >= self.good:
+            raise DeviceError(f"camera {self.value} stopped delivering frames")
+        self.n += 1
+        self.clock.sleep(0.1)
+        return Frame(np.full((4, 4, 3), self.value, np.uint8), self.n, self.clock())
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_resilient_source_holds_then_shows_placeholder_and_reopens_with_backoff() -> None:
+    from vcam.sources.resilient import ResilientSource, placeholder_image
+
+    clock = FakeClock(start=0.0)
+    first = _FlakySource(2, 10, clock)
+    attempts: list[float] = []
+
+    def reopen() -> _FlakySource:
+        attempts.append(round(clock(), 2))
+        if len(attempts) < 3:
+            raise DeviceError("camera 0 (/dev/video0) cannot be opened")
+        return _FlakySource(100, 20, clock)
+
+    src = ResilientSource(reopen, (4, 4), 10.0, hold_s=0.35, backoff_s=(0.5, 4.0), clock=clock, sleep=clock.sleep, first=first)  # type: ignore[arg-type]
+    frames = [src.read() for _ in range(45)]
+    kinds = ["real" if not f.placeholder else ("held" if f.image[0, 0, 0] == 10 else "placeholder") for f in frames]
+    assert kinds[:2] == ["real", "real"]
+    assert kinds[2:6] == ["held", "held", "held", "held"]  # the last good frame, for hold_s
+    assert set(kinds[6:kinds.index("real", 2)]) == {"placeholder"}
+    assert np.array_equal(frames[7].image, placeholder_image((4, 4)))
+    assert first.closed
+    # failed at 0.2 s; tries again 0.5 s later, then after 1 s and 2 s more (exponential backoff)
+    assert attempts == [0.7, 1.7, 3.7]
+    back = kinds.index("real", 2)
+    assert frames[back].restart is True and frames[back].image[0, 0, 0] == 20
+    assert frames[back + 1].restart is False
+    assert [f.index for f in frames] == list(range(45))
+    assert (src.failures, src.reopens) == (1, 1)
+
+
+def test_placeholder_frames_are_passed_through_unprocessed() -> None:
+    from vcam.compositing import ColorCompositor
+    from vcam.frames import Frame
+    from vcam.pipeline import Pipeline
+
+    from fakes import FakeEngine, MemorySink
+
+    class Once:
+        name, fps = "x", 30.0
+
+        def __init__(self) -> None:
+            self.frames = [Frame(np.full((36, 64, 3), 200, np.uint8), 0, 0.0, placeholder=True)]
+
+        def read(self):  # type: ignore[no-untyped-def]
+            return self.frames.pop() if self.frames else None
+
+        def close(self) -> None:
+            pass
+
+    eng, sink = FakeEngine(), MemorySink()
+    pipe = Pipeline(Once(), eng, ColorCompositor((0, 255, 0)), sink, output_size=(64, 36), mirror=True)  # type: ignore[arg-type]
+    pipe.step()
+    assert eng.calls == 0
+    assert sink.images[0][0, 0].tolist() == [200, 200, 200]

@@ -22,6 +22,7 @@ from vcam.sinks.file import FileSink
 from vcam.sinks.null import NullSink
 from vcam.sources import Source
 from vcam.sources.file import FileSource
+from vcam.sources.resilient import ResilientSource
 from vcam.sources.synthetic import TestPatternSource
 from vcam.sources.webcam import CameraSource
 
@@ -29,6 +30,7 @@ __all__ = [
     "build_engine",
     "finish_sink",
     "model_dir",
+    "open_live_source",
     "open_sink",
     "open_source",
     "run_live",
@@ -58,6 +60,14 @@ def build_engine(cfg: Config, progress: ProgressFactory | None = None) -> Mattin
         input_size=cfg.model.input_size,
         downsample_ratio=cfg.model.downsample_ratio,
     )
+
+
+def open_live_source(cfg: Config) -> Source:
+    """The configured source for live mode: failures after a successful start (unplugged
+    camera, read errors) are survived by :class:`ResilientSource`; a source that cannot be
+    opened at start is an error."""
+    first = open_source(cfg)
+    return ResilientSource(lambda: open_source(cfg), cfg.output_size, cfg.output_fps, first=first)
 
 
 def open_source(cfg: Config, clock: Callable[[], float] = time.monotonic) -> Source:
@@ -146,7 +156,7 @@ def run_live(
         close = getattr(compositor, "close", None)
         if close is not None:
             stack.callback(close)
-        source = open_source(cfg)
+        source = open_live_source(cfg)
         stack.callback(source.close)
         sink = open_sink(cfg, target, overwrite)
         pipeline = Pipeline(

@@ -25,12 +25,16 @@ class Frame:
     ``image``: (H, W, 3) uint8 RGB. ``index``: 0-based position in the source's stream.
     ``timestamp``: capture time in seconds on the pipeline's monotonic clock.
     ``pts``: presentation time in seconds within a file source (None for cameras).
+    ``restart``: the source (re)started here; the frame does not continue the previous ones.
+    ``placeholder``: a stand-in picture (camera unavailable) to pass through unprocessed.
     """
 
     image: np.ndarray
     index: int
     timestamp: float
     pts: float | None = None
+    restart: bool = False
+    placeholder: bool = False
 
     @property
     def size(self) -> tuple[int, int]:

@@ -140,9 +140,9 @@ class Pipeline:
         img = frame.image
         if (img.shape[1], img.shape[0]) != self.output_size:
             img = cover_fit(img, self.output_size)
-        if self.mirror:
+        if self.mirror and not frame.placeholder:
             img = cv2.flip(img, 1)
-        frame = Frame(img, frame.index, frame.timestamp, frame.pts)
+        frame = Frame(img, frame.index, frame.timestamp, frame.pts, frame.restart, frame.placeholder)
         self.stats.stage("prepare", self.clock() - t0)
         return frame
 
@@ -150,11 +150,11 @@ class Pipeline:
         """Run the engine when the compositor needs alpha, applying the state-reset rules."""
         with self._lock:
             compositor, engine, paused = self.compositor, self.engine, self._paused
-        if not compositor.needs_alpha or paused:
+        if not compositor.needs_alpha or paused or frame.placeholder:
             self._matting_active = False
             return Matted(frame, None)
         size = frame.size
-        if not self._matting_active or size != self._last_size:
+        if not self._matting_active or size != self._last_size or frame.restart:
             engine.reset()
         self._matting_active, self._last_size = True, size
         t0 = self.clock()
@@ -167,7 +167,7 @@ class Pipeline:
         with self._lock:
             compositor, paused = self.compositor, self._paused
         frame = item.frame
-        if paused or item.alpha is None or not compositor.needs_alpha:
+        if paused or item.alpha is None or not compositor.needs_alpha or frame.placeholder:
             # also when the mode changed between matting and rendering: this one frame as is
             return frame.image
         t0 = self.clock()
@@ -183,7 +183,7 @@ class Pipeline:
     def _with_newest_alpha(self, frame: Frame, newest: _NewestAlpha, stop: threading.Event) -> Matted | None:
         """``frame`` with the newest finished alpha (policy ``latest``); None to skip it."""
         with self._lock:
-            needs = self.compositor.needs_alpha and not self._paused
+            needs = self.compositor.needs_alpha and not self._paused and not frame.placeholder
         if not needs:
             return Matted(frame, None)
         while not stop.is_set():

@@ -1,0 +1,141 @@
+"""A source that survives camera faults: it never stops delivering frames while live.
+
+When the wrapped source fails (unplugged, taken by another application, read errors), the
+last good frame is repeated for ``hold_s`` seconds, then a "camera unavailable" placeholder
+is shown, while the source is reopened with exponential backoff. The first frame after a
+reopen is marked ``restart`` so the matting state is reset.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from vcam.errors import VcamError
+from vcam.frames import Frame
+from vcam.sources import Source
+
+__all__ = ["ResilientSource", "placeholder_image"]
+
+log = logging.getLogger(__name__)
+
+
+def placeholder_image(size: tuple[int, int], text: str = "camera unavailable - reconnecting") -> np.ndarray:
+    """A dark grey (H, W, 3) uint8 RGB picture with a centred message."""
+    w, h = size
+    img = np.full((h, w, 3), 40, np.uint8)
+    scale = max(0.4, w / 1280 * 1.2)
+    thick = max(1, round(scale * 2))
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    cv2.putText(img, text, ((w - tw) // 2, (h + th) // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (220, 220, 220), thick, cv2.LINE_AA)
+    return img
+
+
+class ResilientSource:
+    """Wraps ``open_source()``; see the module docstring. ``read()`` never returns None and
+    raises nothing for source failures (they are logged); it paces stand-in frames at ``fps``.
+    """
+
+    def __init__(
+        self,
+        open_source: Callable[[], Source],
+        size: tuple[int, int],
+        fps: float,
+        *,
+        hold_s: float = 1.0,
+        backoff_s: tuple[float, float] = (0.5, 10.0),
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        first: Source | None = None,
+    ) -> None:
+        self._open = open_source
+        self.size, self.fps = size, fps
+        self.hold_s = hold_s
+        self._backoff_min, self._backoff_max = backoff_s
+        self._clock, self._sleep = clock, sleep
+        self._inner: Source | None = first
+        self.name = first.name if first is not None else "camera"
+        self._last: Frame | None = None
+        self._failed_at: float | None = None
+        self._next_try = 0.0
+        self._delay = self._backoff_min
+        self._restart = False
+        self._index = 0
+        self._next_standin = 0.0
+        self._placeholder = placeholder_image(size)
+        self.failures = 0
+        self.reopens = 0
+
+    @property
+    def available(self) -> bool:
+        """Whether the real source is delivering."""
+        return self._inner is not None
+
+    def _fail(self, exc: BaseException) -> None:
+        now = self._clock()
+        self.failures += 1
+        log.warning("%s failed: %s; reconnecting", self.name, exc)
+        if self._inner is not None:
+            try:
+                self._inner.close()
+            except Exception as close_exc:  # noqa: BLE001 - a broken device may fail to close too
+                log.debug("closing %s failed: %s", self.name, close_exc)
+        self._inner = None
+        self._failed_at = now
+        self._delay = self._backoff_min
+        self._next_try = now + self._delay
+
+    def _try_reopen(self) -> None:
+        now = self._clock()
+        if now < self._next_try:
+            return
+        try:
+            self._inner = self._open()
+        except VcamError as exc:
+            self._delay = min(self._delay * 2, self._backoff_max)
+            self._next_try = now + self._delay
+            log.info("%s still unavailable (%s); next try in %.1f s", self.name, exc, self._delay)
+            return
+        self.name = self._inner.name
+        self.reopens += 1
+        self._restart = True
+        log.warning("%s is back", self.name)
+
+    def _standin(self) -> Frame:
+        now = self._clock()
+        if self._next_standin > now:
+            self._sleep(self._next_standin - now)
+            now = self._clock()
+        self._next_standin = now + 1.0 / self.fps
+        holding = self._last is not None and self._failed_at is not None and now - self._failed_at < self.hold_s
+        image = self._last.image if holding and self._last is not None else self._placeholder
+        frame = Frame(image, self._index, now, placeholder=True)
+        self._index += 1
+        return frame
+
+    def read(self) -> Frame:
+        if self._inner is None:
+            self._try_reopen()
+        if self._inner is not None:
+            try:
+                frame = self._inner.read()
+                if frame is None:
+                    raise VcamError(f"{self.name} ended")
+            except Exception as exc:  # noqa: BLE001 - any source failure is survivable here
+                self._fail(exc)
+                return self._standin()
+            out = Frame(frame.image, self._index, frame.timestamp, frame.pts, restart=self._restart or frame.restart)
+            self._restart = False
+            self._index += 1
+            self._last = out
+            return out
+        return self._standin()
+
+    def close(self) -> None:
+        if self._inner is not None:
+            self._inner.close()
+            self._inner = None
