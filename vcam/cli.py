@@ -191,6 +191,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_soak(args: argparse.Namespace) -> int:
+    import json
+
+    from vcam.soak import default_soak
+
+    cfg = _config(args)
+    res = default_soak(cfg, Path(args.config) if args.config else None, args.frames, warmup=min(1000, args.frames // 4))
+    d = res.as_dict()
+    if args.json:
+        Path(args.json).write_text(json.dumps(d, indent=2) + "\n", encoding="utf-8")
+    print(f"frames {res.frames}, mode switches {res.mode_switches}, reloads {res.reloads}, engine rebuilds {res.engine_rebuilds}")
+    for key in ("rss_kb", "threads", "fds"):
+        print(f"{key:>8}: start {res.start[key]:>8}  end {res.end[key]:>8}")
+    print(f"RSS growth after warm-up: {res.rss_growth_mb:.1f} MB")
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from vcam.matting.models import KNOWN_MODELS, ensure_model, fetch_model, list_models
 
@@ -285,6 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="compare settings in one run, e.g. 'live.alpha=latest;model.threads=1' (repeatable)")
     _add_common(bench)
     bench.set_defaults(func=_cmd_bench)
+
+    soak = sub.add_parser("soak", help="push many frames through the live pipeline; report memory, threads, fds")
+    soak.add_argument("--frames", type=int, default=50_000, help="frames to push (default 50000)")
+    soak.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    _add_common(soak)
+    soak.set_defaults(func=_cmd_soak)
 
     models = sub.add_parser("models", help="fetch or list the matting models")
     models.add_argument("action", choices=["fetch", "list"])

@@ -37,6 +37,7 @@ from vcam.compositing import Compositor, upsample_alpha
 from vcam.frames import Frame, cover_fit
 from vcam.matting.engine import MattingEngine
 from vcam.pipeline.buffers import LatestSlot
+from vcam.pipeline.heap import trim_heap
 from vcam.pipeline.stats import Stats
 from vcam.sinks import Sink, StopRequested
 from vcam.sources import Source
@@ -90,6 +91,7 @@ class Pipeline:
         self._last_size: tuple[int, int] | None = None
         self._matting_active = False
         self._paused = False
+        self._engine_in_use: object = engine
         self.frames_in = 0
 
     # -- live changes (thread-safe; take effect on the next frame) --------------------------
@@ -150,6 +152,10 @@ class Pipeline:
         """Run the engine when the compositor needs alpha, applying the state-reset rules."""
         with self._lock:
             compositor, engine, paused = self.compositor, self.engine, self._paused
+        if engine is not self._engine_in_use:
+            # the previous engine is no longer used by anyone: give its memory back
+            self._engine_in_use = engine
+            trim_heap()
         if not compositor.needs_alpha or paused or frame.placeholder:
             self._matting_active = False
             return Matted(frame, None)

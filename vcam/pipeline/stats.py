@@ -3,15 +3,36 @@
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["STAGES", "Stats"]
+__all__ = ["STAGES", "Ring", "Stats"]
 
 STAGES = ("capture", "prepare", "inference", "refine", "composite", "sink")
-_KEEP = 200_000
+_KEEP = 65_536  # per series: the last ~36 minutes at 30 fps; memory is fixed at start
+
+
+class Ring:
+    """A fixed-size float64 ring buffer of the most recent ``capacity`` values (not thread-safe)."""
+
+    def __init__(self, capacity: int = _KEEP) -> None:
+        self._buf = np.zeros(capacity, np.float64)
+        self._n = 0
+
+    def append(self, value: float) -> None:
+        self._buf[self._n % self._buf.size] = value
+        self._n += 1
+
+    def __len__(self) -> int:
+        return min(self._n, self._buf.size)
+
+    def values(self) -> np.ndarray:
+        """The kept values, oldest first (a copy)."""
+        if self._n <= self._buf.size:
+            return self._buf[: self._n].copy()
+        i = self._n % self._buf.size
+        return np.concatenate((self._buf[i:], self._buf[:i]))
 
 
 class Stats:
@@ -23,10 +44,10 @@ class Stats:
         self.frames_in = 0
         self.frames_out = 0
         self.dropped = 0
-        self._latency: deque[float] = deque(maxlen=_KEEP)
-        self._stage: dict[str, deque[float]] = {s: deque(maxlen=_KEEP) for s in STAGES}
-        self._out_times: deque[float] = deque(maxlen=_KEEP)
-        self._alpha_age: deque[float] = deque(maxlen=_KEEP)
+        self._latency = Ring()
+        self._stage = {s: Ring() for s in STAGES}
+        self._out_times = Ring()
+        self._alpha_age = Ring()
         self.started = clock()
 
     def frame_in(self) -> None:
@@ -56,19 +77,20 @@ class Stats:
     def fps(self) -> float:
         """Output frames per second over the whole run (first to last output frame)."""
         with self._lock:
-            t = list(self._out_times)
+            t = self._out_times.values()
         if len(t) < 2 or t[-1] <= t[0]:
             return 0.0
-        return (len(t) - 1) / (t[-1] - t[0])
+        return float((len(t) - 1) / (t[-1] - t[0]))
 
     def recent_fps(self, window_s: float = 2.0) -> float:
         """Output frames per second over the last ``window_s`` seconds."""
         now = self._clock()
         with self._lock:
-            t = [x for x in self._out_times if now - x <= window_s]
+            t = self._out_times.values()
+        t = t[now - t <= window_s]
         if len(t) < 2 or t[-1] <= t[0]:
             return 0.0
-        return (len(t) - 1) / (t[-1] - t[0])
+        return float((len(t) - 1) / (t[-1] - t[0]))
 
     def latency(self) -> dict[str, float | None]:
         """Capture → sink hand-off, ms: p50, p95, p99 (None before the first frame)."""
@@ -83,9 +105,7 @@ class Stats:
 
     def stage_ms(self) -> dict[str, float]:
         with self._lock:
-            return {
-                k: round(float(np.median(np.array(v))), 3) for k, v in self._stage.items() if len(v)
-            }
+            return {k: round(float(np.median(v.values())), 3) for k, v in self._stage.items() if len(v)}
 
     def summary(self) -> dict[str, object]:
         """The counters and timings as a JSON-ready dict."""
@@ -98,13 +118,13 @@ class Stats:
             "stage_ms": self.stage_ms(),
             "wall_s": round(self._clock() - self.started, 3),
         }
-        if self._alpha_age:
+        if len(self._alpha_age):
             out["alpha_age_ms"] = self.alpha_age_ms()
         return out
 
 
-def _percentiles(values: deque[float]) -> dict[str, float | None]:
-    lat = np.array(values, dtype=np.float64)
+def _percentiles(values: Ring) -> dict[str, float | None]:
+    lat = values.values()
     if lat.size == 0:
         return {"p50": None, "p95": None, "p99": None}
     p50, p95, p99 = np.percentile(lat, [50, 95, 99])
