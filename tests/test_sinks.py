@@ -84,3 +84,37 @@ def test_file_sink_refuses_bad_outputs(tmp_path: Path) -> None:
         FileSink(tmp_path / "nodir" / "o.mp4", (32, 32), 30)
     with pytest.raises(OutputError, match=r"is a folder; give a file name such as out.mp4$"):
         FileSink(tmp_path, (32, 32), 30)
+
+
+def test_resilient_sink_reopens_a_failed_device_with_backoff() -> None:
+    from fakes import FakeClock, MemorySink
+    from vcam.sinks.resilient import ResilientSink
+
+    class Failing(MemorySink):
+        def send(self, image, pts=None):  # type: ignore[no-untyped-def]
+            if len(self.images) >= 2:
+                raise DeviceError("virtual camera /dev/video10: writing a frame failed (No such device)")
+            super().send(image, pts)
+
+    clock = FakeClock(start=0.0)
+    opened: list[float] = []
+    first = Failing()
+
+    def reopen() -> MemorySink:
+        opened.append(clock())
+        if len(opened) < 2:
+            raise DeviceError("virtual camera /dev/video10 cannot be opened (busy)")
+        return MemorySink()
+
+    sink = ResilientSink(reopen, first, backoff_s=(0.5, 4.0), clock=clock)
+    img = np.zeros((2, 2, 3), np.uint8)
+    for _ in range(30):
+        sink.send(img)
+        clock.now += 0.1
+    assert len(first.images) == 2 and first.closed
+    # failed at 0.2 s; first retry 0.5 s later fails, the next 1 s after that works
+    assert [round(t, 1) for t in opened] == [0.7, 1.7]
+    assert (sink.failures, sink.reopens) == (1, 1)
+    # 2 sent; the failing frame and the 14 offered while closed dropped; the 13 after reopening sent
+    assert sink.dropped == 15
+    assert len(sink._inner.images) == 13  # type: ignore[union-attr]

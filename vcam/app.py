@@ -96,9 +96,14 @@ def open_sink(cfg: Config, target: str | None = None, overwrite: bool = False) -
     target = target or cfg.output.target
     size, fps = cfg.output_size, cfg.output_fps
     if target == "virtualcam":
+        from vcam.sinks.resilient import ResilientSink
         from vcam.sinks.virtualcam import VirtualCamSink
 
-        return VirtualCamSink(size, fps, cfg.output.device, cfg.output.backend)
+        def open_cam() -> Sink:
+            return VirtualCamSink(size, fps, cfg.output.device, cfg.output.backend)
+
+        # failing to open at start is an error; failing while running is retried
+        return ResilientSink(open_cam, open_cam())
     if target == "preview":
         from vcam.sinks.preview import PreviewSink
 
