@@ -87,8 +87,9 @@ def test_file_sink_refuses_bad_outputs(tmp_path: Path) -> None:
 
 
 def test_resilient_sink_reopens_a_failed_device_with_backoff() -> None:
-    from fakes import FakeClock, MemorySink
     from vcam.sinks.resilient import ResilientSink
+
+    from fakes import FakeClock, MemorySink
 
     class Failing(MemorySink):
         def send(self, image, pts=None):  # type: ignore[no-untyped-def]
