@@ -5,6 +5,10 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+# isort: off
+import vcam  # noqa: F401 - loads OpenCV before PyAV (see vcam/__init__.py)
+
+# isort: on
 import av
 import numpy as np
 import pytest

@@ -21,6 +21,10 @@ class PreviewSink:
         if platform.system() == "Linux" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise DeviceError("the preview window needs a display, but DISPLAY is not set; use --output null or virtualcam")
         self.title = title
+        # opencv-python's bundled Qt looks for fonts inside the wheel and complains on every
+        # start; the system's fonts are the right place.
+        if "QT_QPA_FONTDIR" not in os.environ and os.path.isdir("/usr/share/fonts"):
+            os.environ["QT_QPA_FONTDIR"] = "/usr/share/fonts"
         try:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL)
         except cv2.error as exc:
