@@ -1,7 +1,5 @@
 """The short soak: 2,000 frames through the live pipeline with mode switches and reloads."""
 
-import statistics
-
 import pytest
 
 from vcam.config import validate_config
@@ -15,7 +13,8 @@ def test_short_soak_leaks_no_threads_fds_or_memory() -> None:
     assert res.frames == 2_000
     assert (res.mode_switches, res.reloads, res.engine_rebuilds) == (13, 8, 2)
     first, second = res.samples[: len(res.samples) // 2], res.samples[len(res.samples) // 2 :]
-    # decoder threads come and go as the clip loops: compare medians, not single samples
-    assert statistics.median(s["threads"] for _, s in second) <= statistics.median(s["threads"] for _, s in first)
+    # native threads come and go (an old ONNX Runtime pool right after an engine swap); a
+    # leak raises the floor, which transient extras cannot lower: compare the minimums
+    assert min(s["threads"] for _, s in second) <= min(s["threads"] for _, s in first)
     assert {s["fds"] for _, s in res.samples} == {res.start["fds"]}
     assert res.rss_growth_mb <= 20.0

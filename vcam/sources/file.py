@@ -64,6 +64,16 @@ class VideoReader:
         """Next (RGB image, pts in seconds, raw pts) or None at the end."""
         return next(self._frames, None)
 
+    def rewind(self) -> bool:
+        """Go back to the first frame, keeping the open decoder (and its threads).
+        Returns False when the file cannot seek; reopen it then."""
+        try:
+            self._container.seek(0, stream=self.stream)
+        except (av.error.FFmpegError, OSError):
+            return False
+        self._frames = self._decode()
+        return True
+
     def close(self) -> None:
         self._container.close()
 
@@ -121,8 +131,9 @@ class FileSource:
         item = self._reader.read()
         if item is None and self.loop and self._index > 0:
             self._offset += self._last_pts + 1.0 / self.fps
-            self._reader.close()
-            self._reader = VideoReader(self.path, self.what)
+            if not self._reader.rewind():
+                self._reader.close()
+                self._reader = VideoReader(self.path, self.what)
             item = self._reader.read()
         if item is None:
             return None
