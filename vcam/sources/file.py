@@ -53,7 +53,9 @@ class VideoReader:
         try:
             for frame in self._container.decode(self.stream):
                 pts = frame.time if frame.time is not None else index / self.fps
-                yield frame.to_ndarray(format="rgb24"), float(pts), frame.pts
+                # threads=1: FFmpeg's scaler otherwise starts new threads for every frame
+                # (measured: ~1.5 per frame, and 0.94 vs 0.68 ms CPU per 720p frame)
+                yield frame.to_ndarray(format="rgb24", threads=1), float(pts), frame.pts
                 index += 1
         except (av.error.FFmpegError, OSError) as exc:
             raise InputError(
