@@ -165,3 +165,15 @@ def test_unknown_model_name(tmp_path: Path) -> None:
 def test_no_fetch_mode_says_what_to_run(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"is not in .*; run 'vcam models fetch'$"):
         ensure_model(SPEC.name, None, tmp_path, fetch=False)
+
+
+def test_a_redirect_away_from_https_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib.request
+
+    class Redirected(io.BytesIO):
+        def geturl(self) -> str:
+            return "http://mirror.example/m.onnx"
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda req, timeout: Redirected(b"x"))
+    with pytest.raises(ModelError, match=r"^refusing a redirect from https://a.example/m.onnx to a non-HTTPS URL: http://mirror.example/m.onnx$"):
+        models._open_url("https://a.example/m.onnx")

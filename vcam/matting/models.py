@@ -168,8 +168,13 @@ def _open_url(url: str, accept: str | None = None) -> IO[bytes]:
     req = urllib.request.Request(url, headers={"User-Agent": "vcam"})  # noqa: S310 - https checked above
     if accept:
         req.add_header("Accept", accept)
-    resp: IO[bytes] = urllib.request.urlopen(req, timeout=_TIMEOUT_S)  # noqa: S310 - https only
-    return resp
+    resp = urllib.request.urlopen(req, timeout=_TIMEOUT_S)  # noqa: S310 - https only
+    final = resp.geturl() if hasattr(resp, "geturl") else url
+    if not str(final).startswith("https://"):  # a redirect may leave HTTPS
+        resp.close()
+        raise ModelError(f"refusing a redirect from {url} to a non-HTTPS URL: {final}")
+    out: IO[bytes] = resp
+    return out
 
 
 def _download(url: str, dest: IO[bytes], progress: ProgressFactory, desc: str) -> None:
