@@ -33,6 +33,7 @@ __all__ = [
     "EffectConfig",
     "ModelConfig",
     "OutputConfig",
+    "TrayConfig",
     "default_config_path",
     "load_config",
     "parse_color",
@@ -97,6 +98,8 @@ class CameraConfig(_Section):
     size: tuple[int, int] = (1280, 720)
     fps: Annotated[float, Field(gt=0, le=240)] = 30.0
     fourcc: str | None = "MJPG"
+    # Open the webcam only while an application reads the virtual camera (Linux, v4l2loopback).
+    on_demand: bool = False
 
     @field_validator("device", mode="before")
     @classmethod
@@ -166,6 +169,8 @@ class EffectConfig(_Section):
     background: str | None = None
     color: tuple[int, int, int] = (0, 177, 64)
     mirror: bool = False
+    # Folder whose images and videos the tray lists (None: $XDG_CONFIG_HOME/vcam/backgrounds).
+    backgrounds_dir: str | None = None
 
     @field_validator("color", mode="before")
     @classmethod
@@ -200,6 +205,12 @@ class OutputConfig(_Section):
         return v
 
 
+class TrayConfig(_Section):
+    """The tray icon of the live daemon."""
+
+    enabled: bool = True
+
+
 class Config(_Section):
     """The whole vcam configuration (see ``configs/default.yaml`` for every key)."""
 
@@ -207,6 +218,7 @@ class Config(_Section):
     model: ModelConfig = ModelConfig()
     effect: EffectConfig = EffectConfig()
     output: OutputConfig = OutputConfig()
+    tray: TrayConfig = TrayConfig()
 
     @model_validator(mode="after")
     def _replace_needs_background(self) -> Config:
