@@ -134,3 +134,73 @@ def test_proc_scan_counts_other_processes_holding_the_device(tmp_path: Path) -> 
     assert count_consumers("/dev/video10", proc, own_pid=99) == 2
     assert count_consumers("/dev/video11", proc, own_pid=99) == 0
     assert count_consumers("/dev/video10", tmp_path / "no-proc") == 0
+
+
+def test_on_demand_flag_overrides_the_config() -> None:
+    from vcam.cli import _overrides, build_parser
+
+    assert _overrides(build_parser().parse_args(["run", "--on-demand"])) == {"camera": {"on_demand": True}}
+    assert _overrides(build_parser().parse_args(["run", "--no-on-demand"])) == {"camera": {"on_demand": False}}
+
+
+def test_daemon_follows_the_consumers_of_its_virtual_camera(
+    isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_live with on_demand, the in-memory virtual camera and a fake consumer counter: the
+    virtual camera gets the placeholder until a consumer appears, then composited frames."""
+    import threading
+    from fractions import Fraction
+
+    import vcam.app
+    from tests.conftest import write_video
+    from tests.desktop_fakes import wait_for
+    from tests.fakes import FakeEngine, MemoryCameraBackend, register_memory_backend
+    from vcam.config import validate_config
+    from vcam.control_socket import Request, send_request
+    from vcam.daemon import DesktopOptions
+
+    register_memory_backend()
+    clip = write_video(tmp_path / "clip.mp4", [split_frame(i) for i in range(10)], fps=Fraction(30))
+    monkeypatch.setattr(vcam.app, "build_engine", lambda cfg, progress=None: FakeEngine((16, 9)))
+    cfg = validate_config({
+        "camera": {"device": str(clip), "size": list(SIZE), "fps": 30, "on_demand": True},
+        "effect": {"mode": "color", "color": list(COLOR)},
+        "output": {"backend": "memory"},
+        "tray": {"enabled": False},
+    })
+    counter = FakeCounter(0)
+    devices: list[str] = []
+
+    def counter_for(device: str) -> FakeCounter:
+        devices.append(device)
+        return counter
+
+    stop = threading.Event()
+    before = len(MemoryCameraBackend.instances)
+    t = threading.Thread(
+        target=vcam.app.run_live, args=(cfg,),
+        kwargs={"target": "virtualcam", "stop": stop, "desktop": DesktopOptions(consumer_counter=counter_for)},
+        name="vcam-daemon-test", daemon=True,
+    )
+    t.start()
+    try:
+        cam = wait_for(lambda: len(MemoryCameraBackend.instances) > before and MemoryCameraBackend.instances[-1],
+                       what="the virtual camera")
+        wait_for(lambda: len(cam.frames) >= 2, what="placeholder frames")
+        idle = placeholder_image(SIZE, IDLE_REASON).tobytes()
+        assert cam.frames[0] == idle and cam.frames[1] == idle
+        assert devices == ["/dev/video-memory"]
+        st = send_request(Request("status"))
+        assert (st["on_demand"], st["consumers"], st["camera"]) == (True, 0, f"released ({IDLE_REASON})")
+
+        counter.n = 1
+        wait_for(lambda: send_request(Request("status"))["camera"] == "open", what="the camera to open")
+        n = len(cam.frames)
+        wait_for(lambda: len(cam.frames) >= n + 3, what="camera frames")
+        last = np.frombuffer(cam.frames[-1], np.uint8).reshape(SIZE[1], SIZE[0], 3)
+        assert (last[BACKGROUND] == COLOR).all()
+        assert send_request(Request("status"))["consumers"] == 1
+    finally:
+        stop.set()
+        t.join(10)
+    assert not t.is_alive()

@@ -178,3 +178,44 @@ def test_watcher_thread_applies_an_edit(tmp_path: Path) -> None:
         t.join(5)
     assert not t.is_alive()
     assert (rig.frame()[BACKGROUND] == COLOR).all()
+
+
+def test_daemon_reloads_on_edit_and_stops_on_sigterm(isolated_home: Path, tmp_path: Path) -> None:
+    """The real daemon: an edit applies, a bad edit is reported and changes nothing, SIGTERM
+    (systemctl stop) exits 0."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "vcam.yaml"
+    write(cfg, {"effect": {"mode": "blur"}}, 1)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "vcam", "run", "--config", str(cfg), "--source", "testpattern", "--size", "160x90",
+         "--fps", "10", "--output", "null", "--no-tray", "--model-input", "64x36", "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+    def status() -> dict[str, object]:
+        res = subprocess.run([sys.executable, "-m", "vcam", "ctl", "status"], capture_output=True, text=True, timeout=60)
+        return json.loads(res.stdout) if res.returncode == 0 else {}
+
+    try:
+        wait_for(lambda: status() or daemon.poll() is not None, timeout=60, what="the daemon")
+        assert status()["config_path"] == str(cfg)
+        write(cfg, {"effect": {"mode": "color"}}, 2)
+        wait_for(lambda: status().get("mode") == "color", what="the edit to apply")
+        write(cfg, {"effect": {"mode": "color", "blur_strength": 0}}, 3)
+        wait_for(lambda: status().get("config_error"), what="the bad edit to be reported")
+        assert status()["config_error"] == (
+            f"{cfg}: effect.blur_strength: must be greater than or equal to 1, got 0")
+        assert status()["mode"] == "color"
+        daemon.send_signal(signal.SIGTERM)
+        _out, err = daemon.communicate(timeout=30)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+    assert daemon.returncode == 0, err
+    assert f"vcam: config file {cfg} changed; reloading" in err
+    assert "vcam: stopped (stopped)" in err
