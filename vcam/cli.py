@@ -242,6 +242,14 @@ def _cmd_ctl(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from vcam.doctor import format_checks, run_checks
+
+    checks = run_checks(Path(args.config) if args.config else None)
+    print(format_checks(checks))
+    return 1 if any(c.status == "fail" for c in checks) else 0
+
+
 def _add_desktop_commands(sub: Any) -> None:  # argparse's private _SubParsersAction
     ctl = sub.add_parser("ctl", help="control the running vcam daemon (status, mode, background, pause, ...)")
     acts = ctl.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -260,6 +268,10 @@ def _add_desktop_commands(sub: Any) -> None:  # argparse's private _SubParsersAc
     ):
         acts.add_parser(name, help=text)
     ctl.set_defaults(func=_cmd_ctl)
+
+    doctor = sub.add_parser("doctor", help="check the setup (virtual camera, cameras, model, tray, config) and say how to fix it")
+    doctor.add_argument("--config", "-c", metavar="PATH", help="config file to check")
+    doctor.set_defaults(func=_cmd_doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:
