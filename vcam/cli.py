@@ -250,6 +250,20 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if any(c.status == "fail" for c in checks) else 0
 
 
+def _cmd_install_service(args: argparse.Namespace) -> int:
+    from vcam.service import install_service, render_unit, service_command
+
+    command = service_command(Path(args.config).expanduser().absolute() if args.config else None)
+    if args.print:
+        print(render_unit(command), end="")
+        return 0
+    path = install_service(command, force=args.force)
+    print(f"wrote {path}")
+    print("start it now and at every login with:")
+    print("  systemctl --user daemon-reload && systemctl --user enable --now vcam.service")
+    return 0
+
+
 def _add_desktop_commands(sub: Any) -> None:  # argparse's private _SubParsersAction
     ctl = sub.add_parser("ctl", help="control the running vcam daemon (status, mode, background, pause, ...)")
     acts = ctl.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -272,6 +286,12 @@ def _add_desktop_commands(sub: Any) -> None:  # argparse's private _SubParsersAc
     doctor = sub.add_parser("doctor", help="check the setup (virtual camera, cameras, model, tray, config) and say how to fix it")
     doctor.add_argument("--config", "-c", metavar="PATH", help="config file to check")
     doctor.set_defaults(func=_cmd_doctor)
+
+    svc = sub.add_parser("install-service", help="install a systemd user service that starts vcam at login")
+    svc.add_argument("--config", "-c", metavar="PATH", help="config file the service runs with")
+    svc.add_argument("--print", action="store_true", help="print the unit instead of writing it")
+    svc.add_argument("--force", action="store_true", help="replace an existing unit file")
+    svc.set_defaults(func=_cmd_install_service)
 
 
 def build_parser() -> argparse.ArgumentParser:
