@@ -46,20 +46,15 @@ class DesktopOptions:
     ``config_path``: the config file to watch and reload (None: no hot reload);
     ``config_required``: it was named explicitly, so it must exist (the default user file may
     be created or deleted while vcam runs); ``overrides``: the command-line settings that
-    stay on top of the file at every reload. ``socket_path`` defaults to
-    :func:`~vcam.control_socket.default_socket_path`. ``consumer_counter(device)`` returns
-    the function that counts the readers of the virtual camera (default: a /proc scan).
-    ``tray_runner`` replaces :func:`vcam.tray.run_tray` (tests).
+    stay on top of the file at every reload. ``consumer_counter(device)`` returns the
+    function that counts the readers of the virtual camera (default: a /proc scan).
+    The control socket is at :func:`~vcam.control_socket.default_socket_path`.
     """
 
     config_path: Path | None = None
     config_required: bool = False
     overrides: Mapping[str, Any] = field(default_factory=dict)
-    control: bool = True
-    socket_path: Path | None = None
-    reload_interval: float = 0.25
     consumer_counter: Callable[[str], Callable[[], int]] | None = None
-    tray_runner: Callable[[Controller, threading.Event], bool] | None = None
 
 
 def open_gated_source(cfg: Config, open_source: Callable[[Config], Source]) -> GatedSource:
@@ -190,17 +185,16 @@ def run_desktop(
     server: ControlServer | None = None
     watcher: ConfigWatcher | None = None
     try:
-        if options.control:
-            server = ControlServer(controller, options.socket_path)
-            try:
-                server.start()
-            except ControlError as exc:
-                log.warning("%s; this daemon cannot be controlled with 'vcam ctl'", exc)
-                server = None
+        server = ControlServer(controller)
+        try:
+            server.start()
+        except ControlError as exc:
+            log.warning("%s; this daemon cannot be controlled with 'vcam ctl'", exc)
+            server = None
         if server is not None:
             workers.start("vcam-control", server.run)
         if options.config_path is not None:
-            watcher = ConfigWatcher(options.config_path, lambda: _reload(controller), interval=options.reload_interval)
+            watcher = ConfigWatcher(options.config_path, lambda: _reload(controller))
             workers.start("vcam-reload", watcher.run)
         if watchable:
             assert isinstance(device, str)
@@ -210,7 +204,7 @@ def run_desktop(
             workers.start("vcam-ondemand", monitor.run)
         request_reload = watcher.request if watcher is not None else (lambda: None)
         with _signals(stop, request_reload) as interrupted:
-            why = _run(pipeline, controller, stop, duration, cfg.tray.enabled, options, interrupted)
+            why = _run(pipeline, controller, stop, duration, cfg.tray.enabled, interrupted)
     finally:
         workers.join()
         if server is not None:
@@ -227,14 +221,12 @@ def _run(
     stop: threading.Event,
     duration: float | None,
     tray: bool,
-    options: DesktopOptions,
     interrupted: threading.Event,
 ) -> str:
     if not tray:
         return pipeline.run(stop, duration)
     from vcam.tray import run_tray
 
-    runner = options.tray_runner or run_tray
     result: list[str] = []
     errors: list[BaseException] = []
 
@@ -249,7 +241,7 @@ def _run(
     t.start()
     try:
         with _sigint_sets(interrupted, stop):
-            runner(controller, stop)
+            run_tray(controller, stop)
         # No tray (or it ended early): wait for the pipeline; Ctrl-C lands here as usual.
         while t.is_alive():
             t.join(0.2)
