@@ -180,7 +180,7 @@ def test_ctl_against_a_running_daemon_process(isolated_home: Path, tmp_path: Pat
         wait_for(lambda: sock.exists() or daemon.poll() is not None, timeout=60, what="the control socket")
         assert daemon.poll() is None
         assert stat.S_IMODE(sock.stat().st_mode) == 0o600
-        wait_for(lambda: json.loads(_ctl("status").stdout)["frames_out"] > 0, timeout=30, what="frames")
+        wait_for(lambda: send_request(Request("status"))["frames_out"] > 0, timeout=30, what="frames")
         res = _ctl("status")
         assert res.returncode == 0
         status = json.loads(res.stdout)

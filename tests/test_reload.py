@@ -183,10 +183,12 @@ def test_watcher_thread_applies_an_edit(tmp_path: Path) -> None:
 def test_daemon_reloads_on_edit_and_stops_on_sigterm(isolated_home: Path, tmp_path: Path) -> None:
     """The real daemon: an edit applies, a bad edit is reported and changes nothing, SIGTERM
     (systemctl stop) exits 0."""
-    import json
     import signal
     import subprocess
     import sys
+
+    from vcam.control_socket import Request, send_request
+    from vcam.errors import ControlError
 
     cfg = tmp_path / "vcam.yaml"
     write(cfg, {"effect": {"mode": "blur"}}, 1)
@@ -197,8 +199,10 @@ def test_daemon_reloads_on_edit_and_stops_on_sigterm(isolated_home: Path, tmp_pa
     )
 
     def status() -> dict[str, object]:
-        res = subprocess.run([sys.executable, "-m", "vcam", "ctl", "status"], capture_output=True, text=True, timeout=60)
-        return json.loads(res.stdout) if res.returncode == 0 else {}
+        try:
+            return send_request(Request("status"))
+        except ControlError:  # not up yet
+            return {}
 
     try:
         wait_for(lambda: status() or daemon.poll() is not None, timeout=60, what="the daemon")
