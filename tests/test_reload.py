@@ -117,10 +117,12 @@ def test_camera_settings_reopen_only_the_camera(tmp_path: Path) -> None:
     rig, path = rig_with_file(tmp_path)
     rig.frame()
     engine = rig.pipeline.engine
+    resets = rig.engine.resets
     write(path, edited(camera={"fps": 15}), 2)
     assert rig.controller.reload() == ["camera"]
     assert rig.cameras.log == ["open 0", "close 0", "open 0"]
     assert rig.pipeline.engine is engine
+    assert rig.engine.resets == resets + 1  # the new camera starts a new scene
 
     rig.cameras.failing[3] = "camera 3 (/dev/video3) cannot be opened: it does not exist"
     write(path, edited(camera={"fps": 15, "device": 3}), 3)

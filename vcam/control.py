@@ -354,6 +354,9 @@ class Controller:
         opener = self._open_source
         if self._source is not None:
             self._source.replace(lambda: opener(cfg))
+            # A new camera is a new scene: forget the recurrent state, as Pipeline.set_source
+            # does (from this thread too; at worst the matting thread keeps one more frame's).
+            self.pipeline.engine.reset()
         else:
             self.pipeline.set_source(opener(cfg))
 
