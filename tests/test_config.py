@@ -67,7 +67,7 @@ def test_defaults() -> None:
     ("data", "message"),
     [
         ({"camera": {"fps": 0}}, "camera.fps: must be greater than 0, got 0.0"),
-        ({"camera": {"fsp": 30}}, "camera.fsp: unknown key (known keys here: device, size, fps, fourcc)"),
+        ({"camera": {"fsp": 30}}, "camera.fsp: unknown key (known keys here: device, size, fps, fourcc, on_demand)"),
         ({"camera": {"size": "1280by720"}}, "camera.size: expected WIDTHxHEIGHT such as 1280x720, got '1280by720'"),
         ({"camera": {"size": [8, 8]}}, "camera.size: width and height must be in 16..8192, got 8x8"),
         ({"camera": {"device": -1}}, "camera.device: a camera index must be 0 or more, got -1"),
@@ -83,7 +83,7 @@ def test_defaults() -> None:
         ({"effect": {"mode": "replace"}}, "effect.background: mode 'replace' needs a background image or video path"),
         ({"output": {"fps": -5}}, "output.fps: must be greater than 0, got -5.0"),
         ({"camera": []}, "camera: must be a valid dictionary or instance of CameraConfig, got []"),
-        ({"extra": 1}, "extra: unknown key (known keys here: camera, model, effect, output, live)"),
+        ({"extra": 1}, "extra: unknown key (known keys here: camera, model, effect, output, live, tray)"),
     ],
 )
 def test_bad_values_name_the_key_path(data: dict, message: str) -> None:

@@ -145,7 +145,8 @@ class _FlakySource:
 
 
 def test_resilient_source_holds_then_shows_placeholder_and_reopens_with_backoff() -> None:
-    from vcam.sources.resilient import ResilientSource, placeholder_image
+    from vcam.frames import placeholder_image
+    from vcam.sources.resilient import ResilientSource
 
     clock = FakeClock(start=0.0)
     first = _FlakySource(2, 10, clock)
@@ -163,7 +164,7 @@ def test_resilient_source_holds_then_shows_placeholder_and_reopens_with_backoff(
     assert kinds[:2] == ["real", "real"]
     assert kinds[2:6] == ["held", "held", "held", "held"]  # the last good frame, for hold_s
     assert set(kinds[6:kinds.index("real", 2)]) == {"placeholder"}
-    assert np.array_equal(frames[7].image, placeholder_image((4, 4)))
+    assert np.array_equal(frames[7].image, placeholder_image((4, 4), "camera unavailable - reconnecting"))
     assert first.closed
     # failed at 0.2 s; tries again 0.5 s later, then after 1 s and 2 s more (exponential backoff)
     assert attempts == [0.7, 1.7, 3.7]

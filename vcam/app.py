@@ -13,6 +13,7 @@ from pathlib import Path
 
 from vcam.compositing import make_compositor
 from vcam.config import Config
+from vcam.daemon import DesktopOptions, open_gated_source, run_desktop
 from vcam.errors import InputError, OutputError
 from vcam.matting import MattingEngine, ensure_model
 from vcam.matting.models import ProgressFactory, default_model_dir
@@ -152,8 +153,13 @@ def run_live(
     stop: threading.Event | None = None,
     overwrite: bool = False,
     progress: ProgressFactory | None = None,
+    desktop: DesktopOptions | None = None,
 ) -> dict[str, object]:
-    """Run the live daemon until stopped; returns (and writes) the stats summary."""
+    """Run the live daemon until stopped; returns (and writes) the stats summary.
+
+    With ``desktop`` the daemon also serves the control socket, reloads the config, follows
+    the virtual camera's consumers and shows the tray icon (see :mod:`vcam.daemon`).
+    """
     stop = stop or threading.Event()
     engine = build_engine(cfg, progress)
     compositor = make_compositor(cfg.effect, cfg.output_size, cfg.output_fps)
@@ -161,7 +167,8 @@ def run_live(
         close = getattr(compositor, "close", None)
         if close is not None:
             stack.callback(close)
-        source = open_live_source(cfg)
+        gated = open_gated_source(cfg, open_live_source) if desktop is not None else None
+        source: Source = gated or open_live_source(cfg)
         stack.callback(source.close)
         sink = open_sink(cfg, target, overwrite)
         pipeline = Pipeline(
@@ -180,7 +187,13 @@ def run_live(
         )
         ok = False
         try:
-            why = pipeline.run(stop, duration)
+            if desktop is None:
+                why = pipeline.run(stop, duration)
+            else:
+                why = run_desktop(
+                    pipeline, cfg, source=gated, sink=sink,
+                    stop=stop, duration=duration, options=desktop, build_engine=build_engine, open_source=open_live_source,
+                )
             ok = True
             log.info("stopped (%s)", why)
         except KeyboardInterrupt:
@@ -188,6 +201,6 @@ def run_live(
             raise
         finally:
             finish_sink(sink, ok)
-            summary = summarize(pipeline, engine)
+            summary = summarize(pipeline, pipeline.engine)  # the engine may have been reloaded
             write_stats(stats_json, summary)
     return summary

@@ -84,7 +84,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     def arg(name: str) -> Any:
         return getattr(args, name, None)
 
-    o: dict[str, dict[str, Any]] = {"camera": {}, "model": {}, "effect": {}, "output": {}, "live": {}}
+    o: dict[str, dict[str, Any]] = {"camera": {}, "model": {}, "effect": {}, "output": {}, "live": {}, "tray": {}}
     flags = [
         ("effect", "mode", arg("mode")),
         ("effect", "background", arg("background")),
@@ -99,6 +99,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         ("output", "size", arg("output_size")),
         ("output", "device", arg("device")),
         ("live", "alpha", arg("alpha")),
+        ("camera", "on_demand", arg("on_demand")),
+        ("tray", "enabled", arg("tray")),
     ]
     for section, key, value in flags:
         if value is not None:
@@ -119,8 +121,15 @@ def _config(args: argparse.Namespace) -> Config:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from vcam.app import run_live
+    from vcam.config import default_config_path
+    from vcam.daemon import DesktopOptions
 
-    cfg = _config(args)
+    overrides = _overrides(args)
+    cfg, path = load_config(Path(args.config) if args.config else None, overrides)
+    # Hot reload watches the given file, or the default user file (which may appear later).
+    desktop = DesktopOptions(
+        config_path=path or default_config_path(), config_required=args.config is not None, overrides=overrides
+    )
     summary = run_live(
         cfg,
         target=args.output,
@@ -128,6 +137,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         stats_json=args.stats_json,
         overwrite=args.overwrite,
         progress=_tqdm_bytes,
+        desktop=desktop,
     )
     lat = summary["latency_ms"]
     log.info(
@@ -265,6 +275,81 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ctl(args: argparse.Namespace) -> int:
+    import json
+
+    from vcam.control_socket import Request, send_request
+
+    value: str | bool | None = None
+    if args.action == "mode":
+        value = args.mode
+    elif args.action == "background":
+        value = str(Path(args.path).expanduser().absolute())
+    elif args.action == "mirror":
+        value = args.state == "on"
+    status = send_request(Request(args.action, value))
+    if args.action == "status":
+        print(json.dumps(status, indent=2))
+    else:
+        print(
+            f"ok: mode {status['mode']}, background {status['background'] or '-'}, "
+            f"mirror {'on' if status['mirror'] else 'off'}, {'paused' if status['paused'] else 'running'}"
+        )
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from vcam.doctor import format_checks, run_checks
+
+    checks = run_checks(Path(args.config) if args.config else None)
+    print(format_checks(checks))
+    return 1 if any(c.status == "fail" for c in checks) else 0
+
+
+def _cmd_install_service(args: argparse.Namespace) -> int:
+    from vcam.service import install_service, render_unit, service_command
+
+    command = service_command(Path(args.config).expanduser().absolute() if args.config else None)
+    if args.print:
+        print(render_unit(command), end="")
+        return 0
+    path = install_service(command, force=args.force)
+    print(f"wrote {path}")
+    print("start it now and at every login with:")
+    print("  systemctl --user daemon-reload && systemctl --user enable --now vcam.service")
+    return 0
+
+
+def _add_desktop_commands(sub: Any) -> None:  # argparse's private _SubParsersAction
+    ctl = sub.add_parser("ctl", help="control the running vcam daemon (status, mode, background, pause, ...)")
+    acts = ctl.add_subparsers(dest="action", required=True, metavar="ACTION")
+    acts.add_parser("status", help="print the daemon's state as JSON")
+    mode = acts.add_parser("mode", help="switch the background effect")
+    mode.add_argument("mode", choices=["blur", "replace", "color", "off"])
+    bg = acts.add_parser("background", help="replace the background with an image or video file")
+    bg.add_argument("path", metavar="PATH")
+    mirror = acts.add_parser("mirror", help="flip the picture horizontally or not")
+    mirror.add_argument("state", choices=["on", "off"])
+    for name, text in (
+        ("pause", "release the camera and send a 'paused' picture"),
+        ("resume", "undo pause"),
+        ("reload", "read the config file again now"),
+        ("quit", "stop the daemon"),
+    ):
+        acts.add_parser(name, help=text)
+    ctl.set_defaults(func=_cmd_ctl)
+
+    doctor = sub.add_parser("doctor", help="check the setup (virtual camera, cameras, model, tray, config) and say how to fix it")
+    doctor.add_argument("--config", "-c", metavar="PATH", help="config file to check")
+    doctor.set_defaults(func=_cmd_doctor)
+
+    svc = sub.add_parser("install-service", help="install a systemd user service that starts vcam at login")
+    svc.add_argument("--config", "-c", metavar="PATH", help="config file the service runs with")
+    svc.add_argument("--print", action="store_true", help="print the unit instead of writing it")
+    svc.add_argument("--force", action="store_true", help="replace an existing unit file")
+    svc.set_defaults(func=_cmd_install_service)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vcam", description="Real-time virtual webcam with background blur/replacement (Robust Video Matting).")
     parser.add_argument("--version", action="version", version=f"vcam {__version__}")
@@ -281,6 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output-size", type=_size_arg, metavar="WxH", help="virtual camera size (default: camera size)")
     run.add_argument("--device", metavar="PATH", help="virtual camera device, e.g. /dev/video10")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    run.add_argument("--tray", action=argparse.BooleanOptionalAction, default=None, help="show the tray icon (default: tray.enabled)")
+    run.add_argument(
+        "--on-demand", action=argparse.BooleanOptionalAction, default=None,
+        help="open the webcam only while an app uses the virtual camera (Linux)",
+    )
     _add_common(run)
     run.set_defaults(func=_cmd_run)
 
@@ -322,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("path", nargs="?", metavar="PATH", help="config file (default ~/.config/vcam/config.yaml)")
     check.set_defaults(func=_cmd_check_config)
+    _add_desktop_commands(sub)
     return parser
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "LiveConfig",
     "ModelConfig",
     "OutputConfig",
+    "TrayConfig",
     "default_config_path",
     "load_config",
     "parse_color",
@@ -98,6 +99,8 @@ class CameraConfig(_Section):
     size: tuple[int, int] = (1280, 720)
     fps: Annotated[float, Field(gt=0, le=240)] = 30.0
     fourcc: str | None = "MJPG"
+    # Open the webcam only while an application reads the virtual camera (Linux, v4l2loopback).
+    on_demand: bool = False
 
     @field_validator("device", mode="before")
     @classmethod
@@ -167,6 +170,8 @@ class EffectConfig(_Section):
     background: str | None = None
     color: tuple[int, int, int] = (0, 177, 64)
     mirror: bool = False
+    # Folder whose images and videos the tray lists (None: $XDG_CONFIG_HOME/vcam/backgrounds).
+    backgrounds_dir: str | None = None
 
     @field_validator("color", mode="before")
     @classmethod
@@ -213,6 +218,12 @@ class LiveConfig(_Section):
     alpha: Literal["wait", "latest"] = "wait"
 
 
+class TrayConfig(_Section):
+    """The tray icon of the live daemon."""
+
+    enabled: bool = True
+
+
 class Config(_Section):
     """The whole vcam configuration (see ``configs/default.yaml`` for every key)."""
 
@@ -221,6 +232,7 @@ class Config(_Section):
     effect: EffectConfig = EffectConfig()
     output: OutputConfig = OutputConfig()
     live: LiveConfig = LiveConfig()
+    tray: TrayConfig = TrayConfig()
 
     @model_validator(mode="after")
     def _replace_needs_background(self) -> Config:

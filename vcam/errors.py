@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "ControlError",
     "DeviceError",
     "InputError",
     "ModelError",
@@ -35,6 +36,10 @@ class ConfigError(VcamError):
                 f"  {p}" for p in self.problems
             )
         super().__init__(text)
+
+
+class ControlError(VcamError):
+    """A control request (tray, ``vcam ctl``) is malformed or cannot be carried out now."""
 
 
 class ModelError(VcamError):

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["Frame", "cover_fit", "resize_rgb"]
+__all__ = ["Frame", "cover_fit", "placeholder_image", "resize_rgb"]
+
+_BG = (38, 44, 52)
+_FG = (225, 228, 232)
 
 
 @dataclass(slots=True)
@@ -64,3 +67,17 @@ def cover_fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     scaled = resize_rgb(image, (sw, sh))
     x0, y0 = (sw - w) // 2, (sh - h) // 2
     return np.ascontiguousarray(scaled[y0 : y0 + h, x0 : x0 + w])
+
+
+def placeholder_image(size: tuple[int, int], text: str) -> np.ndarray:
+    """A dark (H, W, 3) uint8 RGB picture saying "vcam" and ``text``, at ``size`` = (w, h)."""
+    w, h = size
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = _BG
+    scale = max(0.3, h / 720.0)
+    for i, (line, s) in enumerate((("vcam", 2.0 * scale), (text, 0.9 * scale))):
+        thick = max(1, round(2 * s))
+        (tw, th), _ = cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, s, thick)
+        y = int(h * (0.45 + 0.15 * i)) + th // 2
+        cv2.putText(img, line, (max(0, (w - tw) // 2), y), cv2.FONT_HERSHEY_SIMPLEX, s, _FG, thick, cv2.LINE_AA)
+    return img

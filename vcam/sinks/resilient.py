@@ -36,6 +36,8 @@ class ResilientSink:
         self._open = open_sink
         self._inner: Sink | None = first
         self.name = first.name
+        # the device node (for counting its consumers) stays the same across reopens
+        self.device: str | None = getattr(first, "device", None)
         self._min, self._max = backoff_s
         self._delay = self._min
         self._next_try = 0.0

@@ -54,6 +54,8 @@ class VirtualCamSink:
         except (RuntimeError, ValueError, OSError) as exc:
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DeviceError(f"{what} cannot be opened ({detail}); {SETUP_HINT}") from exc
+        # the device node (e.g. /dev/video10): on-demand mode counts the programs reading it
+        self.device: str = str(self._cam.device)
         self.name = f"virtual camera {self._cam.device} ({self._cam.backend})"
         log.info("publishing %dx%d @ %g fps to %s", size[0], size[1], fps, self.name)
 

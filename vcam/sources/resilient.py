@@ -12,27 +12,13 @@ import logging
 import time
 from collections.abc import Callable
 
-import cv2
-import numpy as np
-
 from vcam.errors import VcamError
-from vcam.frames import Frame
+from vcam.frames import Frame, placeholder_image
 from vcam.sources import Source
 
-__all__ = ["ResilientSource", "placeholder_image"]
+__all__ = ["ResilientSource"]
 
 log = logging.getLogger(__name__)
-
-
-def placeholder_image(size: tuple[int, int], text: str = "camera unavailable - reconnecting") -> np.ndarray:
-    """A dark grey (H, W, 3) uint8 RGB picture with a centred message."""
-    w, h = size
-    img = np.full((h, w, 3), 40, np.uint8)
-    scale = max(0.4, w / 1280 * 1.2)
-    thick = max(1, round(scale * 2))
-    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-    cv2.putText(img, text, ((w - tw) // 2, (h + th) // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (220, 220, 220), thick, cv2.LINE_AA)
-    return img
 
 
 class ResilientSource:
@@ -66,7 +52,7 @@ class ResilientSource:
         self._restart = False
         self._index = 0
         self._next_standin = 0.0
-        self._placeholder = placeholder_image(size)
+        self._placeholder = placeholder_image(size, "camera unavailable - reconnecting")
         self.failures = 0
         self.reopens = 0
 

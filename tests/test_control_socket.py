@@ -1,0 +1,272 @@
+"""The control channel: strict request parser, the socket (0600, same user), the client's
+errors, and `vcam ctl` end to end against running daemons."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import write_video
+from tests.desktop_fakes import BACKGROUND, COLOR, PERSON, make_rig, split_frame, wait_for
+from tests.fakes import FakeEngine, MemoryCameraBackend, register_memory_backend
+from vcam.cli import main
+from vcam.config import validate_config
+from vcam.control import STATUS_FIELDS, ControlError
+from vcam.control_socket import ControlServer, Request, default_socket_path, parse_request, send_request
+
+
+@pytest.mark.parametrize(
+    ("line", "request_"),
+    [
+        (b'{"command": "status"}\n', Request("status")),
+        (b'{"command": "mode", "value": "color"}', Request("mode", "color")),
+        (b'{"command": "background", "value": "/tmp/a b.png"}\n', Request("background", "/tmp/a b.png")),
+        (b'{"command": "mirror", "value": true}', Request("mirror", True)),
+        (b'{"command": "quit"}', Request("quit")),
+    ],
+)
+def test_parser_accepts_well_formed_requests(line: bytes, request_: Request) -> None:
+    assert parse_request(line) == request_
+    assert parse_request(request_.encode()) == request_
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b"", "bad request: empty"),
+        (b"\xff\xfe", "bad request: not UTF-8"),
+        (b"status", "bad request: not valid JSON"),
+        (b'{"command": "status"}\n{"command": "quit"}', "bad request: more than one line"),
+        (b'["status"]', "bad request: expected a JSON object, got list"),
+        (b'{"command": "status", "as_root": true}', "bad request: unknown key(s) 'as_root'"),
+        (b'{"command": 7}', "bad request: 'command' must be a string, got 7"),
+        (b'{"command": "rm"}', "bad request: unknown command 'rm'; known: status, mode, background, "
+                               "mirror, pause, resume, reload, quit"),
+        (b'{"command": "pause", "value": 1}', "bad request: pause takes no value"),
+        (b'{"command": "mode"}', "bad request: mode needs a value"),
+        (b'{"command": "mode", "value": "sparkle"}',
+         "bad request: unknown mode 'sparkle'; use one of: blur, replace, color, off"),
+        (b'{"command": "mode", "value": ["blur"]}', "bad request: mode needs a string, got ['blur']"),
+        (b'{"command": "mirror", "value": "yes"}', "bad request: mirror needs true or false, got 'yes'"),
+        (b'{"command": "background", "value": "bg.png"}',
+         "bad request: background needs an absolute path, got 'bg.png'"),
+        (b'{"command": "background", "value": ""}',
+         "bad request: background needs a file path (1..4096 characters, no NUL)"),
+        (b" " * 8193, "bad request: longer than 8192 bytes"),
+    ],
+)
+def test_parser_rejects_bad_input_with_its_own_error(line: bytes, message: str) -> None:
+    with pytest.raises(ControlError) as exc:
+        parse_request(line)
+    assert str(exc.value) == message
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(
+    st.binary(max_size=200),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["command", "value", "x"]), inner),
+        max_leaves=8,
+    ).map(lambda obj: json.dumps(obj).encode()),
+))
+def test_parser_never_raises_anything_else(data: bytes) -> None:
+    try:
+        req = parse_request(data)
+    except ControlError:
+        return
+    assert isinstance(req, Request)
+
+
+def test_socket_path_is_in_the_runtime_dir(tmp_path: Path) -> None:
+    assert default_socket_path({"XDG_RUNTIME_DIR": str(tmp_path)}) == tmp_path / "vcam" / "control.sock"
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    rig = make_rig({"mode": "blur"})
+    server = ControlServer(rig.controller, tmp_path / "run" / "vcam" / "control.sock")
+    server.start()
+    stop = threading.Event()
+    t = threading.Thread(target=server.run, args=(stop, 0.05), name="vcam-control-test", daemon=True)
+    t.start()
+    yield rig, server
+    stop.set()
+    t.join(5)
+    server.close()
+
+
+def test_socket_is_private_and_answers_requests(served) -> None:
+    rig, server = served
+    assert stat.S_IMODE(server.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(server.path.parent.stat().st_mode) == 0o700
+    status = send_request(Request("mode", "color"), server.path)
+    assert tuple(status) == STATUS_FIELDS
+    assert status["mode"] == "color"
+    assert (rig.frame()[BACKGROUND] == COLOR).all()
+    with pytest.raises(ControlError) as exc:
+        send_request(Request("mode", "replace"), server.path)
+    assert str(exc.value).startswith("mode replace needs a background")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:  # a malformed request gets an error reply
+        s.settimeout(5)
+        s.connect(str(server.path))
+        s.sendall(b"hello\n")
+        assert json.loads(s.makefile().readline()) == {"ok": False, "error": "bad request: not valid JSON"}
+
+
+def test_a_second_daemon_does_not_take_over_the_socket(served) -> None:
+    rig, server = served
+    with pytest.raises(ControlError) as exc:
+        ControlServer(rig.controller, server.path).start()
+    assert str(exc.value) == f"another vcam daemon is already running (control socket {server.path})"
+
+
+def test_clear_error_when_no_daemon_runs(tmp_path: Path) -> None:
+    path = tmp_path / "vcam" / "control.sock"
+    expected = f"no vcam daemon is running (nothing answers at {path}); start one with 'vcam run'"
+    with pytest.raises(ControlError) as exc:
+        send_request(Request("status"), path)
+    assert str(exc.value) == expected
+    path.parent.mkdir(mode=0o700)
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(path))
+    stale.close()  # a socket file left behind by a daemon that was killed
+    with pytest.raises(ControlError) as exc:
+        send_request(Request("status"), path)
+    assert str(exc.value) == expected
+    server = ControlServer(make_rig().controller, path)
+    server.start()  # replaces the stale file
+    server.close()
+    assert not path.exists()
+
+
+def test_ctl_without_daemon_exits_1_with_one_line(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ctl", "status"]) == 1
+    path = Path(os.environ["XDG_RUNTIME_DIR"]) / "vcam" / "control.sock"
+    assert capsys.readouterr().err == (
+        f"vcam: error: no vcam daemon is running (nothing answers at {path}); start one with 'vcam run'\n"
+    )
+
+
+# -- end to end --------------------------------------------------------------------------
+
+
+def _ctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vcam", "ctl", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_ctl_against_a_running_daemon_process(isolated_home: Path, tmp_path: Path) -> None:
+    """The real daemon (real model, file source, null sink) in a subprocess, driven by `vcam ctl`."""
+    clip = write_video(tmp_path / "clip.mp4", [split_frame(i) for i in range(30)], fps=Fraction(15))
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "vcam", "run", "--source", str(clip), "--output", "null", "--no-tray",
+         "--model-input", "64x36", "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    sock = Path(os.environ["XDG_RUNTIME_DIR"]) / "vcam" / "control.sock"
+    try:
+        wait_for(lambda: sock.exists() or daemon.poll() is not None, timeout=60, what="the control socket")
+        assert daemon.poll() is None
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+        wait_for(lambda: send_request(Request("status"))["frames_out"] > 0, timeout=30, what="frames")
+        res = _ctl("status")
+        assert res.returncode == 0
+        status = json.loads(res.stdout)
+        assert tuple(status) == STATUS_FIELDS
+        cfg_path = isolated_home / ".config" / "vcam" / "config.yaml"
+        assert {k: status[k] for k in ("mode", "background", "mirror", "paused", "provider", "config_path",
+                                       "config_error", "camera", "pid")} == {
+            "mode": "blur", "background": None, "mirror": False, "paused": False, "provider": "cpu",
+            "config_path": str(cfg_path), "config_error": None, "camera": "open", "pid": daemon.pid,
+        }
+        res = _ctl("mode", "off")
+        assert (res.returncode, res.stdout) == (0, "ok: mode off, background -, mirror off, running\n")
+        assert json.loads(_ctl("status").stdout)["mode"] == "off"
+        res = _ctl("quit")
+        assert res.returncode == 0
+        _out, err = daemon.communicate(timeout=30)
+        assert daemon.returncode == 0, err
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+    assert not sock.exists()
+    res = _ctl("status")
+    assert (res.returncode, res.stdout) == (1, "")
+    assert res.stderr == f"vcam: error: no vcam daemon is running (nothing answers at {sock}); start one with 'vcam run'\n"
+
+
+def test_mode_change_is_visible_in_the_next_frames(
+    isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon in a thread (file source, in-memory virtual camera, fake engine so the output
+    is exact): frames before `mode off` are composited, frames after it are the input as is."""
+    import vcam.app
+    from vcam.daemon import DesktopOptions
+
+    register_memory_backend()
+    frames = [split_frame(i) for i in range(20)]
+    clip = write_video(tmp_path / "clip.mp4", frames, fps=Fraction(30))
+    from vcam.sources.file import VideoReader
+
+    reader = VideoReader(clip)
+    decoded = []
+    while (item := reader.read()) is not None:
+        decoded.append(item[0])
+    reader.close()
+    monkeypatch.setattr(vcam.app, "build_engine", lambda cfg, progress=None: FakeEngine((16, 9)))
+    cfg = validate_config({
+        "camera": {"device": str(clip), "size": [64, 36], "fps": 30},
+        "effect": {"mode": "color", "color": list(COLOR)},
+        "output": {"backend": "memory"},
+        "tray": {"enabled": False},
+    })
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    before = len(MemoryCameraBackend.instances)
+
+    def daemon() -> None:
+        try:
+            vcam.app.run_live(cfg, target="virtualcam", stop=stop, desktop=DesktopOptions())
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=daemon, name="vcam-daemon-test", daemon=True)
+    t.start()
+    try:
+        cam = wait_for(lambda: len(MemoryCameraBackend.instances) > before and MemoryCameraBackend.instances[-1],
+                       what="the virtual camera")
+        wait_for(lambda: len(cam.frames) >= 3, what="composited frames")
+        h, w = decoded[0].shape[:2]
+
+        def image(i: int) -> np.ndarray:
+            return np.frombuffer(cam.frames[i], np.uint8).reshape(h, w, 3)
+
+        assert (image(0)[BACKGROUND] == COLOR).all()
+        assert any(np.array_equal(image(0)[PERSON], d[PERSON]) for d in decoded)
+        send_request(Request("mode", "off"))
+        n = len(cam.frames)
+        wait_for(lambda: len(cam.frames) >= n + 5, what="frames after the change")
+        # At most one frame was already composited when the request arrived; the rest pass through.
+        after = [image(i) for i in range(n + 1, n + 5)]
+        assert all(any(np.array_equal(img, d) for d in decoded) for img in after)
+        assert send_request(Request("status"))["mode"] == "off"
+        send_request(Request("quit"))
+        t.join(10)
+        assert not t.is_alive()
+    finally:
+        stop.set()
+        t.join(10)
+    assert errors == []

@@ -1,0 +1,227 @@
+"""Config hot reload: a valid edit changes the output, an invalid one keeps the last good config."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.desktop_fakes import BACKGROUND, COLOR, PERSON, SIZE, FakeEngine, make_rig, split_frame, wait_for
+from vcam.config import Config
+from vcam.errors import ConfigError
+from vcam.reload import ConfigWatcher, config_loader
+
+BASE = {"camera": {"size": list(SIZE), "fps": 30}, "effect": {"mode": "blur", "color": list(COLOR)}}
+
+
+def write(path: Path, data: object, stamp: int) -> None:
+    """Write YAML and give the file a distinct modification time (the watcher's signal)."""
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data), encoding="utf-8")
+    os.utime(path, ns=(stamp * 10**9, stamp * 10**9))
+
+
+def edited(**sections: dict[str, object]) -> dict[str, object]:
+    out = {k: dict(v) for k, v in BASE.items()}  # type: ignore[call-overload]
+    for k, v in sections.items():
+        out.setdefault(k, {}).update(v)
+    return out
+
+
+def rig_with_file(tmp_path: Path, **kw: object):
+    path = tmp_path / "config.yaml"
+    write(path, BASE, 1)
+    rig = make_rig({"mode": "blur"}, config_path=path, load_config=config_loader(path, required=True), **kw)  # type: ignore[arg-type]
+    return rig, path
+
+
+def test_watcher_calls_back_once_the_edit_has_settled(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    write(path, BASE, 1)
+    calls: list[int] = []
+    w = ConfigWatcher(path, lambda: calls.append(1))
+    assert w.check() is False  # unchanged
+    write(path, edited(effect={"mode": "off"}), 2)
+    assert w.check() is False  # changed since the last poll: wait one more
+    assert w.check() is True
+    assert w.check() is False
+    assert calls == [1]
+    w.request()  # SIGHUP: reload although nothing changed
+    assert w.check() is True
+    assert calls == [1, 1]
+
+
+def test_valid_edit_changes_the_output(tmp_path: Path) -> None:
+    rig, path = rig_with_file(tmp_path)
+    rig.frame()
+    write(path, edited(effect={"mode": "color"}), 2)
+    assert rig.controller.reload() == ["effect"]
+    out = rig.frame()
+    assert (out[BACKGROUND] == COLOR).all()
+    assert np.array_equal(out[PERSON], split_frame(1)[PERSON])
+    assert rig.controller.status()["mode"] == "color"
+
+
+def test_invalid_edit_keeps_the_last_good_config_and_reports_the_key(tmp_path: Path) -> None:
+    rig, path = rig_with_file(tmp_path)
+    messages: list[str] = []
+    rig.controller.add_listener(messages.append)
+    write(path, edited(effect={"mode": "color"}), 2)
+    rig.controller.reload()
+    write(path, edited(effect={"mode": "off", "blur_strength": 500}), 3)
+    with pytest.raises(ConfigError):
+        rig.controller.reload()
+    expected = f"{path}: effect.blur_strength: must be less than or equal to 100, got 500"
+    assert rig.controller.status()["config_error"] == expected
+    assert messages == [f"config not applied: {expected}"]
+    assert rig.controller.status()["mode"] == "color"
+    assert (rig.frame()[BACKGROUND] == COLOR).all()
+
+    write(path, "effect: [unclosed", 4)
+    with pytest.raises(ConfigError):
+        rig.controller.reload()
+    assert rig.controller.status()["config_error"] == (
+        f"{path}: not valid YAML at line 1, column 18: expected ',' or ']', but got '<stream end>'"
+    )
+    write(path, edited(effect={"mode": "off"}), 5)
+    rig.controller.reload()
+    assert rig.controller.status()["config_error"] is None
+    assert np.array_equal(rig.frame(), split_frame(1))
+
+
+def test_a_mode_picked_in_the_tray_survives_an_unrelated_edit(tmp_path: Path) -> None:
+    rig, path = rig_with_file(tmp_path)
+    rig.controller.set_mode("off")
+    write(path, edited(effect={"blur_strength": 40}), 2)
+    assert rig.controller.reload() == ["effect"]
+    eff = rig.controller.effect
+    assert (eff.mode, eff.blur_strength) == ("off", 40)
+
+
+def test_bad_background_in_the_file_is_reported_with_its_key(tmp_path: Path) -> None:
+    rig, path = rig_with_file(tmp_path)
+    missing = tmp_path / "missing.png"
+    write(path, edited(effect={"mode": "replace", "background": str(missing)}), 2)
+    with pytest.raises(ConfigError):
+        rig.controller.reload()
+    assert rig.controller.status()["config_error"] == (
+        f"{path}: effect.background: background image {missing}: file not found"
+    )
+    assert rig.controller.status()["mode"] == "blur"
+
+
+def test_camera_settings_reopen_only_the_camera(tmp_path: Path) -> None:
+    rig, path = rig_with_file(tmp_path)
+    rig.frame()
+    engine = rig.pipeline.engine
+    resets = rig.engine.resets
+    write(path, edited(camera={"fps": 15}), 2)
+    assert rig.controller.reload() == ["camera"]
+    assert rig.cameras.log == ["open 0", "close 0", "open 0"]
+    assert rig.pipeline.engine is engine
+    assert rig.engine.resets == resets + 1  # the new camera starts a new scene
+
+    rig.cameras.failing[3] = "camera 3 (/dev/video3) cannot be opened: it does not exist"
+    write(path, edited(camera={"fps": 15, "device": 3}), 3)
+    with pytest.raises(ConfigError):
+        rig.controller.reload()
+    assert rig.controller.status()["config_error"] == (
+        f"{path}: camera: camera 3 (/dev/video3) cannot be opened: it does not exist"
+    )
+    # the failed camera was tried, then the old one reopened; the old settings stay
+    assert rig.cameras.log == ["open 0", "close 0", "open 0", "close 0", "fail 3", "open 0"]
+    assert rig.controller.config.camera.device == 0
+    assert rig.source.state == "open"
+
+
+def test_model_settings_rebuild_the_engine(tmp_path: Path) -> None:
+    built: list[Config] = []
+
+    def build(cfg: Config) -> FakeEngine:
+        built.append(cfg)
+        return FakeEngine((32, 18))
+
+    rig, path = rig_with_file(tmp_path, build_engine=build)
+    write(path, edited(model={"input_size": [32, 18]}), 2)
+    assert rig.controller.reload() == ["model"]
+    assert [c.model.input_size for c in built] == [(32, 18)]
+    assert rig.pipeline.engine.input_size == (32, 18)
+
+
+def test_output_changes_wait_for_a_restart(tmp_path: Path) -> None:
+    rig, path = rig_with_file(tmp_path)
+    write(path, edited(output={"fps": 15}), 2)
+    assert rig.controller.reload() == ["output"]
+    assert rig.controller.status()["pending_restart"] == ["output"]
+
+
+def test_missing_default_file_means_defaults_but_a_named_file_must_exist(tmp_path: Path) -> None:
+    path = tmp_path / "absent.yaml"
+    assert config_loader(path, required=False)() == Config()
+    with pytest.raises(ConfigError) as exc:
+        config_loader(path, required=True)()
+    assert str(exc.value) == f"{path}: file not found"
+
+
+def test_watcher_thread_applies_an_edit(tmp_path: Path) -> None:
+    rig, path = rig_with_file(tmp_path)
+    stop = threading.Event()
+    w = ConfigWatcher(path, rig.controller.reload, interval=0.02)
+    t = threading.Thread(target=w.run, args=(stop,), name="vcam-reload-test", daemon=True)
+    t.start()
+    try:
+        write(path, edited(effect={"mode": "color"}), 2)
+        wait_for(lambda: rig.controller.status()["mode"] == "color", what="the edit to be applied")
+    finally:
+        stop.set()
+        t.join(5)
+    assert not t.is_alive()
+    assert (rig.frame()[BACKGROUND] == COLOR).all()
+
+
+def test_daemon_reloads_on_edit_and_stops_on_sigterm(isolated_home: Path, tmp_path: Path) -> None:
+    """The real daemon: an edit applies, a bad edit is reported and changes nothing, SIGTERM
+    (systemctl stop) exits 0."""
+    import signal
+    import subprocess
+    import sys
+
+    from vcam.control_socket import Request, send_request
+    from vcam.errors import ControlError
+
+    cfg = tmp_path / "vcam.yaml"
+    write(cfg, {"effect": {"mode": "blur"}}, 1)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "vcam", "run", "--config", str(cfg), "--source", "testpattern", "--size", "160x90",
+         "--fps", "10", "--output", "null", "--no-tray", "--model-input", "64x36", "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+    def status() -> dict[str, object]:
+        try:
+            return send_request(Request("status"))
+        except ControlError:  # not up yet
+            return {}
+
+    try:
+        wait_for(lambda: status() or daemon.poll() is not None, timeout=60, what="the daemon")
+        assert status()["config_path"] == str(cfg)
+        write(cfg, {"effect": {"mode": "color"}}, 2)
+        wait_for(lambda: status().get("mode") == "color", what="the edit to apply")
+        write(cfg, {"effect": {"mode": "color", "blur_strength": 0}}, 3)
+        wait_for(lambda: status().get("config_error"), what="the bad edit to be reported")
+        assert status()["config_error"] == (
+            f"{cfg}: effect.blur_strength: must be greater than or equal to 1, got 0")
+        assert status()["mode"] == "color"
+        daemon.send_signal(signal.SIGTERM)
+        _out, err = daemon.communicate(timeout=30)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+    assert daemon.returncode == 0, err
+    assert f"vcam: config file {cfg} changed; reloading" in err
+    assert "vcam: stopped (stopped)" in err

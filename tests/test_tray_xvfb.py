@@ -1,0 +1,217 @@
+"""The tray for real: vcam under Xvfb with pystray's xorg backend docks its icon in a system
+tray, the icon shows the mode, and a click on it changes the mode.
+
+The test starts Xvfb itself and plays the desktop panel with a minimal XEmbed system-tray
+host (python-xlib, which pystray's xorg backend already depends on). It takes screenshots
+to ``tmp_path`` (and to ``$VCAM_TEST_SCREENSHOTS`` when set, to look at them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.desktop_fakes import wait_for
+from vcam.tray import MODE_COLORS
+
+pytestmark = pytest.mark.display
+
+pytest.importorskip("Xlib")
+import Xlib.display  # noqa: E402
+import Xlib.X  # noqa: E402
+from Xlib.ext import xtest  # noqa: E402
+
+SCREEN = (320, 120)
+ICON_AT = (16, 16)  # where the host places the icon
+ICON_SIZE = 48
+
+
+@pytest.fixture
+def xvfb() -> str:
+    exe = shutil.which("Xvfb")
+    if exe is None:
+        pytest.skip("Xvfb is not installed (scripts/setup installs it: apt-get install xvfb)")
+    r, w = os.pipe()
+    proc = subprocess.Popen(
+        [exe, "-displayfd", str(w), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp", "-noreset"],
+        pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    os.close(w)
+    try:
+        ready, _, _ = select.select([r], [], [], 20)
+        number = os.read(r, 32).decode().strip() if ready else ""
+        if not number:
+            raise AssertionError("Xvfb did not report its display number within 20 s")
+        yield f":{number}"
+    finally:
+        os.close(r)
+        proc.terminate()
+        proc.wait(10)
+
+
+class TrayHost:
+    """A system-tray host (the panel's part of XEmbed): owns _NET_SYSTEM_TRAY_S0 and docks
+    icons that ask for it into its own window at ``ICON_AT``."""
+
+    def __init__(self, display: str) -> None:
+        self.d = Xlib.display.Display(display)
+        screen = self.d.screen()
+        self.win = screen.root.create_window(
+            0, 0, SCREEN[0], SCREEN[1], 0, screen.root_depth,
+            background_pixel=screen.white_pixel, event_mask=Xlib.X.StructureNotifyMask,
+        )
+        self.win.map()
+        self.opcode = self.d.intern_atom("_NET_SYSTEM_TRAY_OPCODE")
+        self.win.set_selection_owner(self.d.intern_atom("_NET_SYSTEM_TRAY_S0"), Xlib.X.CurrentTime)
+        self.d.sync()
+        self.docked: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="test-tray-host", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if not self.d.pending_events():
+                time.sleep(0.01)
+                continue
+            ev = self.d.next_event()
+            if ev.type == Xlib.X.ClientMessage and ev.client_type == self.opcode:
+                _fmt, data = ev.data
+                if data[1] == 0:  # SYSTEM_TRAY_REQUEST_DOCK, data[2] = the icon window
+                    icon = self.d.create_resource_object("window", data[2])
+                    icon.reparent(self.win, *ICON_AT)
+                    icon.configure(width=ICON_SIZE, height=ICON_SIZE)
+                    icon.map()
+                    self.d.sync()
+                    self.docked = data[2]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.d.close()
+
+
+def screenshot(display: str, path: Path) -> Image.Image:
+    d = Xlib.display.Display(display)
+    try:
+        root = d.screen().root
+        raw = root.get_image(0, 0, SCREEN[0], SCREEN[1], Xlib.X.ZPixmap, 0xFFFFFFFF).data
+    finally:
+        d.close()
+    img = Image.frombytes("RGB", SCREEN, raw, "raw", "BGRX")
+    img.save(path)
+    if os.environ.get("VCAM_TEST_SCREENSHOTS"):
+        out = Path(os.environ["VCAM_TEST_SCREENSHOTS"])
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, out / path.name)
+    return img
+
+
+def icon_pixel(img: Image.Image) -> tuple[int, int, int]:
+    # (8, 32) of the 64 px icon, scaled to the docked size: inside the disc, clear of the letter
+    x = ICON_AT[0] + 8 * ICON_SIZE // 64
+    y = ICON_AT[1] + 32 * ICON_SIZE // 64
+    px = img.getpixel((x, y))
+    assert isinstance(px, tuple)
+    return px[0], px[1], px[2]
+
+
+def shows(img: Image.Image, mode: str) -> bool:
+    px = icon_pixel(img)
+    return max(abs(a - b) for a, b in zip(px, MODE_COLORS[mode], strict=True)) <= 2
+
+
+def click(display: str, x: int, y: int) -> None:
+    d = Xlib.display.Display(display)
+    try:
+        xtest.fake_input(d, Xlib.X.MotionNotify, x=x, y=y)
+        xtest.fake_input(d, Xlib.X.ButtonPress, 1)
+        xtest.fake_input(d, Xlib.X.ButtonRelease, 1)
+        d.sync()
+    finally:
+        d.close()
+
+
+def stop_daemon(daemon: subprocess.Popen[str]) -> None:
+    if daemon.poll() is None:
+        daemon.send_signal(signal.SIGABRT)
+        _out, err = daemon.communicate(timeout=30)
+        print("daemon did not stop; its stderr:\n" + err)
+
+
+def ctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vcam", "ctl", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_tray_icon_appears_and_a_click_changes_the_mode(xvfb: str, isolated_home: Path, tmp_path: Path) -> None:
+    host = TrayHost(xvfb)
+    # PYTHONFAULTHANDLER: a daemon that hangs is killed with SIGABRT and shows its threads
+    env = {**os.environ, "DISPLAY": xvfb, "PYSTRAY_BACKEND": "xorg", "PYTHONFAULTHANDLER": "1"}
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "vcam", "run", "--source", "testpattern", "--size", "160x90", "--fps", "10",
+         "--output", "null", "--model-input", "64x36", "--threads", "1", "--mode", "blur"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_for(lambda: host.docked is not None or daemon.poll() is not None, timeout=60, what="the icon to dock")
+        assert daemon.poll() is None
+        before = wait_for(
+            lambda: (img := screenshot(xvfb, tmp_path / "tray-blur.png")) and shows(img, "blur") and img,
+            what="the blur icon to be drawn",
+        )
+        assert shows(before, "blur")
+        assert json.loads(ctl("status").stdout)["mode"] == "blur"
+
+        click(xvfb, ICON_AT[0] + ICON_SIZE // 2, ICON_AT[1] + ICON_SIZE // 2)  # the default action
+        wait_for(lambda: json.loads(ctl("status").stdout)["mode"] == "off", what="the mode to change")
+        after = wait_for(
+            lambda: (img := screenshot(xvfb, tmp_path / "tray-off.png")) and shows(img, "off") and img,
+            what="the icon to show mode off",
+        )
+        assert icon_pixel(after) != icon_pixel(before)
+
+        daemon.send_signal(signal.SIGINT)  # Ctrl-C while the tray loop runs the main thread
+        _out, err = daemon.communicate(timeout=30)
+        assert daemon.returncode == 130, err
+        assert err.endswith("vcam: interrupted\n")
+        assert "tray icon shown (pystray xorg backend)" in err
+        assert "no tray icon" not in err
+    finally:
+        stop_daemon(daemon)
+        host.close()
+
+
+def test_without_a_system_tray_vcam_says_so_once_and_runs_headless(xvfb: str, isolated_home: Path) -> None:
+    # PYTHONFAULTHANDLER: a daemon that hangs is killed with SIGABRT and shows its threads
+    env = {**os.environ, "DISPLAY": xvfb, "PYSTRAY_BACKEND": "xorg", "PYTHONFAULTHANDLER": "1"}
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "vcam", "run", "--source", "testpattern", "--size", "160x90", "--fps", "10",
+         "--output", "null", "--model-input", "64x36", "--threads", "1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        sock = Path(os.environ["XDG_RUNTIME_DIR"]) / "vcam" / "control.sock"
+        wait_for(lambda: sock.exists() or daemon.poll() is not None, timeout=60, what="the control socket")
+        assert ctl("status").returncode == 0
+        assert ctl("quit").returncode == 0
+        _out, err = daemon.communicate(timeout=30)
+    finally:
+        stop_daemon(daemon)
+    assert daemon.returncode == 0, err
+    lines = [line for line in err.splitlines() if "tray icon" in line]
+    assert lines == [
+        "vcam: no tray icon: no system tray on this X display (nothing owns _NET_SYSTEM_TRAY_S0); on GNOME "
+        "install the AppIndicator extension and PyGObject (see docs/desktop.md); running headless "
+        "(--no-tray hides this message)"
+    ]

@@ -1,0 +1,288 @@
+"""On-demand webcam: open the real camera only while someone needs it.
+
+Two pieces:
+
+* :class:`GatedSource` wraps the real source. Before every frame it asks its ``gate`` whether
+  the camera may be open; while the gate says no (paused, or no application watches the
+  virtual camera) the camera is released and a placeholder picture is handed out instead, so
+  the virtual device keeps receiving frames and stays valid for the applications that list it.
+* :func:`count_consumers` / :class:`ConsumerMonitor` count the processes that hold the
+  v4l2loopback device open, by scanning ``/proc/<pid>/fd``. This is Linux only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from vcam.errors import VcamError
+from vcam.frames import Frame, placeholder_image
+from vcam.sources import Source
+
+__all__ = [
+    "ConsumerMonitor",
+    "GatedSource",
+    "count_consumers",
+    "device_holders",
+    "placeholder_image",
+]
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDER_FPS = 10.0
+RETRY_S = 2.0
+
+
+Gate = Callable[[], "str | None"]
+
+
+class GatedSource:
+    """A :class:`~vcam.sources.Source` that opens ``factory()`` only while ``gate()`` is None.
+
+    ``gate()`` returns None when the camera is wanted, or the reason it is not (shown on the
+    placeholder, e.g. ``"paused"``). The real source is opened at construction, so a missing
+    camera is reported at start-up; the first read with a closed gate releases it. While the
+    gate is closed, ``read()`` returns placeholder frames of ``size`` at ``placeholder_fps``.
+    When the camera cannot be (re)opened, the error is logged once, the placeholder says
+    "camera unavailable" and opening is retried every ``retry_s`` seconds.
+
+    ``read``, ``replace`` and ``close`` may be called from different threads.
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[], Source],
+        size: tuple[int, int],
+        *,
+        gate: Gate | None = None,
+        placeholder_fps: float = PLACEHOLDER_FPS,
+        retry_s: float = RETRY_S,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._factory = factory
+        self.size = size
+        self._gate: Gate = gate or (lambda: None)
+        self._period = 1.0 / placeholder_fps
+        self._retry_s = retry_s
+        self._clock, self._sleep = clock, sleep
+        self._lock = threading.Lock()
+        self._closed = False
+        self._index = 0
+        self._next_placeholder: float | None = None
+        self._retry_at = 0.0
+        self._error: str | None = None
+        self._reason: str | None = None
+        self._placeholders: dict[str, np.ndarray] = {}
+        self._inner: Source | None = factory()
+        self.name = self._inner.name
+        self.fps = self._inner.fps
+
+    def set_gate(self, gate: Gate) -> None:
+        """Use ``gate`` from the next frame on."""
+        self._gate = gate
+
+    @property
+    def state(self) -> str:
+        """``"open"``, ``"released (REASON)"`` or ``"unavailable (ERROR)"``, for status displays.
+
+        Read without the lock (which a frame being read may hold for a while): a snapshot.
+        """
+        inner, error, reason = self._inner, self._error, self._reason
+        if inner is not None:
+            return "open"
+        if error is not None and reason is None:
+            return f"unavailable ({error})"
+        return f"released ({reason})" if reason else "released"
+
+    def read(self) -> Frame | None:
+        reason = self._gate()
+        with self._lock:
+            if self._closed:
+                return self._placeholder("stopped")
+            if reason is not None:
+                self._reason = reason
+                if self._inner is not None:
+                    self._release(reason)
+                return self._placeholder(reason)
+            self._reason = None
+            if self._inner is None and not self._try_open():
+                return self._placeholder("camera unavailable")
+            assert self._inner is not None
+            frame = self._inner.read()
+            self._next_placeholder = None
+            if frame is None:
+                return None
+            frame.index = self._index
+            self._index += 1
+            return frame
+
+    def replace(self, factory: Callable[[], Source]) -> None:
+        """Switch to a new camera (or camera settings): the current one is closed first.
+
+        When the camera is wanted now, the new one is opened at once; if that fails, the old
+        factory is restored (and reopened) and the error is raised.
+        """
+        with self._lock:
+            old = self._factory
+            wanted = self._inner is not None
+            if self._inner is not None:
+                self._inner.close()
+                self._inner = None
+            self._factory = factory
+            self._error = None
+            if not wanted:
+                return
+            try:
+                self._inner = factory()
+            except VcamError:
+                self._factory = old
+                try:
+                    self._inner = old()
+                except VcamError as exc:
+                    self._error = str(exc)
+                raise
+            self.name, self.fps = self._inner.name, self._inner.fps
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._inner is not None:
+                self._inner.close()
+                self._inner = None
+
+    # -- helpers (called with the lock held) ---------------------------------------------
+
+    def _release(self, reason: str) -> None:
+        assert self._inner is not None
+        self._inner.close()
+        self._inner = None
+        log.info("released %s (%s)", self.name, reason)
+
+    def _try_open(self) -> bool:
+        now = self._clock()
+        if now < self._retry_at:
+            return False
+        try:
+            self._inner = self._factory()
+        except VcamError as exc:
+            if str(exc) != self._error:
+                log.error("%s; retrying every %g s", exc, self._retry_s)
+            self._error = str(exc)
+            self._retry_at = now + self._retry_s
+            return False
+        if self._error is not None:
+            log.info("%s is back", self._inner.name)
+        else:
+            log.info("opened %s", self._inner.name)
+        self._error = None
+        self.name, self.fps = self._inner.name, self._inner.fps
+        return True
+
+    def _placeholder(self, text: str) -> Frame:
+        now = self._clock()
+        due = self._next_placeholder if self._next_placeholder is not None else now
+        if due > now:
+            self._sleep(due - now)
+            now = self._clock()
+        self._next_placeholder = max(due, now - self._period) + self._period
+        img = self._placeholders.get(text)
+        if img is None:
+            img = self._placeholders[text] = placeholder_image(self.size, text)
+        frame = Frame(img, self._index, now, placeholder=True)
+        self._index += 1
+        return frame
+
+
+# -- consumers of the virtual camera (Linux /proc scan) -------------------------------------
+
+
+def device_holders(device: str, proc: Path = Path("/proc"), exclude_pid: int | None = None) -> dict[int, str]:
+    """Processes that have ``device`` open: {pid: command name}, from ``proc/<pid>/fd``.
+
+    Processes of other users cannot be inspected and are not counted. ``exclude_pid`` (the
+    daemon itself, which writes to the device) is left out.
+    """
+    target = os.path.realpath(device)
+    found: dict[int, str] = {}
+    try:
+        entries = list(os.scandir(proc))
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        if pid == exclude_pid:
+            continue
+        fd_dir = os.path.join(entry.path, "fd")
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:  # gone, or another user's process
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if link in (target, device):
+                found[pid] = _comm(entry.path)
+                break
+    return found
+
+
+def _comm(pid_dir: str) -> str:
+    try:
+        with open(os.path.join(pid_dir, "comm"), encoding="utf-8", errors="replace") as f:
+            return f.read().strip() or "?"
+    except OSError:
+        return "?"
+
+
+def count_consumers(device: str, proc: Path = Path("/proc"), own_pid: int | None = None) -> int:
+    """How many other processes hold ``device`` (a v4l2loopback node) open."""
+    return len(device_holders(device, proc, exclude_pid=own_pid))
+
+
+class ConsumerMonitor:
+    """Polls ``counter()`` and reports changes of the count to ``on_change(count)``.
+
+    ``poll()`` is the thread-free twin of ``run(stop)``, which polls every ``interval`` seconds
+    in the calling thread until ``stop`` is set. ``enabled()`` (default: always) skips the
+    scan while on-demand mode is switched off. The first poll always reports.
+    """
+
+    def __init__(
+        self,
+        counter: Callable[[], int],
+        on_change: Callable[[int], None],
+        *,
+        interval: float = 0.5,
+        enabled: Callable[[], bool] | None = None,
+    ) -> None:
+        self._counter, self._on_change = counter, on_change
+        self.interval = interval
+        self._enabled = enabled or (lambda: True)
+        self.count: int | None = None
+
+    def poll(self) -> int | None:
+        """Count once; calls ``on_change`` when the count differs from the last one."""
+        if not self._enabled():
+            return self.count
+        n = self._counter()
+        if n != self.count:
+            if self.count is not None:
+                log.info("virtual camera consumers: %d -> %d", self.count, n)
+            self.count = n
+            self._on_change(n)
+        return n
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(self.interval):
+            self.poll()
