@@ -207,7 +207,7 @@ def _cmd_soak(args: argparse.Namespace) -> int:
     from vcam.soak import default_soak
 
     cfg = _config(args)
-    res = default_soak(cfg, Path(args.config) if args.config else None, args.frames, warmup=min(1000, args.frames // 4))
+    res = default_soak(cfg, args.frames, warmup=min(1000, args.frames // 4))
     d = res.as_dict()
     if args.json:
         Path(args.json).write_text(json.dumps(d, indent=2) + "\n", encoding="utf-8")

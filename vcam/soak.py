@@ -1,11 +1,12 @@
 """``vcam soak``: push many frames through the live pipeline and watch for leaks.
 
 A looping video file (unpaced, as fast as the machine allows) feeds the threaded live
-pipeline into a counting null sink. Every ``switch_every`` frames the effect mode changes
-(blur → color → replace → off → blur ...), and every ``reload_every`` frames the config file
-is read and validated again and the compositor (every third time also the engine) is rebuilt
-from it, as a reload does. Resident memory, native thread count and open file descriptors are
-sampled after warm-up and at the end.
+pipeline into a counting null sink, driven by the same :class:`~vcam.control.Controller` the
+tray, ``vcam ctl`` and hot reload use. Every ``switch_every`` frames the effect mode changes
+(blur → color → replace → off → blur ...); every ``reload_every`` frames the config file is
+edited and reloaded (the blur strength changes; every third edit also changes the model's
+downsample ratio, so the engine is rebuilt). Resident memory, native thread count and open
+file descriptors are sampled after warm-up and at the end, both while frames flow.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from vcam.app import build_engine
-from vcam.compositing import Compositor, make_compositor
+from vcam.compositing import make_compositor
 from vcam.config import Config, read_yaml, validate_config
 from vcam.pipeline import Pipeline
 from vcam.sources.file import FileSource
@@ -89,7 +91,6 @@ def run_soak(
     cfg: Config,
     config_path: Path,
     clip: Path,
-    background: Path,
     *,
     frames: int = 50_000,
     warmup: int = 1_000,
@@ -97,21 +98,33 @@ def run_soak(
     reload_every: int = 500,
     sample_every: int = 5_000,
 ) -> SoakResult:
-    """Run the soak; ``config_path`` is re-read on every reload (it must stay valid)."""
-    size, fps = cfg.output_size, cfg.output_fps
+    """Run the soak. ``config_path`` is rewritten on each reload from ``cfg`` (which must name
+    a replace background in ``effect.background``)."""
+    from vcam.control import Controller
+
+    size = cfg.output_size
     source = FileSource(clip, loop=True, pace=False, what="soak clip")
     stop = threading.Event()
     state = {"mode": 0, "switches": 0, "reloads": 0, "rebuilds": 0}
     samples: list[tuple[int, dict[str, int]]] = []
     start: dict[str, int] = {}
-
-    def compositor_for(mode: str, base: Config) -> Compositor:
-        effect = base.effect.model_copy(update={"mode": mode, "background": str(background)})
-        return make_compositor(effect, size, fps)
-
-    # the pipeline holds the only reference to its engine, so a replaced engine can be freed
-    pipe = Pipeline(source, build_engine(cfg), compositor_for("blur", cfg), None, output_size=size)  # type: ignore[arg-type]
     end: dict[str, int] = {}
+
+    def write_config(n: int) -> None:
+        data = cfg.model_dump(mode="json")
+        data["effect"]["blur_strength"] = 10 + n % 2 * 10
+        data["model"]["downsample_ratio"] = [0.5, 0.4][n // 3 % 2]
+        config_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+    write_config(0)
+    first = validate_config(read_yaml(config_path), str(config_path))
+    pipe = Pipeline(source, build_engine(first), make_compositor(first.effect, size, cfg.output_fps), None,  # type: ignore[arg-type]
+                    output_size=size)
+    controller = Controller(
+        pipe, first, stop=stop, config_path=config_path,
+        load_config=lambda: validate_config(read_yaml(config_path), str(config_path)),
+        build_engine=build_engine,
+    )
 
     def every(n: int) -> None:
         if n == warmup:
@@ -122,14 +135,13 @@ def run_soak(
             end.update(process_sample())
         if n % switch_every == 0:
             state["mode"] = (state["mode"] + 1) % len(_MODES)
-            pipe.set_compositor(compositor_for(_MODES[state["mode"]], cfg))
+            controller.set_mode(_MODES[state["mode"]])
             state["switches"] += 1
         if n % reload_every == 0:
-            fresh = validate_config(read_yaml(config_path), str(config_path))
-            pipe.set_compositor(compositor_for(_MODES[state["mode"]], fresh))
             state["reloads"] += 1
-            if state["reloads"] % 3 == 0:
-                pipe.set_engine(build_engine(fresh))
+            write_config(state["reloads"])
+            changed = controller.reload()
+            if "model" in changed:
                 state["rebuilds"] += 1
 
     sink = _SoakSink(frames, stop, every)
@@ -137,6 +149,7 @@ def run_soak(
     try:
         pipe.run(stop)
     finally:
+        controller.close()
         source.close()
     return SoakResult(sink.count, state["switches"], state["reloads"], state["rebuilds"], start or process_sample(),
                       end or process_sample(), samples)
@@ -154,15 +167,10 @@ def soak_media(folder: Path, size: tuple[int, int]) -> tuple[Path, Path]:
     return clip, bg
 
 
-def default_soak(cfg: Config, config_path: Path | None, frames: int, **kw: int) -> SoakResult:
-    """Soak with generated media; writes ``cfg`` to a temporary config file when none is given."""
-    import yaml
-
+def default_soak(cfg: Config, frames: int, **kw: int) -> SoakResult:
+    """Soak with generated media and a config file in a temporary folder, based on ``cfg``."""
     with tempfile.TemporaryDirectory(prefix="vcam-soak-") as tmp:
         folder = Path(tmp)
         clip, bg = soak_media(folder, cfg.output_size)
-        if config_path is None:
-            config_path = folder / "config.yaml"
-            data = cfg.model_dump(mode="json")
-            config_path.write_text(yaml.safe_dump(data), encoding="utf-8")
-        return run_soak(cfg, config_path, clip, bg, frames=frames, **kw)
+        cfg = cfg.model_copy(update={"effect": cfg.effect.model_copy(update={"background": str(bg)})})
+        return run_soak(cfg, folder / "config.yaml", clip, frames=frames, **kw)
