@@ -156,3 +156,15 @@ def test_upsample_alpha_bilinear_and_clipped() -> None:
     up = upsample_alpha(small, (4, 4))
     assert up.shape == (4, 4) and up.dtype == np.float32
     assert float(up.max()) == 1.0 and float(up.min()) == 0.0
+
+
+def test_background_video_without_frames(tmp_path: Path) -> None:
+    import av
+
+    empty = tmp_path / "empty.avi"  # AVI keeps a video stream header without any frame
+    with av.open(str(empty), "w") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height = 32, 32
+        c.start_encoding()
+    with pytest.raises(InputError, match=r"^background video .*empty.avi: has no frames$"):
+        load_background(empty, (32, 32), 30.0)
