@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""Measure matting quality, temporal stability and speed of engine settings on evaluation clips.
+
+Build the clips once (about 20 s, 21 MB; needs numpy and opencv):
+
+    python ../shared/evaldata/build.py /work/evalclips
+
+then, from the repository root:
+
+    nice -n 10 .venv/bin/python scripts/eval.py --clips /work/evalclips \\
+        --setting 384x216@0.5/bilinear,guided --setting offline --json eval.json
+
+A setting is ``WxH@RATIO/REFINE[,REFINE...]`` (one engine run, scored once per refinement
+method; a method may carry parameters, ``guided-r2-e0.001``) or a preset name
+(``realtime``, ``offline``). Every invocation also runs the two references: the designed
+default (256x144@0.25/bilinear) and MediaPipe selfie segmentation (landscape model), the
+latter in the separate evaluation environment (``.venv-eval``, see docs/quality.md) or
+reported as unavailable with the reason.
+
+Metrics (MAD, MSE, Grad, dtSSD, IoU, flicker) are those of shared/evaldata/README.md, see
+:mod:`vcam.evaluation.metrics`; each is computed per clip at the clip's own resolution and
+averaged over the clips of a kind (comp, davis, real). Inference and refinement times are
+medians of per-frame wall time in this process (engine threads = cores available unless
+``--threads``); MediaPipe's are measured in its own process on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from vcam.compositing.refine import BilinearRefiner, GuidedRefiner, Refiner
+from vcam.evaluation import ClipScorer, luma
+from vcam.matting import MattingEngine
+from vcam.matting.engine import available_cores
+from vcam.matting.models import default_model_dir, ensure_model
+from vcam.presets import DESIGNED_DEFAULT, PRESETS
+
+log = logging.getLogger("vcam.eval")
+REPO = Path(__file__).resolve().parents[1]
+KINDS = ("comp", "davis", "real")
+METRICS = ("MAD", "MSE", "Grad", "dtSSD", "IoU", "flicker")
+EVAL_VENV_PYTHON = REPO / ".venv-eval" / "bin" / "python"
+_SETTING = re.compile(r"(\d+)x(\d+)@([0-9.]+)(?:/(.+))?")
+
+
+@dataclass
+class Clip:
+    name: str
+    kind: str
+    path: Path
+
+    def frames(self, limit: int | None) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """(RGB uint8 frame, ground-truth alpha float32 0..1 or None) in order."""
+        cap = cv2.VideoCapture(str(self.path / "input.mp4"))
+        gt_dir = self.path / "gt"
+        i = 0
+        try:
+            while limit is None or i < limit:
+                ok, bgr = cap.read()
+                if not ok:
+                    break
+                gt = None
+                if gt_dir.is_dir():
+                    g = cv2.imread(str(gt_dir / f"{i:06d}.png"), cv2.IMREAD_GRAYSCALE)
+                    if g is None:
+                        raise SystemExit(f"{self.name}: ground truth {i:06d}.png is missing")
+                    gt = g.astype(np.float32) * np.float32(1 / 255)
+                yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), gt
+                i += 1
+        finally:
+            cap.release()
+
+
+@dataclass
+class Setting:
+    """One engine configuration scored with one or more refiners."""
+
+    input_size: tuple[int, int]
+    ratio: float
+    refiners: list[tuple[str, Refiner]]
+    preset: str | None = None
+
+    @property
+    def engine_label(self) -> str:
+        return f"{self.input_size[0]}x{self.input_size[1]}@{self.ratio:g}"
+
+
+@dataclass
+class Result:
+    label: str
+    per_clip: dict[str, dict[str, Any]] = field(default_factory=dict)
+    note: str | None = None
+
+
+def parse_refiner(spec: str) -> tuple[str, Refiner]:
+    """``bilinear``, ``guided`` or ``guided-r<radius>-e<eps>``."""
+    if spec == "bilinear":
+        return spec, BilinearRefiner()
+    m = re.fullmatch(r"guided(?:-r(\d+))?(?:-e([0-9.e-]+))?", spec)
+    if not m:
+        raise SystemExit(f"unknown refinement {spec!r}: use bilinear, guided or guided-r2-e0.001")
+    ref = GuidedRefiner()
+    if m.group(1):
+        ref = GuidedRefiner(int(m.group(1)), ref.eps)
+    if m.group(2):
+        ref = GuidedRefiner(ref.radius, float(m.group(2)))
+    return spec, ref
+
+
+def parse_setting(spec: str) -> Setting:
+    if spec in PRESETS:
+        p = PRESETS[spec]
+        return Setting(p.input_size, p.downsample_ratio, [parse_refiner(p.refine)], preset=spec)
+    m = _SETTING.fullmatch(spec)
+    if not m:
+        raise SystemExit(f"bad setting {spec!r}: use WxH@RATIO/REFINE[,REFINE] or one of {', '.join(PRESETS)}")
+    refs = (m.group(4) or "bilinear").split(",")
+    return Setting((int(m.group(1)), int(m.group(2))), float(m.group(3)), [parse_refiner(r) for r in refs])
+
+
+def find_clips(root: Path, kinds: list[str], only: str | None) -> list[Clip]:
+    if not root.is_dir():
+        raise SystemExit(f"no clips at {root}: build them with 'python ../shared/evaldata/build.py {root}'")
+    clips = []
+    for d in sorted(root.iterdir()):
+        kind = d.name.split("-", 1)[0]
+        if kind in kinds and (d / "input.mp4").is_file() and (only is None or only in d.name):
+            clips.append(Clip(d.name, kind, d))
+    if not clips:
+        raise SystemExit(f"no clips of kind {', '.join(kinds)} under {root}")
+    return clips
+
+
+def _median(xs: list[float]) -> float | None:
+    return round(statistics.median(xs), 2) if xs else None
+
+
+def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, limit: int | None) -> list[Result]:
+    engine = MattingEngine(model, providers=("cpu",), threads=threads, input_size=setting.input_size,
+                           downsample_ratio=setting.ratio)
+    results = [Result(f"{setting.engine_label}/{name}") for name, _ in setting.refiners]
+    for clip in clips:
+        engine.reset()
+        scorers = [ClipScorer() for _ in setting.refiners]
+        infer_ms: list[float] = []
+        refine_ms: list[list[float]] = [[] for _ in setting.refiners]
+        for rgb, gt in clip.frames(limit):
+            t0 = time.perf_counter()
+            small = engine.infer(rgb)
+            infer_ms.append((time.perf_counter() - t0) * 1e3)
+            y = luma(rgb)
+            for k, (_, refiner) in enumerate(setting.refiners):
+                t1 = time.perf_counter()
+                full = refiner(small, rgb)
+                refine_ms[k].append((time.perf_counter() - t1) * 1e3)
+                scorers[k].add(full, y, gt)
+        for k, res in enumerate(results):
+            res.per_clip[clip.name] = {
+                "kind": clip.kind, "frames": scorers[k].frames, **scorers[k].result(),
+                "infer_ms": _median(infer_ms), "refine_ms": _median(refine_ms[k]),
+                "_infer_all": infer_ms, "_refine_all": refine_ms[k],
+            }
+        log.info("%s %s: %s", setting.engine_label, clip.name,
+                 ", ".join(f"{r.label.split('/', 1)[1]} MAD {r.per_clip[clip.name]['MAD']}" for r in results))
+    return results
+
+
+def mediapipe_python(explicit: str | None) -> tuple[str | None, str]:
+    """The interpreter that can import mediapipe, or None and why not."""
+    candidates = [explicit] if explicit else [sys.executable, str(EVAL_VENV_PYTHON)]
+    why = []
+    for py in candidates:
+        if not py or not Path(py).exists():
+            why.append(f"{py}: no such interpreter")
+            continue
+        probe = subprocess.run([py, "-c", "import mediapipe; print(mediapipe.__version__)"],
+                               capture_output=True, text=True, check=False)
+        if probe.returncode == 0:
+            return py, probe.stdout.strip()
+        last = (probe.stderr.strip().splitlines() or ["failed"])[-1]
+        why.append(f"{py}: {last}")
+    return None, "; ".join(why) + " (set up .venv-eval as docs/quality.md says)"
+
+
+def run_mediapipe(py: str, clips: list[Clip], limit: int | None) -> Result:
+    res = Result("mediapipe-landscape")
+    tmp = Path(tempfile.mkdtemp(prefix="vcam-eval-mp-"))
+    try:
+        for clip in clips:
+            out = tmp / f"{clip.name}.npy"
+            proc = subprocess.run([py, str(REPO / "scripts" / "mediapipe_ref.py"), str(clip.path / "input.mp4"), str(out)],
+                                  capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise SystemExit(f"mediapipe failed on {clip.name}: {proc.stderr.strip()[-500:]}")
+            info = json.loads(proc.stdout.strip().splitlines()[-1])
+            masks = np.load(out, mmap_mode="r")
+            scorer = ClipScorer()
+            for t, (rgb, gt) in enumerate(clip.frames(limit)):
+                scorer.add(np.asarray(masks[t]), luma(rgb), gt)
+            ms = info["ms"][: scorer.frames]
+            res.per_clip[clip.name] = {"kind": clip.kind, "frames": scorer.frames, **scorer.result(),
+                                       "infer_ms": _median(ms), "refine_ms": None, "_infer_all": ms, "_refine_all": []}
+            res.note = f"mediapipe {info['version']}, selfie segmentation model_selection=1 (landscape)"
+            del masks
+            out.unlink()
+            log.info("mediapipe %s: MAD %s", clip.name, res.per_clip[clip.name]["MAD"])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return res
+
+
+def summarize(res: Result) -> dict[str, Any]:
+    """Per kind: the mean of each metric over its clips, and median ms over all its frames."""
+    kinds: dict[str, Any] = {}
+    for kind in KINDS:
+        rows = [r for r in res.per_clip.values() if r["kind"] == kind]
+        if not rows:
+            continue
+        agg: dict[str, Any] = {"clips": len(rows)}
+        for m in METRICS:
+            vals = [r[m] for r in rows if r[m] is not None]
+            agg[m] = round(float(np.mean(vals)), 4) if vals else None
+        agg["infer_ms"] = _median([x for r in rows for x in r["_infer_all"]])
+        agg["refine_ms"] = _median([x for r in rows for x in r["_refine_all"]])
+        kinds[kind] = agg
+    return kinds
+
+
+def _fmt(v: Any, nd: int = 2) -> str:
+    return "-" if v is None else f"{v:.{nd}f}" if isinstance(v, float) else str(v)
+
+
+def print_table(summaries: dict[str, dict[str, Any]], unavailable: dict[str, str]) -> None:
+    for kind in KINDS:
+        rows = [(label, s[kind]) for label, s in summaries.items() if kind in s]
+        if not rows:
+            continue
+        print(f"\n== {kind} ({rows[0][1]['clips']} clips; mean over clips, ms = median per frame)")
+        print(f"{'setting':34s} {'MAD':>7s} {'MSE':>7s} {'Grad':>7s} {'dtSSD':>6s} {'IoU':>6s} {'flicker':>7s} {'infer':>6s} {'refine':>6s}")
+        for label, a in rows:
+            print(f"{label:34s} {_fmt(a['MAD']):>7s} {_fmt(a['MSE']):>7s} {_fmt(a['Grad']):>7s} {_fmt(a['dtSSD']):>6s} "
+                  f"{_fmt(a['IoU'], 4):>6s} {_fmt(a['flicker']):>7s} {_fmt(a['infer_ms'], 1):>6s} {_fmt(a['refine_ms'], 1):>6s}")
+    for label, why in unavailable.items():
+        print(f"\n{label}: unavailable: {why}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clips", type=Path, default=Path(os.environ.get("VCAM_EVALCLIPS", "/work/evalclips")),
+                    help="folder built by ../shared/evaldata/build.py (default $VCAM_EVALCLIPS or /work/evalclips)")
+    ap.add_argument("--setting", "-s", action="append", default=[], metavar="SPEC",
+                    help="WxH@RATIO/REFINE[,REFINE...] or a preset name; repeatable (default: every preset)")
+    ap.add_argument("--json", type=Path, metavar="PATH", help="write every number (per clip and per kind) here")
+    ap.add_argument("--kinds", default=",".join(KINDS), help="clip kinds to run (default comp,davis,real)")
+    ap.add_argument("--only", metavar="TEXT", help="only clips whose name contains TEXT")
+    ap.add_argument("--frames", type=int, metavar="N", help="at most N frames per clip (quick checks)")
+    ap.add_argument("--threads", type=int, default=0, help="engine intra-op threads (default: cores available)")
+    ap.add_argument("--no-reference", action="store_true", help="skip the designed-default reference")
+    ap.add_argument("--no-mediapipe", action="store_true", help="skip the MediaPipe reference")
+    ap.add_argument("--mediapipe-python", metavar="PATH", help="interpreter with mediapipe (default: this one or .venv-eval)")
+    ap.add_argument("--model", type=Path, help="RVM ONNX file (default: the verified cached model)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="eval: %(message)s", stream=sys.stderr)
+
+    kinds = [k for k in args.kinds.split(",") if k]
+    clips = find_clips(args.clips, kinds, args.only)
+    model = args.model or ensure_model("rvm_mobilenetv3_fp32", None, default_model_dir())
+    settings = [parse_setting(s) for s in (args.setting or list(PRESETS))]
+    if not args.no_reference:
+        d = DESIGNED_DEFAULT
+        settings.insert(0, Setting(d.input_size, d.downsample_ratio, [parse_refiner(d.refine)], preset="designed default"))
+    threads = args.threads or available_cores()
+
+    results: list[Result] = []
+    for s in settings:
+        for r in run_setting(s, model, clips, threads, args.frames):
+            if s.preset:
+                r.note = f"preset {s.preset}"
+            results.append(r)
+    unavailable: dict[str, str] = {}
+    if not args.no_mediapipe:
+        py, info = mediapipe_python(args.mediapipe_python)
+        if py is None:
+            unavailable["mediapipe-landscape"] = info
+            log.warning("MediaPipe reference unavailable: %s", info)
+        else:
+            results.append(run_mediapipe(py, clips, args.frames))
+
+    summaries = {}
+    for r in results:
+        label = r.label + (f" [{r.note.split(',')[0]}]" if r.note and r.note.startswith("preset") else "")
+        summaries[label] = summarize(r)
+    print_table(summaries, unavailable)
+    if args.json:
+        doc = {
+            "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+            "machine": {"cores_available": available_cores(), "engine_threads": threads, "python": platform.python_version(),
+                        "onnxruntime": __import__("onnxruntime").__version__, "opencv": cv2.__version__,
+                        "platform": platform.platform()},
+            "clips": str(args.clips),
+            "results": [
+                {"setting": r.label, "note": r.note, "per_kind": summaries[label],
+                 "per_clip": {c: {k: v for k, v in m.items() if not k.startswith("_")} for c, m in r.per_clip.items()}}
+                for r, label in zip(results, summaries, strict=True)
+            ],
+            "unavailable": unavailable,
+        }
+        args.json.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
