@@ -316,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
                         "onnxruntime": __import__("onnxruntime").__version__, "opencv": cv2.__version__,
                         "platform": platform.platform()},
             "clips": str(args.clips),
+            "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
             "results": [
                 {"setting": r.label, "note": r.note, "per_kind": summaries[label],
                  "per_clip": {c: {k: v for k, v in m.items() if not k.startswith("_")} for c, m in r.per_clip.items()}}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 
 from vcam.compositing import make_compositor
+from vcam.compositing.refine import make_refiner
 from vcam.config import Config
 from vcam.errors import InputError, OutputError
 from vcam.matting import MattingEngine, ensure_model
@@ -49,6 +50,10 @@ def model_dir(cfg: Config) -> Path:
 def build_engine(cfg: Config, progress: ProgressFactory | None = None) -> MattingEngine:
     """Verify (fetching on first use) the configured model and start an engine on it."""
     kwargs = {"progress": progress} if progress is not None else {}
+    overrides = cfg.model.preset_overrides()
+    log.info(
+        "quality preset %s%s", cfg.model.preset, ("; overridden: " + ", ".join(overrides)) if overrides else ""
+    )
     path = ensure_model(cfg.model.name, cfg.model.path, model_dir(cfg), **kwargs)
     return MattingEngine(
         path,
@@ -122,6 +127,7 @@ def summarize(pipeline: Pipeline, engine: MattingEngine) -> dict[str, object]:
         "provider": engine.provider,
         "model_input": list(engine.input_size),
         "downsample_ratio": engine.downsample_ratio,
+        "refine": pipeline.refiner.name,
         "threads": engine.threads,
     }
 
@@ -148,7 +154,8 @@ def run_live(
         stack.callback(source.close)
         sink = open_sink(cfg, target, overwrite)
         pipeline = Pipeline(
-            source, engine, compositor, sink, output_size=cfg.output_size, mirror=cfg.effect.mirror
+            source, engine, compositor, sink, output_size=cfg.output_size, mirror=cfg.effect.mirror,
+            refiner=make_refiner(cfg.model.refine),
         )
         # a source swapped in while running is closed too
         stack.callback(lambda: pipeline.source is not source and pipeline.source.close())

@@ -21,8 +21,8 @@ __all__ = ["REFINE_METHODS", "BilinearRefiner", "GuidedRefiner", "Refiner", "gui
 
 REFINE_METHODS = ("bilinear", "guided")
 # Chosen by the sweep in docs/quality.md (window radius at model size, regularisation).
-GUIDED_RADIUS = 2
-GUIDED_EPS = 1e-3
+GUIDED_RADIUS = 1
+GUIDED_EPS = 1e-4
 
 
 class Refiner(Protocol):
@@ -110,7 +110,7 @@ def guided_upsample(
     if (big_h, big_w) != (h, w):
         coef_a = cv2.resize(coef_a, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
         coef_b = cv2.resize(coef_b, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
-    prod = cv2.multiply(coef_a, image.astype(np.float32))
+    prod = cv2.multiply(coef_a, image, dtype=cv2.CV_32F)
     out: np.ndarray = cv2.transform(prod, np.ones((1, 3), np.float32))
     out = cv2.add(out, coef_b)
     return np.clip(out, 0.0, 1.0, out=out)

@@ -8,8 +8,8 @@
   on the calling thread.
 
 Recurrent-state rules: the engine is reset when the source changes, when the frame size
-changes, when matting resumes after frames that were not matted (mode ``off``, pause), and
-a new engine starts with a fresh state.
+changes, when matting resumes after frames that were not matted (mode ``off``, pause), on a
+scene cut (:mod:`vcam.pipeline.scenecut`), and a new engine starts with a fresh state.
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vcam.compositing import Compositor, upsample_alpha
+from vcam.compositing import Compositor
+from vcam.compositing.refine import BilinearRefiner, Refiner
 from vcam.frames import Frame, cover_fit
 from vcam.matting.engine import MattingEngine
 from vcam.pipeline.buffers import LatestSlot
+from vcam.pipeline.scenecut import SceneCutDetector
 from vcam.pipeline.stats import Stats
 from vcam.sinks import Sink, StopRequested
 from vcam.sources import Source
@@ -50,7 +52,8 @@ class Pipeline:
     """source → prepare (fit to output size, mirror) → matting → refine + composite → sink.
 
     ``on_alpha(frame, alpha)`` if given is called with every output-size alpha (float32 0..1),
-    for example to write mattes in file mode.
+    for example to write mattes in file mode. ``refiner`` brings model-size alpha to output
+    size (bilinear by default); ``scene_cuts`` resets the engine on an abrupt picture change.
     """
 
     def __init__(
@@ -64,12 +67,16 @@ class Pipeline:
         mirror: bool = False,
         clock: Callable[[], float] = time.monotonic,
         on_alpha: Callable[[Frame, np.ndarray], None] | None = None,
+        refiner: Refiner | None = None,
+        scene_cuts: bool = True,
     ) -> None:
         self.source, self.engine, self.compositor, self.sink = source, engine, compositor, sink
         self.output_size = output_size
         self.mirror = mirror
         self.clock = clock
         self.on_alpha = on_alpha
+        self.refiner: Refiner = refiner or BilinearRefiner()
+        self.scene_cuts = SceneCutDetector() if scene_cuts else None
         self.stats = Stats(clock)
         self._lock = threading.Lock()
         self._last_size: tuple[int, int] | None = None
@@ -139,7 +146,10 @@ class Pipeline:
             self._matting_active = False
             return Matted(frame, None)
         size = frame.size
-        if not self._matting_active or size != self._last_size:
+        cut = self.scene_cuts is not None and self.scene_cuts.update(frame.image)
+        if cut:
+            log.debug("scene cut at frame %d: resetting the matting state", frame.index)
+        if not self._matting_active or size != self._last_size or cut:
             engine.reset()
         self._matting_active, self._last_size = True, size
         t0 = self.clock()
@@ -156,7 +166,7 @@ class Pipeline:
             # also when the mode changed between matting and rendering: this one frame as is
             return frame.image
         t0 = self.clock()
-        full = upsample_alpha(item.alpha, frame.size)
+        full = self.refiner(item.alpha, frame.image)
         t1 = self.clock()
         self.stats.stage("refine", t1 - t0)
         if self.on_alpha is not None:
