@@ -51,6 +51,7 @@ from vcam.evaluation import ClipScorer, luma
 from vcam.matting import MattingEngine
 from vcam.matting.engine import available_cores
 from vcam.matting.models import default_model_dir, ensure_model
+from vcam.pipeline.scenecut import SceneCutDetector
 from vcam.presets import DESIGNED_DEFAULT, PRESETS
 
 log = logging.getLogger("vcam.eval")
@@ -108,6 +109,7 @@ class Result:
     label: str
     per_clip: dict[str, dict[str, Any]] = field(default_factory=dict)
     note: str | None = None
+    timing: dict[str, Any] | None = None
 
 
 def parse_refiner(spec: str) -> tuple[str, Refiner]:
@@ -153,7 +155,38 @@ def _median(xs: list[float]) -> float | None:
     return round(statistics.median(xs), 2) if xs else None
 
 
-def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, limit: int | None) -> list[Result]:
+def time_setting(engine: MattingEngine, setting: Setting, frames: list[np.ndarray], blocks: int) -> list[dict[str, Any]]:
+    """Per refiner: median per-frame inference and refinement ms in each of ``blocks`` passes over
+    ``frames`` (the machine is shared: the quietest block is the figure to compare)."""
+    infer: list[float] = []
+    refine: list[list[float]] = [[] for _ in setting.refiners]
+    out = []
+    per_block: list[tuple[float, list[float]]] = []
+    for _ in range(blocks):
+        engine.reset()
+        infer, refine = [], [[] for _ in setting.refiners]
+        for rgb in frames:
+            t0 = time.perf_counter()
+            small = engine.infer(rgb)
+            infer.append((time.perf_counter() - t0) * 1e3)
+            for k, (_, refiner) in enumerate(setting.refiners):
+                t1 = time.perf_counter()
+                refiner(small, rgb)
+                refine[k].append((time.perf_counter() - t1) * 1e3)
+        per_block.append((statistics.median(infer), [statistics.median(r) for r in refine]))
+    for k in range(len(setting.refiners)):
+        out.append({
+            "frames": len(frames), "size": [int(frames[0].shape[1]), int(frames[0].shape[0])],
+            "infer_ms_blocks": [round(b[0], 2) for b in per_block],
+            "refine_ms_blocks": [round(b[1][k], 2) for b in per_block],
+            "infer_ms": round(min(b[0] for b in per_block), 2),
+            "refine_ms": round(min(b[1][k] for b in per_block), 2),
+        })
+    return out
+
+
+def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, limit: int | None,
+                timing_frames: list[np.ndarray], blocks: int) -> list[Result]:
     engine = MattingEngine(model, providers=("cpu",), threads=threads, input_size=setting.input_size,
                            downsample_ratio=setting.ratio)
     results = [Result(f"{setting.engine_label}/{name}") for name, _ in setting.refiners]
@@ -180,6 +213,9 @@ def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, 
             }
         log.info("%s %s: %s", setting.engine_label, clip.name,
                  ", ".join(f"{r.label.split('/', 1)[1]} MAD {r.per_clip[clip.name]['MAD']}" for r in results))
+    if timing_frames and blocks:
+        for res, timing in zip(results, time_setting(engine, setting, timing_frames, blocks), strict=True):
+            res.timing = timing
     return results
 
 
@@ -206,7 +242,8 @@ def run_mediapipe(py: str, clips: list[Clip], limit: int | None) -> Result:
     try:
         for clip in clips:
             out = tmp / f"{clip.name}.npy"
-            proc = subprocess.run([py, str(REPO / "scripts" / "mediapipe_ref.py"), str(clip.path / "input.mp4"), str(out)],
+            cmd = [py, str(REPO / "scripts" / "mediapipe_ref.py"), str(clip.path / "input.mp4"), str(out)]
+            proc = subprocess.run([*cmd, str(limit)] if limit else cmd,
                                   capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 raise SystemExit(f"mediapipe failed on {clip.name}: {proc.stderr.strip()[-500:]}")
@@ -225,6 +262,40 @@ def run_mediapipe(py: str, clips: list[Clip], limit: int | None) -> Result:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return res
+
+
+def scene_cut_report(clips: list[Clip], limit: int | None) -> dict[str, Any]:
+    """The scene-cut detector's scores (thumbnail difference, histogram distance) within each
+    clip (largest seen) and across clips (last frame of one against the first of another,
+    smallest seen), with how many within-clip frames it flags and how many joins it finds."""
+    firsts, lasts, within = {}, {}, {}
+    for clip in clips:
+        det = SceneCutDetector()
+        diffs, hists, flagged = [], [], 0
+        for rgb, _ in clip.frames(limit):
+            flagged += det.update(rgb)
+            if det.last_scores is not None:
+                diffs.append(det.last_scores[0])
+                hists.append(det.last_scores[1])
+            else:
+                firsts[clip.name] = rgb
+            lasts[clip.name] = rgb
+        within[clip.name] = {"max_diff": round(max(diffs), 2), "max_hist": round(max(hists), 4), "cuts_flagged": flagged}
+    joins, found = [], 0
+    for a in clips:
+        for b in clips:
+            if a is b:
+                continue
+            det = SceneCutDetector()
+            det.update(lasts[a.name])
+            found += det.update(firsts[b.name])
+            assert det.last_scores is not None
+            joins.append(det.last_scores)
+    across = None
+    if joins:
+        across = {"min_diff": round(min(j[0] for j in joins), 2), "min_hist": round(min(j[1] for j in joins), 4),
+                  "joins": len(joins), "joins_detected": found}
+    return {"within_clip": within, "across_clips": across}
 
 
 def summarize(res: Result) -> dict[str, Any]:
@@ -248,15 +319,32 @@ def _fmt(v: Any, nd: int = 2) -> str:
     return "-" if v is None else f"{v:.{nd}f}" if isinstance(v, float) else str(v)
 
 
+def print_timing(results: list[Result], clip: str) -> None:
+    rows = [(r.label, r.timing) for r in results if r.timing]
+    if not rows:
+        return
+    t0 = rows[0][1]
+    print(f"\n== speed: median ms per frame on {clip} ({t0['size'][0]}x{t0['size'][1]}), {t0['frames']} frames "
+          f"per block, quietest of {len(t0['infer_ms_blocks'])} blocks")
+    print(f"{'setting':44s} {'infer':>6s} {'refine':>6s}  blocks (infer / refine)")
+    for label, t in rows:
+        print(f"{label:44s} {t['infer_ms']:6.1f} {t['refine_ms']:6.1f}  {t['infer_ms_blocks']} / {t['refine_ms_blocks']}")
+    for r in results:
+        if r.timing is None and r.per_clip:
+            comp = [v["infer_ms"] for v in r.per_clip.values() if v["kind"] == "comp" and v["infer_ms"] is not None]
+            if comp:
+                print(f"{r.label:44s} {min(comp):6.1f}      -  (its own process; quietest comp clip's median)")
+
+
 def print_table(summaries: dict[str, dict[str, Any]], unavailable: dict[str, str]) -> None:
     for kind in KINDS:
         rows = [(label, s[kind]) for label, s in summaries.items() if kind in s]
         if not rows:
             continue
         print(f"\n== {kind} ({rows[0][1]['clips']} clips; mean over clips, ms = median per frame)")
-        print(f"{'setting':34s} {'MAD':>7s} {'MSE':>7s} {'Grad':>7s} {'dtSSD':>6s} {'IoU':>6s} {'flicker':>7s} {'infer':>6s} {'refine':>6s}")
+        print(f"{'setting':44s} {'MAD':>7s} {'MSE':>7s} {'Grad':>7s} {'dtSSD':>6s} {'IoU':>6s} {'flicker':>7s} {'infer':>6s} {'refine':>6s}")
         for label, a in rows:
-            print(f"{label:34s} {_fmt(a['MAD']):>7s} {_fmt(a['MSE']):>7s} {_fmt(a['Grad']):>7s} {_fmt(a['dtSSD']):>6s} "
+            print(f"{label:44s} {_fmt(a['MAD']):>7s} {_fmt(a['MSE']):>7s} {_fmt(a['Grad']):>7s} {_fmt(a['dtSSD']):>6s} "
                   f"{_fmt(a['IoU'], 4):>6s} {_fmt(a['flicker']):>7s} {_fmt(a['infer_ms'], 1):>6s} {_fmt(a['refine_ms'], 1):>6s}")
     for label, why in unavailable.items():
         print(f"\n{label}: unavailable: {why}")
@@ -273,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", metavar="TEXT", help="only clips whose name contains TEXT")
     ap.add_argument("--frames", type=int, metavar="N", help="at most N frames per clip (quick checks)")
     ap.add_argument("--threads", type=int, default=0, help="engine intra-op threads (default: cores available)")
+    ap.add_argument("--timing-frames", type=int, default=40, metavar="N",
+                    help="frames of the first comp clip (720p) timed per block after scoring (default 40)")
+    ap.add_argument("--timing-blocks", type=int, default=3, metavar="N",
+                    help="timing passes per setting; the quietest one is reported (default 3, 0 = none)")
     ap.add_argument("--no-reference", action="store_true", help="skip the designed-default reference")
     ap.add_argument("--no-mediapipe", action="store_true", help="skip the MediaPipe reference")
     ap.add_argument("--mediapipe-python", metavar="PATH", help="interpreter with mediapipe (default: this one or .venv-eval)")
@@ -289,11 +381,11 @@ def main(argv: list[str] | None = None) -> int:
         settings.insert(0, Setting(d.input_size, d.downsample_ratio, [parse_refiner(d.refine)], preset="designed default"))
     threads = args.threads or available_cores()
 
+    timing_clip = next((c for c in clips if c.kind == "comp"), clips[0])
+    timing_frames = [rgb for rgb, _ in timing_clip.frames(args.timing_frames)]
     results: list[Result] = []
     for s in settings:
-        for r in run_setting(s, model, clips, threads, args.frames):
-            if s.preset:
-                r.note = f"preset {s.preset}"
+        for r in run_setting(s, model, clips, threads, args.frames, timing_frames, args.timing_blocks):
             results.append(r)
     unavailable: dict[str, str] = {}
     if not args.no_mediapipe:
@@ -304,11 +396,19 @@ def main(argv: list[str] | None = None) -> int:
         else:
             results.append(run_mediapipe(py, clips, args.frames))
 
+    cuts = scene_cut_report(clips, args.frames)
     summaries = {}
+    tags = {p.label: name for name, p in PRESETS.items()} | {DESIGNED_DEFAULT.label: "designed default"}
     for r in results:
-        label = r.label + (f" [{r.note.split(',')[0]}]" if r.note and r.note.startswith("preset") else "")
+        label = r.label + (f" [{tags[r.label]}]" if r.label in tags else "")
         summaries[label] = summarize(r)
     print_table(summaries, unavailable)
+    print_timing(results, timing_clip.name)
+    w, x = cuts["within_clip"], cuts["across_clips"]
+    print(f"\nscene cuts: within clips max diff {max(v['max_diff'] for v in w.values()):.2f}, max hist "
+          f"{max(v['max_hist'] for v in w.values()):.4f}, {sum(v['cuts_flagged'] for v in w.values())} frames flagged"
+          + (f"; across clips min diff {x['min_diff']:.2f}, min hist {x['min_hist']:.4f}, "
+             f"{x['joins_detected']}/{x['joins']} joins detected" if x else ""))
     if args.json:
         doc = {
             "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
@@ -318,11 +418,12 @@ def main(argv: list[str] | None = None) -> int:
             "clips": str(args.clips),
             "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
             "results": [
-                {"setting": r.label, "note": r.note, "per_kind": summaries[label],
+                {"setting": r.label, "note": r.note, "per_kind": summaries[label], "timing": r.timing,
                  "per_clip": {c: {k: v for k, v in m.items() if not k.startswith("_")} for c, m in r.per_clip.items()}}
                 for r, label in zip(results, summaries, strict=True)
             ],
             "unavailable": unavailable,
+            "scene_cuts": cuts,
         }
         args.json.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
         print(f"\nwrote {args.json}")

@@ -5,7 +5,7 @@ Run by scripts/eval.py in the separate evaluation environment (``.venv-eval``, s
 docs/quality.md), because mediapipe is an evaluation-only dependency that pulls in
 opencv-contrib-python, jax and matplotlib, which the vcam runtime does not need.
 
-usage: mediapipe_ref.py INPUT.mp4 OUT.npy
+usage: mediapipe_ref.py INPUT.mp4 OUT.npy [MAX_FRAMES]
 writes OUT.npy: (T, H, W) float32 masks in 0..1 at the video's size, one per frame, and
 prints one JSON line: {"frames": T, "ms": [per-frame process() time in ms], "version": ...}
 """
@@ -25,13 +25,15 @@ LANDSCAPE = 1
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
+    if len(argv) not in (2, 3):
         print(__doc__, file=sys.stderr)
         return 2
+    limit = int(argv[2]) if len(argv) == 3 else None
     cap = cv2.VideoCapture(argv[0])
-    masks, ms = [], []
+    masks: list[np.ndarray] = []
+    ms: list[float] = []
     with selfie_segmentation.SelfieSegmentation(model_selection=LANDSCAPE) as seg:
-        while True:
+        while limit is None or len(masks) < limit:
             ok, bgr = cap.read()
             if not ok:
                 break

@@ -33,7 +33,7 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "realtime": Preset((384, 216), 0.5, "bilinear"),
-    "offline": Preset((512, 288), 0.5, "bilinear"),
+    "offline": Preset((768, 432), 0.5, "guided"),
 }
 LIVE_PRESET: PresetName = "realtime"
 OFFLINE_PRESET: PresetName = "offline"
