@@ -19,9 +19,13 @@ reported as unavailable with the reason.
 
 Metrics (MAD, MSE, Grad, dtSSD, IoU, flicker) are those of shared/evaldata/README.md, see
 :mod:`vcam.evaluation.metrics`; each is computed per clip at the clip's own resolution and
-averaged over the clips of a kind (comp, davis, real). Inference and refinement times are
-medians of per-frame wall time in this process (engine threads = cores available unless
-``--threads``); MediaPipe's are measured in its own process on the same machine.
+averaged over the clips of a kind (comp, davis, real). The per-kind "infer"/"refine" columns
+are medians of per-frame wall time during scoring. Speed is then measured on its own: the
+first 720p comp clip's frames are run through every setting in turn, for several rounds, and
+the quietest round's median is reported, because the machine is shared (engine threads =
+cores available unless ``--threads``). MediaPipe's times come from its own process.
+
+``--render JSON`` prints the markdown tables of docs/quality.md from a ``--json`` file.
 """
 
 from __future__ import annotations
@@ -155,38 +159,47 @@ def _median(xs: list[float]) -> float | None:
     return round(statistics.median(xs), 2) if xs else None
 
 
-def time_setting(engine: MattingEngine, setting: Setting, frames: list[np.ndarray], blocks: int) -> list[dict[str, Any]]:
-    """Per refiner: median per-frame inference and refinement ms in each of ``blocks`` passes over
-    ``frames`` (the machine is shared: the quietest block is the figure to compare)."""
-    infer: list[float] = []
-    refine: list[list[float]] = [[] for _ in setting.refiners]
+def time_settings(
+    settings: list[Setting], model: Path, threads: int, frames: list[np.ndarray], blocks: int
+) -> list[list[dict[str, Any]]]:
+    """Per setting, per refiner: median per-frame inference and refinement ms over ``frames``,
+    measured in ``blocks`` rounds that visit every setting in turn, so that load from other
+    processes on the shared machine falls on all settings alike. Reports every round's
+    median and the quietest round's (the figure to compare)."""
+    engines = [MattingEngine(model, providers=("cpu",), threads=threads, input_size=s.input_size,
+                             downsample_ratio=s.ratio) for s in settings]
+    rounds: list[list[tuple[float, list[float]]]] = [[] for _ in settings]
+    for b in range(blocks):
+        order = list(range(len(settings)))
+        order = order[b % len(order):] + order[: b % len(order)]  # rotate who goes first
+        for i in order:
+            setting, engine = settings[i], engines[i]
+            engine.reset()
+            infer: list[float] = []
+            refine: list[list[float]] = [[] for _ in setting.refiners]
+            for rgb in frames:
+                t0 = time.perf_counter()
+                small = engine.infer(rgb)
+                infer.append((time.perf_counter() - t0) * 1e3)
+                for k, (_, refiner) in enumerate(setting.refiners):
+                    t1 = time.perf_counter()
+                    refiner(small, rgb)
+                    refine[k].append((time.perf_counter() - t1) * 1e3)
+            rounds[i].append((statistics.median(infer), [statistics.median(r) for r in refine]))
+        log.info("timing round %d of %d done", b + 1, blocks)
     out = []
-    per_block: list[tuple[float, list[float]]] = []
-    for _ in range(blocks):
-        engine.reset()
-        infer, refine = [], [[] for _ in setting.refiners]
-        for rgb in frames:
-            t0 = time.perf_counter()
-            small = engine.infer(rgb)
-            infer.append((time.perf_counter() - t0) * 1e3)
-            for k, (_, refiner) in enumerate(setting.refiners):
-                t1 = time.perf_counter()
-                refiner(small, rgb)
-                refine[k].append((time.perf_counter() - t1) * 1e3)
-        per_block.append((statistics.median(infer), [statistics.median(r) for r in refine]))
-    for k in range(len(setting.refiners)):
-        out.append({
+    for setting, per in zip(settings, rounds, strict=True):
+        out.append([{
             "frames": len(frames), "size": [int(frames[0].shape[1]), int(frames[0].shape[0])],
-            "infer_ms_blocks": [round(b[0], 2) for b in per_block],
-            "refine_ms_blocks": [round(b[1][k], 2) for b in per_block],
-            "infer_ms": round(min(b[0] for b in per_block), 2),
-            "refine_ms": round(min(b[1][k] for b in per_block), 2),
-        })
+            "infer_ms_blocks": [round(r[0], 2) for r in per],
+            "refine_ms_blocks": [round(r[1][k], 2) for r in per],
+            "infer_ms": round(min(r[0] for r in per), 2),
+            "refine_ms": round(min(r[1][k] for r in per), 2),
+        } for k in range(len(setting.refiners))])
     return out
 
 
-def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, limit: int | None,
-                timing_frames: list[np.ndarray], blocks: int) -> list[Result]:
+def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, limit: int | None) -> list[Result]:
     engine = MattingEngine(model, providers=("cpu",), threads=threads, input_size=setting.input_size,
                            downsample_ratio=setting.ratio)
     results = [Result(f"{setting.engine_label}/{name}") for name, _ in setting.refiners]
@@ -213,9 +226,6 @@ def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, 
             }
         log.info("%s %s: %s", setting.engine_label, clip.name,
                  ", ".join(f"{r.label.split('/', 1)[1]} MAD {r.per_clip[clip.name]['MAD']}" for r in results))
-    if timing_frames and blocks:
-        for res, timing in zip(results, time_setting(engine, setting, timing_frames, blocks), strict=True):
-            res.timing = timing
     return results
 
 
@@ -280,7 +290,8 @@ def scene_cut_report(clips: list[Clip], limit: int | None) -> dict[str, Any]:
             else:
                 firsts[clip.name] = rgb
             lasts[clip.name] = rgb
-        within[clip.name] = {"max_diff": round(max(diffs), 2), "max_hist": round(max(hists), 4), "cuts_flagged": flagged}
+        if diffs:
+            within[clip.name] = {"max_diff": round(max(diffs), 2), "max_hist": round(max(hists), 4), "cuts_flagged": flagged}
     joins, found = [], 0
     for a in clips:
         for b in clips:
@@ -325,7 +336,7 @@ def print_timing(results: list[Result], clip: str) -> None:
         return
     t0 = rows[0][1]
     print(f"\n== speed: median ms per frame on {clip} ({t0['size'][0]}x{t0['size'][1]}), {t0['frames']} frames "
-          f"per block, quietest of {len(t0['infer_ms_blocks'])} blocks")
+          f"per round, quietest of {len(t0['infer_ms_blocks'])} interleaved rounds")
     print(f"{'setting':44s} {'infer':>6s} {'refine':>6s}  blocks (infer / refine)")
     for label, t in rows:
         print(f"{label:44s} {t['infer_ms']:6.1f} {t['refine_ms']:6.1f}  {t['infer_ms_blocks']} / {t['refine_ms_blocks']}")
@@ -350,6 +361,40 @@ def print_table(summaries: dict[str, dict[str, Any]], unavailable: dict[str, str
         print(f"\n{label}: unavailable: {why}")
 
 
+def render_markdown(doc: dict[str, Any]) -> str:
+    """Markdown tables (comp, davis, real, speed) from a JSON written by ``--json``."""
+    tags = {p.label: name for name, p in PRESETS.items()} | {DESIGNED_DEFAULT.label: "designed default"}
+
+    def name(r: dict[str, Any]) -> str:
+        tag = tags.get(r["setting"])
+        return f"`{r['setting']}`" + (f" **{tag}**" if tag else "")
+
+    def ms(r: dict[str, Any]) -> tuple[str, str]:
+        if r.get("timing"):
+            return f"{r['timing']['infer_ms']:.1f}", f"{r['timing']['refine_ms']:.1f}"
+        comp = [v["infer_ms"] for v in r["per_clip"].values() if v["kind"] == "comp" and v["infer_ms"] is not None]
+        return (f"{min(comp):.1f}" if comp else "-"), "-"
+
+    out = []
+    cols = {"comp": METRICS, "davis": ("MAD", "dtSSD", "IoU", "flicker"), "real": ("flicker",)}
+    for kind, metrics in cols.items():
+        rows = [r for r in doc["results"] if kind in r["per_kind"]]
+        if not rows:
+            continue
+        n = rows[0]["per_kind"][kind]["clips"]
+        out.append(f"\n**{kind}** ({n} clip{'s' if n > 1 else ''}, mean over clips)\n")
+        extra = ["infer ms", "refine ms"] if kind == "comp" else []
+        out.append("| setting | " + " | ".join([*metrics, *extra]) + " |")
+        out.append("|---" * (1 + len(metrics) + len(extra)) + "|")
+        for r in rows:
+            a = r["per_kind"][kind]
+            cells = [_fmt(a[m], 4 if m == "IoU" else 2) for m in metrics]
+            if extra:
+                cells += list(ms(r))
+            out.append(f"| {name(r)} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clips", type=Path, default=Path(os.environ.get("VCAM_EVALCLIPS", "/work/evalclips")),
@@ -361,15 +406,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", metavar="TEXT", help="only clips whose name contains TEXT")
     ap.add_argument("--frames", type=int, metavar="N", help="at most N frames per clip (quick checks)")
     ap.add_argument("--threads", type=int, default=0, help="engine intra-op threads (default: cores available)")
-    ap.add_argument("--timing-frames", type=int, default=40, metavar="N",
-                    help="frames of the first comp clip (720p) timed per block after scoring (default 40)")
-    ap.add_argument("--timing-blocks", type=int, default=3, metavar="N",
-                    help="timing passes per setting; the quietest one is reported (default 3, 0 = none)")
+    ap.add_argument("--timing-frames", type=int, default=30, metavar="N",
+                    help="frames of the first comp clip (720p) timed per setting and round (default 30)")
+    ap.add_argument("--timing-blocks", type=int, default=5, metavar="N",
+                    help="timing rounds over all settings after scoring; the quietest is reported (default 5, 0 = none)")
     ap.add_argument("--no-reference", action="store_true", help="skip the designed-default reference")
     ap.add_argument("--no-mediapipe", action="store_true", help="skip the MediaPipe reference")
     ap.add_argument("--mediapipe-python", metavar="PATH", help="interpreter with mediapipe (default: this one or .venv-eval)")
     ap.add_argument("--model", type=Path, help="RVM ONNX file (default: the verified cached model)")
+    ap.add_argument("--render", type=Path, metavar="JSON", help="only print markdown tables from an earlier --json")
     args = ap.parse_args(argv)
+    if args.render:
+        print(render_markdown(json.loads(args.render.read_text(encoding="utf-8"))), end="")
+        return 0
     logging.basicConfig(level=logging.INFO, format="eval: %(message)s", stream=sys.stderr)
 
     kinds = [k for k in args.kinds.split(",") if k]
@@ -384,9 +433,13 @@ def main(argv: list[str] | None = None) -> int:
     timing_clip = next((c for c in clips if c.kind == "comp"), clips[0])
     timing_frames = [rgb for rgb, _ in timing_clip.frames(args.timing_frames)]
     results: list[Result] = []
-    for s in settings:
-        for r in run_setting(s, model, clips, threads, args.frames, timing_frames, args.timing_blocks):
-            results.append(r)
+    per_setting = [run_setting(s, model, clips, threads, args.frames) for s in settings]
+    if args.timing_blocks and timing_frames:
+        timings = time_settings(settings, model, threads, timing_frames, args.timing_blocks)
+        for res_list, t_list in zip(per_setting, timings, strict=True):
+            for res, t in zip(res_list, t_list, strict=True):
+                res.timing = t
+    results = [r for rs in per_setting for r in rs]
     unavailable: dict[str, str] = {}
     if not args.no_mediapipe:
         py, info = mediapipe_python(args.mediapipe_python)
@@ -405,10 +458,11 @@ def main(argv: list[str] | None = None) -> int:
     print_table(summaries, unavailable)
     print_timing(results, timing_clip.name)
     w, x = cuts["within_clip"], cuts["across_clips"]
-    print(f"\nscene cuts: within clips max diff {max(v['max_diff'] for v in w.values()):.2f}, max hist "
-          f"{max(v['max_hist'] for v in w.values()):.4f}, {sum(v['cuts_flagged'] for v in w.values())} frames flagged"
-          + (f"; across clips min diff {x['min_diff']:.2f}, min hist {x['min_hist']:.4f}, "
-             f"{x['joins_detected']}/{x['joins']} joins detected" if x else ""))
+    if w:
+        print(f"\nscene cuts: within clips max diff {max(v['max_diff'] for v in w.values()):.2f}, max hist "
+              f"{max(v['max_hist'] for v in w.values()):.4f}, {sum(v['cuts_flagged'] for v in w.values())} frames flagged"
+              + (f"; across clips min diff {x['min_diff']:.2f}, min hist {x['min_hist']:.4f}, "
+                 f"{x['joins_detected']}/{x['joins']} joins detected" if x else ""))
     if args.json:
         doc = {
             "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
