@@ -168,7 +168,7 @@ def time_settings(
     median and the quietest round's (the figure to compare)."""
     engines = [MattingEngine(model, providers=("cpu",), threads=threads, input_size=s.input_size,
                              downsample_ratio=s.ratio) for s in settings]
-    rounds: list[list[tuple[float, list[float]]]] = [[] for _ in settings]
+    rounds: list[list[tuple[float, list[float], float]]] = [[] for _ in settings]
     for b in range(blocks):
         order = list(range(len(settings)))
         order = order[b % len(order):] + order[: b % len(order)]  # rotate who goes first
@@ -176,16 +176,18 @@ def time_settings(
             setting, engine = settings[i], engines[i]
             engine.reset()
             infer: list[float] = []
+            cpu: list[float] = []
             refine: list[list[float]] = [[] for _ in setting.refiners]
             for rgb in frames:
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
                 small = engine.infer(rgb)
                 infer.append((time.perf_counter() - t0) * 1e3)
+                cpu.append((time.process_time() - c0) * 1e3)
                 for k, (_, refiner) in enumerate(setting.refiners):
                     t1 = time.perf_counter()
                     refiner(small, rgb)
                     refine[k].append((time.perf_counter() - t1) * 1e3)
-            rounds[i].append((statistics.median(infer), [statistics.median(r) for r in refine]))
+            rounds[i].append((statistics.median(infer), [statistics.median(r) for r in refine], statistics.median(cpu)))
         log.info("timing round %d of %d done", b + 1, blocks)
     out = []
     for setting, per in zip(settings, rounds, strict=True):
@@ -194,6 +196,8 @@ def time_settings(
             "infer_ms_blocks": [round(r[0], 2) for r in per],
             "refine_ms_blocks": [round(r[1][k], 2) for r in per],
             "infer_ms": round(min(r[0] for r in per), 2),
+            "infer_cpu_ms_blocks": [round(r[2], 2) for r in per],
+            "infer_cpu_ms": round(statistics.median(r[2] for r in per), 2),
             "refine_ms": round(min(r[1][k] for r in per), 2),
         } for k in range(len(setting.refiners))])
     return out
@@ -337,9 +341,10 @@ def print_timing(results: list[Result], clip: str) -> None:
     t0 = rows[0][1]
     print(f"\n== speed: median ms per frame on {clip} ({t0['size'][0]}x{t0['size'][1]}), {t0['frames']} frames "
           f"per round, quietest of {len(t0['infer_ms_blocks'])} interleaved rounds")
-    print(f"{'setting':44s} {'infer':>6s} {'refine':>6s}  blocks (infer / refine)")
+    print(f"{'setting':44s} {'infer':>6s} {'refine':>6s} {'cpu':>6s}  rounds (infer / refine)")
     for label, t in rows:
-        print(f"{label:44s} {t['infer_ms']:6.1f} {t['refine_ms']:6.1f}  {t['infer_ms_blocks']} / {t['refine_ms_blocks']}")
+        print(f"{label:44s} {t['infer_ms']:6.1f} {t['refine_ms']:6.1f} {t['infer_cpu_ms']:6.1f}  "
+              f"{t['infer_ms_blocks']} / {t['refine_ms_blocks']}")
     for r in results:
         if r.timing is None and r.per_clip:
             comp = [v["infer_ms"] for v in r.per_clip.values() if v["kind"] == "comp" and v["infer_ms"] is not None]
@@ -369,11 +374,13 @@ def render_markdown(doc: dict[str, Any]) -> str:
         tag = tags.get(r["setting"])
         return f"`{r['setting']}`" + (f" **{tag}**" if tag else "")
 
-    def ms(r: dict[str, Any]) -> tuple[str, str]:
-        if r.get("timing"):
-            return f"{r['timing']['infer_ms']:.1f}", f"{r['timing']['refine_ms']:.1f}"
+    def ms(r: dict[str, Any]) -> list[str]:
+        t = r.get("timing")
+        if t:
+            cpu = t.get("infer_cpu_ms")
+            return [f"{t['infer_ms']:.1f}", f"{t['refine_ms']:.1f}", "-" if cpu is None else f"{cpu:.1f}"]
         comp = [v["infer_ms"] for v in r["per_clip"].values() if v["kind"] == "comp" and v["infer_ms"] is not None]
-        return (f"{min(comp):.1f}" if comp else "-"), "-"
+        return [f"{min(comp):.1f}" if comp else "-", "-", "-"]
 
     out = []
     cols = {"comp": METRICS, "davis": ("MAD", "dtSSD", "IoU", "flicker"), "real": ("flicker",)}
@@ -383,14 +390,14 @@ def render_markdown(doc: dict[str, Any]) -> str:
             continue
         n = rows[0]["per_kind"][kind]["clips"]
         out.append(f"\n**{kind}** ({n} clip{'s' if n > 1 else ''}, mean over clips)\n")
-        extra = ["infer ms", "refine ms"] if kind == "comp" else []
+        extra = ["infer ms", "refine ms", "infer CPU ms"] if kind == "comp" else []
         out.append("| setting | " + " | ".join([*metrics, *extra]) + " |")
         out.append("|---" * (1 + len(metrics) + len(extra)) + "|")
         for r in rows:
             a = r["per_kind"][kind]
             cells = [_fmt(a[m], 4 if m == "IoU" else 2) for m in metrics]
             if extra:
-                cells += list(ms(r))
+                cells += ms(r)
             out.append(f"| {name(r)} | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
 

@@ -10,12 +10,12 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from vcam import __version__
 from vcam.config import Config, load_config, parse_color, parse_size
 from vcam.errors import ConfigError, VcamError
-from vcam.presets import LIVE_PRESET, OFFLINE_PRESET, PRESETS
+from vcam.presets import LIVE_PRESET, OFFLINE_PRESET, PRESETS, RefineMethod
 
 __all__ = ["main"]
 
@@ -64,7 +64,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("model")
     m.add_argument("--preset", choices=list(PRESETS), help="quality preset: model input size, downsample ratio and "
                    "refinement (run: realtime, process: offline; see docs/quality.md)")
-    m.add_argument("--refine", choices=["bilinear", "guided"], help="alpha upsampling (overrides the preset's)")
+    m.add_argument("--refine", choices=list(get_args(RefineMethod)), help="alpha upsampling (overrides the preset's)")
     m.add_argument("--model-input", type=_size_arg, metavar="WxH", help="model input size, e.g. 256x144")
     m.add_argument("--downsample-ratio", type=float, metavar="R", help="RVM downsample ratio in (0, 1]")
     m.add_argument("--providers", metavar="LIST", help="comma-separated, in order: tensorrt,cuda,cpu")
