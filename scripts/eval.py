@@ -102,10 +102,88 @@ class Setting:
     ratio: float
     refiners: list[tuple[str, Refiner]]
     preset: str | None = None
+    crop: bool = False
 
     @property
     def engine_label(self) -> str:
-        return f"{self.input_size[0]}x{self.input_size[1]}@{self.ratio:g}"
+        return ("crop:" if self.crop else "") + f"{self.input_size[0]}x{self.input_size[1]}@{self.ratio:g}"
+
+
+class PersonCrop:
+    """Experimental (evaluation only): feed the model a person-centred crop of the frame.
+
+    The crop has the model input's aspect. It starts as the largest centred box of that
+    aspect that fits the frame's height, then follows the bounding box of the previous
+    frame's alpha (> 0.1) grown by ``margin`` on each side, smoothed by ``smooth`` (jumping at
+    once when the person would leave it). Parts of the crop outside the frame are filled by
+    edge replication. The crop holds still while the wanted box is within ``hold_frac`` of
+    its height. When the crop moves or rescales by more than ``reset_frac`` of its height in
+    one frame, the recurrent state no longer lines up and the engine is reset.
+    """
+
+    def __init__(self, aspect: float, margin: float = 0.12, smooth: float = 0.3, reset_frac: float = 0.1,
+                 hold_frac: float = 0.1) -> None:
+        self.aspect, self.margin, self.smooth, self.reset_frac = aspect, margin, smooth, reset_frac
+        self.hold_frac = hold_frac
+        self.box: tuple[float, float, float] | None = None  # centre x, centre y, height (pixels)
+        self.resets = 0
+
+    def current(self, w: int, h: int) -> tuple[int, int, int, int]:
+        """(x0, y0, width, height) of the crop in frame pixels (may reach outside the frame)."""
+        if self.box is None:
+            self.box = (w / 2, h / 2, float(h))
+        cx, cy, bh = self.box
+        bw = bh * self.aspect
+        x0, y0 = cx - bw / 2, cy - bh / 2
+        # keep the box inside the frame where it fits: real picture beats replicated edges
+        if bw <= w:
+            x0 = min(max(x0, 0.0), w - bw)
+        if bh <= h:
+            y0 = min(max(y0, 0.0), h - bh)
+        return round(x0), round(y0), max(2, round(bw)), max(2, round(bh))
+
+    def extract(self, rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        x0, y0, bw, bh = box
+        h, w = rgb.shape[:2]
+        pad = max(0, -x0, -y0, x0 + bw - w, y0 + bh - h)
+        src = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else rgb
+        return np.ascontiguousarray(src[y0 + pad : y0 + pad + bh, x0 + pad : x0 + pad + bw])
+
+    @staticmethod
+    def paste(patch_alpha: np.ndarray, box: tuple[int, int, int, int], w: int, h: int) -> np.ndarray:
+        x0, y0, bw, bh = box
+        out = np.zeros((h, w), np.float32)
+        xs, ys, xe, ye = max(0, x0), max(0, y0), min(w, x0 + bw), min(h, y0 + bh)
+        if xe > xs and ye > ys:
+            out[ys:ye, xs:xe] = patch_alpha[ys - y0 : ye - y0, xs - x0 : xe - x0]
+        return out
+
+    def observe(self, alpha: np.ndarray) -> bool:
+        """Move the crop for the next frame from this frame's full-size alpha; True = reset."""
+        h, w = alpha.shape
+        assert self.box is not None
+        ys, xs = np.nonzero(alpha[::4, ::4] > 0.1)
+        if len(xs) == 0:
+            want = (w / 2, h / 2, float(max(h, w / self.aspect)))
+        else:
+            x0, x1, y0, y1 = xs.min() * 4, xs.max() * 4 + 4, ys.min() * 4, ys.max() * 4 + 4
+            bw, bh = (x1 - x0) * (1 + 2 * self.margin), (y1 - y0) * (1 + 2 * self.margin)
+            bh = max(bh, bw / self.aspect, 0.3 * h)
+            bh = min(bh, max(h, w / self.aspect) * 1.1)
+            want = ((x0 + x1) / 2, (y0 + y1) / 2, float(bh))
+        cx, cy, bh = self.box
+        if max(abs(want[0] - cx), abs(want[1] - cy), abs(want[2] - bh)) < self.hold_frac * bh:
+            return False  # close enough: hold still, a crop that jitters makes the matte flicker
+        new = tuple(self.smooth * o + (1 - self.smooth) * n for o, n in zip(self.box, want, strict=True))
+        # jump when the smoothed box would cut the person off
+        nbw = new[2] * self.aspect
+        if len(xs) and (xs.min() * 4 < new[0] - nbw / 2 or xs.max() * 4 + 4 > new[0] + nbw / 2
+                        or ys.min() * 4 < new[1] - new[2] / 2 or ys.max() * 4 + 4 > new[1] + new[2] / 2):
+            new = want
+        self.box = (float(new[0]), float(new[1]), float(new[2]))
+        moved = max(abs(new[0] - cx), abs(new[1] - cy), abs(new[2] - bh)) > self.reset_frac * bh
+        self.resets += int(moved)
+        return bool(moved)
 
 
 @dataclass
@@ -132,6 +210,10 @@ def parse_refiner(spec: str) -> tuple[str, Refiner]:
 
 
 def parse_setting(spec: str) -> Setting:
+    if spec.startswith("crop:"):
+        inner = parse_setting(spec[5:])
+        inner.crop = True
+        return inner
     if spec in PRESETS:
         p = PRESETS[spec]
         return Setting(p.input_size, p.downsample_ratio, [parse_refiner(p.refine)], preset=spec)
@@ -212,19 +294,30 @@ def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, 
         scorers = [ClipScorer() for _ in setting.refiners]
         infer_ms: list[float] = []
         refine_ms: list[list[float]] = [[] for _ in setting.refiners]
+        crop = PersonCrop(setting.input_size[0] / setting.input_size[1]) if setting.crop else None
         for rgb, gt in clip.frames(limit):
+            fh, fw = rgb.shape[:2]
+            box = crop.current(fw, fh) if crop else None
+            src = crop.extract(rgb, box) if crop and box else rgb
             t0 = time.perf_counter()
-            small = engine.infer(rgb)
+            small = engine.infer(src)
             infer_ms.append((time.perf_counter() - t0) * 1e3)
             y = luma(rgb)
+            first = None
             for k, (_, refiner) in enumerate(setting.refiners):
                 t1 = time.perf_counter()
-                full = refiner(small, rgb)
+                full = refiner(small, src)
+                if crop and box:
+                    full = crop.paste(full, box, fw, fh)
                 refine_ms[k].append((time.perf_counter() - t1) * 1e3)
                 scorers[k].add(full, y, gt)
+                first = full if first is None else first
+            if crop and first is not None and crop.observe(first):
+                engine.reset()
         for k, res in enumerate(results):
             res.per_clip[clip.name] = {
                 "kind": clip.kind, "frames": scorers[k].frames, **scorers[k].result(),
+                **({"crop_resets": crop.resets} if crop else {}),
                 "infer_ms": _median(infer_ms), "refine_ms": _median(refine_ms[k]),
                 "_infer_all": infer_ms, "_refine_all": refine_ms[k],
             }

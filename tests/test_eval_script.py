@@ -91,3 +91,32 @@ def test_parse_setting_errors() -> None:
         ev.parse_setting("384x216@0.5/sharp")
     s = ev.parse_setting("offline")
     assert (s.input_size, s.ratio, [n for n, _ in s.refiners]) == ((768, 432), 0.5, ["guided"])
+
+
+def test_person_crop_geometry_and_hold() -> None:
+    ev = _load_eval()
+    crop = ev.PersonCrop(1.0)
+    assert crop.current(160, 90) == (35, 0, 90, 90)  # centred, full height, square
+    rgb = np.arange(90 * 160 * 3, dtype=np.uint32).reshape(90, 160, 3).astype(np.uint8)
+    box = (-10, 50, 40, 60)  # reaches past the left and bottom edges
+    patch = crop.extract(rgb, box)
+    assert patch.shape == (60, 40, 3)
+    assert np.array_equal(patch[:40, 10:], rgb[50:90, 0:30])  # the part inside the frame is the frame
+    pasted = crop.paste(np.ones((60, 40), np.float32), box, 160, 90)
+    assert pasted.sum() == 30 * 40 and pasted[50:, :30].min() == 1.0
+    # a person where the crop already is: the crop holds still and the engine keeps its state
+    alpha = np.zeros((90, 160), np.float32)
+    alpha[8:84, 60:100] = 1.0
+    crop = ev.PersonCrop(1.0)
+    crop.current(160, 90)
+    assert crop.observe(alpha) is False and crop.box == (80.0, 45.0, 90.0)
+
+
+def test_eval_runs_a_crop_setting(clips: Path, tmp_path: Path) -> None:
+    ev = _load_eval()
+    out = tmp_path / "c.json"
+    assert ev.main(["--clips", str(clips), "-s", "crop:96x96@0.5/bilinear", "--json", str(out), "--no-reference",
+                    "--no-mediapipe", "--timing-blocks", "0"]) == 0
+    [r] = json.loads(out.read_text())["results"]
+    assert r["setting"] == "crop:96x96@0.5/bilinear"
+    assert r["per_clip"]["comp-tiny"]["frames"] == 4 and "crop_resets" in r["per_clip"]["comp-tiny"]
