@@ -83,7 +83,7 @@ def test_run_with_a_file_source_writes_stats(tmp_path: Path, capsys: pytest.Capt
     s = json.loads(stats.read_text())
     for key in ("frames_in", "frames_out", "frames_dropped", "fps", "latency_ms", "stage_ms", "provider", "model_input", "downsample_ratio"):
         assert key in s
-    assert s["provider"] == "cpu" and s["model_input"] == [256, 144] and s["downsample_ratio"] == 0.25
+    assert s["provider"] == "cpu" and s["model_input"] == [384, 216] and s["downsample_ratio"] == 0.5  # realtime preset
     assert set(s["latency_ms"]) == {"p50", "p95", "p99"}
     assert s["frames_out"] >= 10 and s["frames_in"] >= s["frames_out"]
     assert {"capture", "inference", "composite", "sink"} <= set(s["stage_ms"])

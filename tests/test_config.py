@@ -33,10 +33,21 @@ def _yaml_keys(data: dict, prefix: str = "") -> set[str]:
     return out
 
 
+# Keys a preset sets: documented commented out, since writing them would override the preset.
+PRESET_KEYS = {"model.preset", "model.input_size", "model.downsample_ratio", "model.refine"}
+
+
 def test_default_yaml_documents_every_key_with_the_default_value() -> None:
-    data = yaml.safe_load(DEFAULT_YAML.read_text())
-    assert _yaml_keys(data) == _keys(Config)
+    text = DEFAULT_YAML.read_text()
+    data = yaml.safe_load(text)
+    assert _yaml_keys(data) == _keys(Config) - PRESET_KEYS
     assert validate_config(data, str(DEFAULT_YAML)) == Config()
+    commented = yaml.safe_load("\n".join(
+        line.replace("# ", "", 1) for line in text.splitlines()
+        if line.startswith("  # ") and line[4:].split(":")[0] in {k.split(".")[1] for k in PRESET_KEYS}
+    ))
+    assert {f"model.{k}" for k in commented} == PRESET_KEYS
+    assert validate_config({"model": commented}) == Config()
 
 
 def test_default_yaml_has_a_comment_for_every_key() -> None:
@@ -57,7 +68,7 @@ def test_default_yaml_has_a_comment_for_every_key() -> None:
 def test_defaults() -> None:
     cfg = Config()
     assert cfg.camera.size == (1280, 720) and cfg.camera.fps == 30.0 and cfg.camera.fourcc == "MJPG"
-    assert cfg.model.input_size == (256, 144)
+    assert (cfg.model.preset, cfg.model.input_size, cfg.model.downsample_ratio, cfg.model.refine) == ("realtime", (384, 216), 0.5, "bilinear")
     assert cfg.model.providers == ("tensorrt", "cuda", "cpu")
     assert cfg.effect.mode == "blur"
     assert cfg.output_size == (1280, 720) and cfg.output_fps == 30.0

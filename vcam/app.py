@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vcam.compositing import make_compositor
+from vcam.compositing.refine import make_refiner
 from vcam.config import Config
 from vcam.daemon import DesktopOptions, open_gated_source, run_desktop
 from vcam.errors import InputError, OutputError
@@ -50,6 +51,10 @@ def model_dir(cfg: Config) -> Path:
 
 def build_engine(cfg: Config, progress: ProgressFactory | None = None) -> MattingEngine:
     """Verify (fetching on first use) the configured model and start an engine on it."""
+    overrides = cfg.model.preset_overrides()
+    log.info(
+        "quality preset %s%s", cfg.model.preset, ("; overridden: " + ", ".join(overrides)) if overrides else ""
+    )
     if progress is None:
         path = ensure_model(cfg.model.name, cfg.model.path, model_dir(cfg))
     else:
@@ -139,6 +144,7 @@ def summarize(pipeline: Pipeline, engine: MattingEngine) -> dict[str, object]:
         "provider": engine.provider,
         "model_input": list(engine.input_size),
         "downsample_ratio": engine.downsample_ratio,
+        "refine": pipeline.refiner.name,
         "threads": engine.threads,
         "alpha_policy": pipeline.alpha_policy,
     }
@@ -174,6 +180,7 @@ def run_live(
         pipeline = Pipeline(
             source, engine, compositor, sink, output_size=cfg.output_size, mirror=cfg.effect.mirror,
             alpha_policy=cfg.live.alpha,
+            refiner=make_refiner(cfg.model.refine),
         )
 
         def close_swapped_source() -> None:  # a source swapped in while running

@@ -10,11 +10,12 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from vcam import __version__
 from vcam.config import Config, load_config, parse_color, parse_size
 from vcam.errors import ConfigError, VcamError
+from vcam.presets import LIVE_PRESET, OFFLINE_PRESET, PRESETS, RefineMethod
 
 __all__ = ["main"]
 
@@ -70,6 +71,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--blur-strength", type=int, metavar="N", help="blur strength 1..100 (sigma in pixels at 720p)")
     g.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None, help="flip horizontally")
     m = p.add_argument_group("model")
+    m.add_argument("--preset", choices=list(PRESETS), help="quality preset: model input size, downsample ratio and "
+                   "refinement (run: realtime, process: offline; see docs/quality.md)")
+    m.add_argument("--refine", choices=list(get_args(RefineMethod)), help="alpha upsampling (overrides the preset's)")
     m.add_argument("--model-input", type=_size_arg, metavar="WxH", help="model input size, e.g. 256x144")
     m.add_argument("--downsample-ratio", type=float, metavar="R", help="RVM downsample ratio in (0, 1]")
     m.add_argument("--providers", metavar="LIST", help="comma-separated, in order: tensorrt,cuda,cpu")
@@ -91,6 +95,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         ("effect", "color", arg("color")),
         ("effect", "blur_strength", arg("blur_strength")),
         ("effect", "mirror", arg("mirror")),
+        ("model", "preset", arg("preset")),
+        ("model", "refine", arg("refine")),
         ("model", "input_size", arg("model_input")),
         ("model", "downsample_ratio", arg("downsample_ratio")),
         ("model", "threads", arg("threads")),
@@ -113,8 +119,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in o.items() if v}
 
 
-def _config(args: argparse.Namespace) -> Config:
-    cfg, path = load_config(Path(args.config) if args.config else None, _overrides(args))
+def _config(args: argparse.Namespace, preset: str = LIVE_PRESET) -> Config:
+    """The config file (or defaults) under the CLI flags, over the command's default ``preset``."""
+    defaults = {"model": {"preset": preset}}
+    cfg, path = load_config(Path(args.config) if args.config else None, _overrides(args), defaults=defaults)
     log.debug("config from %s", path or "defaults")
     return cfg
 
@@ -152,7 +160,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_process(args: argparse.Namespace) -> int:
     from vcam.fileproc import process_file
 
-    cfg = _config(args)
+    cfg = _config(args, OFFLINE_PRESET)
     bars = _FrameBars()
     try:
         summary = process_file(

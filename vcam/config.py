@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from vcam.errors import ConfigError
+from vcam.presets import LIVE_PRESET, PRESETS, PresetName, RefineMethod
 
 __all__ = [
     "CameraConfig",
@@ -132,15 +133,55 @@ class CameraConfig(_Section):
 
 
 class ModelConfig(_Section):
-    """The matting model and how ONNX Runtime runs it."""
+    """The matting model and how ONNX Runtime runs it.
+
+    ``preset`` names a quality preset (:data:`vcam.presets.PRESETS`) that supplies
+    ``input_size``, ``downsample_ratio`` and ``refine``; any of those three keys given
+    explicitly overrides the preset's value (see :meth:`preset_overrides`).
+    """
 
     name: str = "rvm_mobilenetv3_fp32"
     path: str | None = None
     dir: str | None = None
     providers: tuple[Provider, ...] = ("tensorrt", "cuda", "cpu")
     threads: Annotated[int, Field(ge=0, le=256)] = 0
-    input_size: tuple[int, int] = (256, 144)
-    downsample_ratio: Annotated[float, Field(gt=0, le=1)] = 0.25
+    preset: PresetName = LIVE_PRESET
+    input_size: tuple[int, int] = PRESETS[LIVE_PRESET].input_size
+    downsample_ratio: Annotated[float, Field(gt=0, le=1)] = PRESETS[LIVE_PRESET].downsample_ratio
+    refine: RefineMethod = PRESETS[LIVE_PRESET].refine
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_preset(cls, data: object) -> object:
+        # Keys the user gave win; the preset fills the rest. An unknown preset name is left
+        # for the field check to report (as "model.preset: must be ...").
+        if isinstance(data, dict):
+            name = data.get("preset", LIVE_PRESET)
+            preset = PRESETS.get(name) if isinstance(name, str) else None
+            if preset is not None:
+                filled = {
+                    "input_size": preset.input_size,
+                    "downsample_ratio": preset.downsample_ratio,
+                    "refine": preset.refine,
+                }
+                return {**filled, **data}
+        return data
+
+    def preset_overrides(self) -> list[str]:
+        """The preset-controlled keys whose value differs from the preset's, as
+        ``"input_size 256x144 (preset realtime: 384x216)"`` lines (empty when none)."""
+        p = PRESETS[self.preset]
+        out = []
+        if self.input_size != p.input_size:
+            out.append(
+                f"input_size {self.input_size[0]}x{self.input_size[1]} "
+                f"(preset {self.preset}: {p.input_size[0]}x{p.input_size[1]})"
+            )
+        if self.downsample_ratio != p.downsample_ratio:
+            out.append(f"downsample_ratio {self.downsample_ratio:g} (preset {self.preset}: {p.downsample_ratio:g})")
+        if self.refine != p.refine:
+            out.append(f"refine {self.refine} (preset {self.preset}: {p.refine})")
+        return out
 
     @field_validator("providers", mode="before")
     @classmethod
@@ -299,12 +340,17 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]
 
 
 def validate_config(
-    data: object, source: str = "config", overrides: Mapping[str, Any] | None = None
+    data: object,
+    source: str = "config",
+    overrides: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> Config:
     """Validate a mapping (as read from YAML) plus optional overrides into a :class:`Config`.
 
     ``overrides`` is a nested mapping (``{"effect": {"mode": "off"}}``) applied on top, as
-    CLI flags are. Raises :class:`ConfigError` listing every problem with its key path.
+    CLI flags are; ``defaults`` (same form) lies underneath, as a command's own defaults do
+    (``vcam process`` uses ``{"model": {"preset": "offline"}}``). Raises
+    :class:`ConfigError` listing every problem with its key path.
     """
     if data is None:
         data = {}
@@ -312,7 +358,7 @@ def validate_config(
         raise ConfigError(
             source, [f"the top level must be a mapping of sections, got {type(data).__name__}"]
         )
-    merged = _deep_merge(data, overrides or {})
+    merged = _deep_merge(_deep_merge(dict(defaults or {}), data), overrides or {})
     try:
         return Config.model_validate(merged)
     except ValidationError as exc:
@@ -375,14 +421,16 @@ def load_config(
     path: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> tuple[Config, Path | None]:
     """Load the config from ``path``, or the user's default file if it exists, or defaults.
 
     Returns the config and the file it came from (None when only defaults were used).
-    An explicitly given path must exist; the default path is optional.
+    An explicitly given path must exist; the default path is optional. ``overrides`` and
+    ``defaults`` are as in :func:`validate_config`.
     """
     if path is None:
         candidate = default_config_path(env)
         path = candidate if candidate.exists() else None
     data = read_yaml(path) if path is not None else {}
-    return validate_config(data, str(path) if path else "config", overrides), path
+    return validate_config(data, str(path) if path else "config", overrides, defaults), path

@@ -18,6 +18,7 @@ import numpy as np
 
 from vcam.app import build_engine, finish_sink, summarize, write_stats
 from vcam.compositing import Compositor, PassThrough, make_compositor
+from vcam.compositing.refine import make_refiner
 from vcam.config import Config
 from vcam.errors import OutputError
 from vcam.frames import Frame
@@ -107,7 +108,7 @@ def process_file(
 
                 pipeline = Pipeline(
                     source, engine, compositor, sink, output_size=size,
-                    mirror=cfg.effect.mirror, on_alpha=on_alpha,
+                    mirror=cfg.effect.mirror, on_alpha=on_alpha, refiner=make_refiner(cfg.model.refine),
                 )
                 tick = frame_progress(source.reader.frame_count or None) if frame_progress else None
                 while pipeline.step():

@@ -18,8 +18,8 @@ Two alpha policies for ``run``:
   until the first alpha exists the output waits.
 
 Recurrent-state rules: the engine is reset when the source changes, when the frame size
-changes, when matting resumes after frames that were not matted (mode ``off``, pause), and
-a new engine starts with a fresh state.
+changes, when matting resumes after frames that were not matted (mode ``off``, pause), on a
+scene cut (:mod:`vcam.pipeline.scenecut`), and a new engine starts with a fresh state.
 """
 
 from __future__ import annotations
@@ -33,11 +33,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vcam.compositing import Compositor, upsample_alpha
+from vcam.compositing import Compositor
+from vcam.compositing.refine import BilinearRefiner, Refiner
 from vcam.frames import Frame, cover_fit
 from vcam.matting.engine import MattingEngine
 from vcam.pipeline.buffers import LatestSlot
 from vcam.pipeline.heap import trim_heap
+from vcam.pipeline.scenecut import SceneCutDetector
 from vcam.pipeline.stats import Stats
 from vcam.sinks import Sink, StopRequested
 from vcam.sources import Source
@@ -62,7 +64,8 @@ class Pipeline:
     """source → prepare (fit to output size, mirror) → matting → refine + composite → sink.
 
     ``on_alpha(frame, alpha)`` if given is called with every output-size alpha (float32 0..1),
-    for example to write mattes in file mode.
+    for example to write mattes in file mode. ``refiner`` brings model-size alpha to output
+    size (bilinear by default); ``scene_cuts`` resets the engine on an abrupt picture change.
     """
 
     def __init__(
@@ -77,6 +80,8 @@ class Pipeline:
         clock: Callable[[], float] = time.monotonic,
         on_alpha: Callable[[Frame, np.ndarray], None] | None = None,
         alpha_policy: str = "wait",
+        refiner: Refiner | None = None,
+        scene_cuts: bool = True,
     ) -> None:
         if alpha_policy not in ALPHA_POLICIES:
             raise ValueError(f"alpha_policy must be one of {ALPHA_POLICIES}, got {alpha_policy!r}")
@@ -86,6 +91,8 @@ class Pipeline:
         self.mirror = mirror
         self.clock = clock
         self.on_alpha = on_alpha
+        self.refiner: Refiner = refiner or BilinearRefiner()
+        self.scene_cuts = SceneCutDetector() if scene_cuts else None
         self.stats = Stats(clock)
         self._lock = threading.Lock()
         self._last_size: tuple[int, int] | None = None
@@ -160,7 +167,10 @@ class Pipeline:
             self._matting_active = False
             return Matted(frame, None)
         size = frame.size
-        if not self._matting_active or size != self._last_size or frame.restart:
+        cut = self.scene_cuts is not None and self.scene_cuts.update(frame.image)
+        if cut:
+            log.debug("scene cut at frame %d: resetting the matting state", frame.index)
+        if not self._matting_active or size != self._last_size or frame.restart or cut:
             engine.reset()
         self._matting_active, self._last_size = True, size
         t0 = self.clock()
@@ -177,7 +187,7 @@ class Pipeline:
             # also when the mode changed between matting and rendering: this one frame as is
             return frame.image
         t0 = self.clock()
-        full = upsample_alpha(item.alpha, frame.size)
+        full = self.refiner(item.alpha, frame.image)
         t1 = self.clock()
         self.stats.stage("refine", t1 - t0)
         if self.on_alpha is not None:
