@@ -31,6 +31,7 @@ cores available unless ``--threads``). MediaPipe's times come from its own proce
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import logging
 import os
@@ -103,10 +104,12 @@ class Setting:
     refiners: list[tuple[str, Refiner]]
     preset: str | None = None
     crop: bool = False
+    lag: int = 0  # score frame t with the alpha of frame t - lag (live.alpha: latest)
 
     @property
     def engine_label(self) -> str:
-        return ("crop:" if self.crop else "") + f"{self.input_size[0]}x{self.input_size[1]}@{self.ratio:g}"
+        lag = f"lag{self.lag}:" if self.lag else ""
+        return lag + ("crop:" if self.crop else "") + f"{self.input_size[0]}x{self.input_size[1]}@{self.ratio:g}"
 
 
 class PersonCrop:
@@ -210,6 +213,13 @@ def parse_refiner(spec: str) -> tuple[str, Refiner]:
 
 
 def parse_setting(spec: str) -> Setting:
+    lag = re.match(r"lag(\d+):", spec)
+    if lag:
+        inner = parse_setting(spec[lag.end():])
+        if inner.crop:
+            raise SystemExit(f"bad setting {spec!r}: lag and crop do not combine")
+        inner.lag = int(lag.group(1))
+        return inner
     if spec.startswith("crop:"):
         inner = parse_setting(spec[5:])
         inner.crop = True
@@ -295,6 +305,7 @@ def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, 
         infer_ms: list[float] = []
         refine_ms: list[list[float]] = [[] for _ in setting.refiners]
         crop = PersonCrop(setting.input_size[0] / setting.input_size[1]) if setting.crop else None
+        recent: collections.deque[np.ndarray] = collections.deque(maxlen=setting.lag + 1)
         for rgb, gt in clip.frames(limit):
             fh, fw = rgb.shape[:2]
             box = crop.current(fw, fh) if crop else None
@@ -302,6 +313,8 @@ def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, 
             t0 = time.perf_counter()
             small = engine.infer(src)
             infer_ms.append((time.perf_counter() - t0) * 1e3)
+            recent.append(small)
+            small = recent[0]  # with lag N: the alpha of N frames ago (the first one at the start)
             y = luma(rgb)
             first = None
             for k, (_, refiner) in enumerate(setting.refiners):

@@ -121,3 +121,25 @@ def test_eval_runs_a_crop_setting(clips: Path, tmp_path: Path) -> None:
     [r] = json.loads(out.read_text())["results"]
     assert r["setting"] == "crop:96x96@0.5/bilinear"
     assert r["per_clip"]["comp-tiny"]["frames"] == 4 and "crop_resets" in r["per_clip"]["comp-tiny"]
+
+
+def test_lag_setting_scores_each_frame_with_an_older_alpha(clips: Path) -> None:
+    """lag1: frame t is scored with the alpha of frame t-1 (frame 0 with its own)."""
+    ev = _load_eval()
+    setting = ev.parse_setting("lag1:128x72@0.5/bilinear")
+    assert setting.lag == 1 and setting.engine_label == "lag1:128x72@0.5"
+    with pytest.raises(SystemExit, match="lag and crop do not combine"):
+        ev.parse_setting("lag1:crop:128x72@0.5")
+    clip = ev.find_clips(clips, ["comp"], None)[0]
+    from vcam.matting import MattingEngine
+    from vcam.matting.models import default_model_dir, ensure_model
+
+    model = ensure_model("rvm_mobilenetv3_fp32", None, default_model_dir())
+    [res] = ev.run_setting(setting, model, [clip], 1, None)
+    eng = MattingEngine(model, providers=("cpu",), threads=1, input_size=(128, 72), downsample_ratio=0.5)
+    frames = list(clip.frames(None))
+    own = [cv2.resize(eng.infer(rgb), (160, 96), interpolation=cv2.INTER_LINEAR).clip(0, 1) for rgb, _ in frames]
+    lagged = [own[0], *own[:-1]]
+    expected = clip_metrics(np.stack(lagged), np.stack([luma(r) for r, _ in frames]), np.stack([g for _, g in frames]))
+    got = {k: res.per_clip[clip.name][k] for k in expected}
+    assert got == pytest.approx(expected, rel=1e-6)
