@@ -10,13 +10,14 @@ from PIL import Image, UnidentifiedImageError
 
 from vcam.errors import InputError
 from vcam.frames import cover_fit
-from vcam.sources.file import VideoReader
+from vcam.sources.file import DecodedFrame, VideoReader
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
     "VIDEO_SUFFIXES",
     "Background",
     "ImageBackground",
+    "TimedBackground",
     "VideoBackground",
     "load_background",
     "load_image",
@@ -72,56 +73,92 @@ class ImageBackground:
 
 
 class VideoBackground:
-    """A video that loops; output frame ``n`` shows the video at time ``n / fps``."""
+    """A background video that loops: ``frame_at(t)`` is the picture the video shows ``t``
+    seconds after its first frame (modulo its length), cover-fitted to ``size``.
+
+    The video is read forward only, so ``t`` must not go backwards (it may stand still or
+    jump ahead; pictures in between are skipped, not fitted). Its own timestamps are used,
+    so a variable-frame-rate or differently paced video stays in time. ``frame(n)`` is output
+    frame ``n`` at ``fps`` (live mode). Upright (display matrix applied); corrupt frames
+    repeat the previous one.
+    """
 
     def __init__(self, path: str | Path, size: tuple[int, int], fps: float) -> None:
         self.path = Path(path)
         self.size, self.fps = size, fps
         self._reader = VideoReader(self.path, "background video")
-        self._duration: float | None = None
-        self._current: np.ndarray | None = None
-        self._next: tuple[np.ndarray, float] | None = None
-        first = self._reader.read()
+        first = self._reader.read_frame()
         if first is None:
             self._reader.close()
             raise InputError(f"background video {self.path}: has no frames")
-        self._start = first[1]
-        self._current = cover_fit(first[0], size)
-        self._current_t = 0.0
+        self._start = first.time
+        self._current: DecodedFrame = first
+        self._current_t = 0.0  # seconds on the looped timeline
+        self._fitted: np.ndarray | None = None
+        self._next: tuple[DecodedFrame, float] | None = None
         self._loop_base = 0.0
+        self.loops = 0
+        self.length: float | None = None  # one pass, in seconds, known after the first pass
 
-    def _advance(self) -> tuple[np.ndarray, float] | None:
-        item = self._reader.read()
-        if item is None:
-            return None
-        return item[0], item[1] - self._start
+    def _duration_s(self, f: DecodedFrame) -> float:
+        if f.duration:
+            return float(f.duration * self._reader.time_base)
+        return 1.0 / self._reader.fps
+
+    def _restart(self) -> DecodedFrame | None:
+        if not self._reader.rewind():
+            self._reader.close()
+            self._reader = VideoReader(self.path, "background video")
+        return self._reader.read_frame()
+
+    def _peek(self) -> tuple[DecodedFrame, float] | None:
+        if self._next is None:
+            nxt = self._reader.read_frame()
+            if nxt is None:  # end of the video: loop
+                self.length = self._current_t - self._loop_base + self._duration_s(self._current)
+                self._loop_base += self.length
+                self.loops += 1
+                nxt = self._restart()
+                if nxt is None:
+                    return None
+                self._start = nxt.time
+            self._next = (nxt, nxt.time - self._start + self._loop_base)
+        return self._next
+
+    def frame_at(self, t: float) -> np.ndarray:
+        """(H, W, 3) uint8 RGB at ``size``: the picture on screen ``t`` seconds in."""
+        while (nxt := self._peek()) is not None and nxt[1] <= t + 1e-6:
+            self._current, self._current_t = nxt
+            self._next = None
+            self._fitted = None
+        if self._fitted is None:
+            self._fitted = cover_fit(self._current.image, self.size)
+        return self._fitted
 
     def frame(self, n: int) -> np.ndarray:
-        t = n / self.fps
-        assert self._current is not None
-        while True:
-            if self._next is None:
-                nxt = self._advance()
-                if nxt is None:  # end of file: loop
-                    length = self._current_t - self._loop_base + 1.0 / self._reader.fps
-                    self._loop_base += length
-                    self._reader.close()
-                    self._reader = VideoReader(self.path, "background video")
-                    first = self._reader.read()
-                    if first is None:
-                        return self._current
-                    self._start = first[1]
-                    nxt = first[0], 0.0
-                self._next = (nxt[0], nxt[1] + self._loop_base)
-            image, when = self._next
-            if when > t + 1e-6:
-                return self._current
-            self._current = cover_fit(image, self.size)
-            self._current_t = when
-            self._next = None
+        return self.frame_at(n / self.fps)
 
     def close(self) -> None:
         self._reader.close()
+
+
+class TimedBackground:
+    """Drives a :class:`VideoBackground` by timestamps instead of frame numbers (file mode).
+
+    Set ``time`` (seconds since the input's first frame) before each frame is composited;
+    ``frame(n)`` then ignores ``n``. This keeps the background in step with a
+    variable-frame-rate input, where frame numbers and time differ.
+    """
+
+    def __init__(self, video: VideoBackground) -> None:
+        self.video = video
+        self.time = 0.0
+
+    def frame(self, n: int) -> np.ndarray:
+        return self.video.frame_at(self.time)
+
+    def close(self) -> None:
+        self.video.close()
 
 
 def load_background(path: str | Path, size: tuple[int, int], fps: float) -> Background:

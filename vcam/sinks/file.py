@@ -1,35 +1,70 @@
-"""A video file sink (PyAV / FFmpeg, H.264 in MP4 by default) that never leaves a partial file.
+"""A video file sink (PyAV / FFmpeg) that never leaves a partial file.
 
 Frames are written to a hidden temporary file in the output's folder; ``close()`` renames it
-onto the output name only after the encoder was flushed, and ``abort()`` deletes it.
+onto the output name only after the encoder was flushed (and, for transparent output, after
+the alpha was read back from the file), and ``abort()`` deletes it.
+
+Given the input's :class:`~vcam.sources.file.VideoInfo` (``like``), the output is written
+like the input: same time base and timestamps (variable frame rate included), frame
+durations, colour description, display matrix (pictures are turned back to their coded
+orientation) and container tags, and the input's audio streams copied packet for packet.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import av
 import av.error
 import numpy as np
 
-from vcam.errors import OutputError
+from vcam.errors import InputError, OutputError
+from vcam.media.alpha import read_rgba
+from vcam.media.audio import AudioCopier
+from vcam.media.display import Orientation
+from vcam.media.formats import CODECS, OutputFormat, resolve_output_format
+from vcam.media.paths import temp_file_beside
+from vcam.sources.file import VideoInfo
 
-__all__ = ["FileSink"]
+__all__ = ["FileSink", "check_output_path"]
 
 log = logging.getLogger(__name__)
+_ENCODER_NAMES = {c.encoder: c.name for c in CODECS.values()}
+# container tags that describe the old file rather than the recording
+_SKIP_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands", "encoder", "duration"})
+_ALPHA_TOLERANCE = 8.0  # mean |written - read back| of the first alpha, in 0..255 levels
+
+
+def check_output_path(path: Path, overwrite: bool, *, folder_ok: bool = False) -> Path:
+    """Refuse an output that exists (without ``overwrite``), is a folder, or cannot be written
+    into; return the folder the temporary file goes in."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.exists() and not overwrite:
+        raise OutputError(f"output {path} already exists; pass --overwrite to replace it")
+    if path.is_dir() and not folder_ok:
+        raise OutputError(f"output {path} is a folder; give a file name such as out.mp4")
+    if path.exists() and not path.is_dir() and folder_ok:
+        raise OutputError(f"output {path} is a file; a PNG sequence is written into a folder")
+    if not parent.is_dir():
+        raise OutputError(f"output {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"output {path}: folder {parent} is not writable")
+    return parent
 
 
 class FileSink:
-    """Encodes RGB pictures into ``path``.
+    """Encodes pictures into ``path``.
 
-    ``time_base`` is the unit of the written timestamps: pts (seconds) passed to ``send`` are
-    kept exactly when it equals the input's time base. Without pts, frame ``n`` is at
-    ``n / fps``.
+    ``send(image, pts, ticks=, duration=)``: ``image`` is (H, W, 3) uint8 RGB — (H, W, 4)
+    RGBA when ``alpha`` — at ``size`` (upright; turned back to the input's coded
+    orientation here). ``ticks``/``duration`` are in ``time_base`` units (the input's, when
+    ``like`` is given) and are kept exactly; else ``pts`` in seconds is used, else frame ``n``
+    is at ``n / fps``. ``codec`` is a ``--codec`` name (h264, hevc, vp9, prores) or its
+    FFmpeg encoder name; ``crf`` None means the codec's default.
     """
 
     def __init__(
@@ -38,85 +73,186 @@ class FileSink:
         size: tuple[int, int],
         fps: float | Fraction,
         *,
-        codec: str = "libx264",
-        crf: int = 18,
+        codec: str | None = None,
+        crf: int | None = None,
         preset: str = "veryfast",
         time_base: Fraction | None = None,
         overwrite: bool = True,
+        alpha: bool = False,
+        like: VideoInfo | None = None,
+        audio: bool = True,
+        output_format: OutputFormat | None = None,
     ) -> None:
         self.path = Path(path).expanduser()
         self.name = str(self.path)
-        parent = self.path.parent if str(self.path.parent) else Path(".")
-        if self.path.exists() and not overwrite:
-            raise OutputError(f"output {self.path} already exists; pass --overwrite to replace it")
-        if self.path.is_dir():
-            raise OutputError(f"output {self.path} is a folder; give a file name such as out.mp4")
-        if not parent.is_dir():
-            raise OutputError(f"output {self.path}: folder {parent} does not exist")
-        if not os.access(parent, os.W_OK):
-            raise OutputError(f"output {self.path}: folder {parent} is not writable")
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".part{self.path.suffix}", dir=parent)
-        os.close(fd)
-        self._tmp = Path(tmp)
-        rate = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
-        self.time_base = time_base or 1 / rate
+        parent = check_output_path(self.path, overwrite)
+        name = _ENCODER_NAMES.get(codec, codec) if codec else None
+        fmt = output_format or resolve_output_format(self.path, name, alpha)
+        if fmt.png_sequence:
+            raise OutputError(f"output {self.path}: a PNG sequence is written by the PNG sequence sink")
+        self.format = fmt
+        self.alpha = fmt.alpha
+        rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
+        if like is not None:
+            rate, time_base = like.rate, time_base or like.time_base
+        self.time_base: Fraction = time_base or 1 / rate
         self._fps = float(rate)
         self._n = 0
         self._last_pts = -1
+        self._durations: dict[int, int] = {}
+        self._first_alpha: np.ndarray | None = None
+        self.size = size
+        orient = like.orientation if like is not None else Orientation()
+        # turn pictures back and store the matrix, when this PyAV can write one
+        can_matrix = hasattr(av.video.stream.VideoStream, "set_display_matrix")
+        if orient.matrix is not None and not can_matrix:
+            log.warning("output %s: this PyAV cannot write a display matrix; pictures are stored upright", self.path)
+        self._orient = orient if can_matrix else Orientation()
+        coded = (size[1], size[0]) if self._orient.quarter_turns % 2 else size
         try:
-            self._container = av.open(str(self._tmp), "w", format=_format_for(self.path))
-            self._stream = cast(av.VideoStream, self._container.add_stream(codec, rate=rate))
-            self._stream.width, self._stream.height = size
-            even = size[0] % 2 == 0 and size[1] % 2 == 0
-            self._stream.pix_fmt = "yuv420p" if even else "yuv444p"
-            self._stream.codec_context.time_base = self.time_base
-            self._stream.time_base = self.time_base
-            if codec == "libx264":
-                self._stream.options = {"crf": str(crf), "preset": preset}
+            self._tmp = temp_file_beside(self.path, parent)
+        except OSError as exc:
+            raise OutputError(f"output {self.path}: cannot write in {parent} ({exc.strerror or exc})") from exc
+        self._audio: AudioCopier | None = None
+        self._container: Any = None
+        try:
+            self._container = av.open(str(self._tmp), "w", format=fmt.container)
+            self._open_video(fmt, rate, coded, crf, preset, like)
+            if like is not None:
+                for key, value in like.metadata.items():
+                    if key.lower() not in _SKIP_TAGS:
+                        self._container.metadata[key] = value
+                if audio and like.audio_streams:
+                    self._audio = AudioCopier(like.path, self._container, f"output {self.path}")
+        except (OutputError, InputError):
+            self._discard()
+            raise
         except (av.error.FFmpegError, ValueError, OSError) as exc:
-            self._tmp.unlink(missing_ok=True)
-            raise OutputError(f"output {self.path}: cannot write this format ({exc})") from exc
+            self._discard()
+            raise OutputError(f"output {self.path}: cannot write {fmt.codec.name} into this file ({exc})") from exc
 
-    def send(self, image: np.ndarray, pts: float | None = None) -> None:
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-        ticks = round(pts / self.time_base) if pts is not None else round(self._n / self._fps / self.time_base)
+    def _open_video(
+        self, fmt: OutputFormat, rate: Fraction, coded: tuple[int, int], crf: int | None, preset: str, like: VideoInfo | None
+    ) -> None:
+        codec = fmt.codec
+        if crf is not None and codec.crf is None:
+            log.info("output %s: --crf does not apply to %s; ignored", self.path, codec.name)
+            crf = None
+        opts = codec.options(crf, preset, fmt.alpha)
+        stream = cast(av.VideoStream, self._container.add_stream(codec.encoder, rate=rate, options=opts))
+        stream.width, stream.height = coded
+        pix = codec.alpha_pix_fmt if fmt.alpha else codec.pix_fmt
+        assert pix is not None  # resolve_output_format guarantees an alpha format
+        if pix == "yuv420p" and codec.encoder in ("libx264", "libx265") and (coded[0] % 2 or coded[1] % 2):
+            log.warning("output %s: odd size %dx%d; writing yuv444p (some players cannot show it)", self.path, *coded)
+            pix = "yuv444p"
+        stream.pix_fmt = pix
+        self._pix_fmt = pix
+        stream.codec_context.time_base = self.time_base
+        stream.time_base = self.time_base
+        if codec.name == "hevc" and fmt.container in ("mp4", "mov"):
+            stream.codec_tag = "hvc1"  # what Apple players look for
+        self._cs: int | None = None
+        self._range: int | None = None
+        if like is not None:
+            ctx = stream.codec_context
+            c = like.colour
+            ctx.colorspace, ctx.color_range = c.colorspace, c.color_range
+            ctx.color_primaries, ctx.color_trc = c.color_primaries, c.color_trc
+            self._cs = c.colorspace if c.colorspace not in (2, 0) else None
+            self._range = c.color_range or None
+        if self._orient.matrix is not None:
+            stream.set_display_matrix(list(self._orient.matrix))
+        self._stream = stream
+
+    def send(self, image: np.ndarray, pts: float | None = None, *, ticks: int | None = None, duration: int | None = None) -> None:
+        channels = 4 if self.alpha else 3
+        if image.shape != (self.size[1], self.size[0], channels) or image.dtype != np.uint8:
+            raise ValueError(f"expected ({self.size[1]}, {self.size[0]}, {channels}) uint8, got {image.shape} {image.dtype}")
+        if self.alpha and self._first_alpha is None:
+            self._first_alpha = self._orient.coded(image[..., 3:]).copy()
+        img = self._orient.coded(image)
+        frame = av.VideoFrame.from_ndarray(img, format="rgba" if self.alpha else "rgb24")
+        frame = frame.reformat(format=self._pix_fmt, dst_colorspace=self._cs, dst_color_range=self._range, threads=1)
+        if ticks is None:
+            ticks = round(pts / self.time_base) if pts is not None else round(self._n / self._fps / self.time_base)
         ticks = max(ticks, self._last_pts + 1)  # encoders need strictly increasing pts
         frame.pts, frame.time_base = ticks, self.time_base
+        if duration:
+            self._durations[ticks] = duration
         self._last_pts = ticks
         self._n += 1
         try:
             for packet in self._stream.encode(frame):
-                self._container.mux(packet)
+                self._mux(packet)
         except (av.error.FFmpegError, OSError) as exc:
             self.abort()
             raise OutputError(f"output {self.path}: writing failed ({exc})") from exc
+
+    def _mux(self, packet: Any) -> None:
+        if packet.pts is not None and packet.pts in self._durations:
+            packet.duration = self._durations.pop(packet.pts)
+        if self._audio is not None and packet.dts is not None:
+            self._audio.mux_until(float(packet.dts * self.time_base))
+        self._container.mux(packet)
 
     def close(self) -> None:
         """Flush the encoder and move the finished file onto the output name."""
         try:
             for packet in self._stream.encode(None):
-                self._container.mux(packet)
+                self._mux(packet)
+            if self._audio is not None:
+                self._audio.finish()
             self._container.close()
         except (av.error.FFmpegError, OSError) as exc:
             self.abort()
             raise OutputError(f"output {self.path}: finishing the file failed ({exc})") from exc
+        except BaseException:
+            self.abort()
+            raise
+        if self.alpha:
+            self._check_alpha()
         os.replace(self._tmp, self.path)
         log.info("wrote %d frames to %s", self._n, self.path)
 
+    def _check_alpha(self) -> None:
+        """Decode the first picture back: transparency that did not survive is an error."""
+        try:
+            back = read_rgba(self._tmp, 1)
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            self.abort()
+            raise OutputError(f"output {self.path}: cannot read the alpha back ({exc})") from exc
+        if self._first_alpha is None:
+            return
+        diff = float(np.abs(back[0][..., 3:].astype(np.int16) - self._first_alpha).mean()) if back else 255.0
+        if diff > _ALPHA_TOLERANCE:
+            self.abort()
+            raise OutputError(
+                f"output {self.path}: the alpha channel did not survive encoding (mean error {diff:.0f}/255); "
+                "write .mov (ProRes 4444) or --codec png instead"
+            )
+
+    def _discard(self) -> None:
+        if self._audio is not None:
+            self._audio.close()
+            self._audio = None
+        if self._container is not None:
+            try:
+                self._container.close()
+            except (av.error.FFmpegError, OSError, ValueError):
+                pass
+            self._container = None
+        self._tmp.unlink(missing_ok=True)
+
     def abort(self) -> None:
         """Stop writing and delete the temporary file; the output name is left untouched."""
-        try:
-            self._container.close()
-        except (av.error.FFmpegError, OSError, ValueError):
-            pass
-        self._tmp.unlink(missing_ok=True)
+        self._discard()
 
     @property
     def frames_written(self) -> int:
         return self._n
 
-
-def _format_for(path: Path) -> str | None:
-    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}.get(
-        path.suffix.lower()
-    )
+    @property
+    def audio_packets(self) -> int:
+        """Audio packets copied so far (all of them after ``close``)."""
+        return self._audio.packets if self._audio is not None else 0

@@ -1,0 +1,158 @@
+"""Video files for file-mode tests, generated with PyAV: exact timestamps (VFR), audio, a
+display matrix, damaged frames; and readers that look at what was written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def tone(seconds: float, rate: int = 48000) -> np.ndarray:
+    """A stereo test tone, (2, N) float32 in -0.3..0.3."""
+    t = np.arange(int(seconds * rate)) / rate
+    left = 0.3 * np.sin(2 * np.pi * 440 * t)
+    right = 0.3 * np.sin(2 * np.pi * 660 * t)
+    return np.stack([left, right]).astype(np.float32)
+
+
+def write_clip(
+    path: Path,
+    frames: list[np.ndarray],
+    *,
+    pts: list[int] | None = None,
+    time_base: Fraction = Fraction(1, 1000),
+    rate: Fraction | int = 25,
+    codec: str = "libx264",
+    options: dict[str, str] | None = None,
+    audio: str | None = "aac",
+    audio_seconds: float | None = None,
+    rotation: int | None = None,
+    matrix: list[int] | None = None,
+) -> Path:
+    """Encode RGB frames with explicit ``pts`` (in ``time_base``; default ``i / rate``) and,
+    unless ``audio`` is None, a tone encoded with that codec, as long as the video."""
+    n = len(frames)
+    if pts is None:
+        pts = [round(i / Fraction(rate) / time_base) for i in range(n)]
+    with av.open(str(path), "w") as c:
+        v = c.add_stream(codec, rate=Fraction(rate), options=options or {})
+        v.width, v.height = frames[0].shape[1], frames[0].shape[0]
+        v.pix_fmt = "yuv420p"
+        v.codec_context.time_base = time_base
+        v.time_base = time_base
+        if rotation is not None:
+            v.set_display_rotation(rotation)
+        if matrix is not None:
+            v.set_display_matrix(matrix)
+        a = None
+        if audio is not None:
+            a = c.add_stream(audio, rate=48000)
+            a.layout = "stereo"
+        for img, p in zip(frames, pts, strict=True):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts, f.time_base = p, time_base
+            c.mux(v.encode(f))
+        c.mux(v.encode(None))
+        if a is not None:
+            seconds = audio_seconds if audio_seconds is not None else float(pts[-1] * time_base) + 1 / float(rate)
+            samples = tone(seconds)
+            step = 1024
+            fmt = a.codec_context.format.name if a.codec_context.format else "fltp"
+            for start in range(0, samples.shape[1] - step + 1, step):
+                chunk = samples[:, start : start + step]
+                if fmt == "s16":
+                    af = av.AudioFrame.from_ndarray((chunk.T.reshape(1, -1) * 32767).astype(np.int16), format="s16", layout="stereo")
+                else:
+                    af = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="stereo")
+                af.sample_rate, af.pts = 48000, start
+                c.mux(a.encode(af))
+            c.mux(a.encode(None))
+    return path
+
+
+@dataclass
+class Probe:
+    """What a file holds: video packets (pts, duration) in presentation order, the video time
+    base, container and stream durations (seconds), frame rate, coded size, rotation, and the
+    audio packets as (pts, dts, bytes) per audio stream."""
+
+    video_pts: list[int]
+    video_durations: list[int]
+    time_base: Fraction
+    duration: float | None
+    video_duration: float | None
+    rate: Fraction
+    size: tuple[int, int]
+    rotation: int
+    codec: str
+    pix_fmt: str
+    audio: list[list[tuple[int | None, int | None, bytes]]]
+    audio_codecs: list[str]
+
+
+def probe(path: Path) -> Probe:
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        packets = sorted((p.pts, p.duration) for p in c.demux(v) if p.size)
+        tb = v.time_base
+        vdur = float(v.duration * tb) if v.duration else None
+        info = (Fraction(v.average_rate), (v.codec_context.width, v.codec_context.height), v.codec_context.name)
+        pix = v.codec_context.pix_fmt or ""
+    with av.open(str(path)) as c:
+        rotation = next(iter(c.decode(video=0))).rotation
+    audio: list[list[tuple[int | None, int | None, bytes]]] = []
+    with av.open(str(path)) as c:
+        codecs = [s.codec_context.name for s in c.streams.audio]
+        for _s in c.streams.audio:
+            audio.append([])
+        if c.streams.audio:
+            index = {s.index: i for i, s in enumerate(c.streams.audio)}
+            for p in c.demux(*c.streams.audio):
+                if p.size:
+                    audio[index[p.stream.index]].append((p.pts, p.dts, bytes(p)))
+        duration = c.duration / 1_000_000 if c.duration else None
+    return Probe(
+        [p for p, _ in packets], [d for _, d in packets], tb, duration, vdur, info[0], info[1], rotation,
+        info[2], pix, audio, codecs,
+    )
+
+
+def decode_rgb(path: Path) -> list[np.ndarray]:
+    """Every picture of a video as (H, W, 3) uint8 RGB, coded orientation."""
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def decode_rgba(path: Path) -> list[np.ndarray]:
+    """Every picture as (H, W, 4) RGBA, decoding VP9 with libvpx (FFmpeg's own VP9 decoder
+    drops the alpha side channel); written independently of vcam's reader."""
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        dec = av.CodecContext.create("libvpx-vp9", "r") if s.codec_context.name == "vp9" else s.codec_context
+        out = []
+        for p in c.demux(s):
+            for f in dec.decode(p):
+                assert "a" in f.format.name.replace("gray", ""), f"no alpha plane in {f.format.name}"
+                out.append(f.to_ndarray(format="rgba"))
+        return out
+
+
+def damage_packet(path: Path, frame_index: int) -> int:
+    """Zero the bytes of the video packet of the ``frame_index``-th frame (presentation
+    order); returns that frame's pts."""
+    with av.open(str(path)) as c:
+        packets = sorted((p.pts, p.pos, p.size) for p in c.demux(c.streams.video[0]) if p.size)
+    pts, pos, size = packets[frame_index]
+    data = bytearray(path.read_bytes())
+    data[pos : pos + size] = bytes(size)
+    path.write_bytes(bytes(data))
+    return pts
+
+
+def red_levels(frames: list[np.ndarray]) -> list[int]:
+    """The red level of each ``color_frames`` picture, in tens (its index for i < 26)."""
+    return [round(float(f[..., 0].mean()) / 10) for f in frames]
