@@ -15,6 +15,7 @@ from typing import Any, get_args
 from vcam import __version__
 from vcam.config import Config, load_config, parse_color, parse_size
 from vcam.errors import ConfigError, VcamError
+from vcam.media.formats import ENCODER_PRESETS
 from vcam.presets import LIVE_PRESET, OFFLINE_PRESET, PRESETS, RefineMethod
 
 __all__ = ["main"]
@@ -28,31 +29,21 @@ def _tqdm_bytes(total: int | None, desc: str) -> Any:
     return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False, file=sys.stderr)
 
 
-class _FrameBars:
-    """tqdm frame progress bars for file mode, closed together when the command ends."""
-
-    def __init__(self) -> None:
-        self.bars: list[Any] = []
-
-    def __call__(self, total: int | None) -> Callable[[int], None]:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, unit="frame", desc="processing", file=sys.stderr, dynamic_ncols=True)
-        self.bars.append(bar)
-        update: Callable[[int], None] = bar.update
-        return update
-
-    def close(self) -> None:
-        for bar in self.bars:
-            bar.close()
-        self.bars.clear()
-
-
 def _size_arg(text: str) -> tuple[int, int]:
     try:
         return parse_size(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _jobs_arg(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return n
 
 
 def _color_arg(text: str) -> tuple[int, int, int]:
@@ -158,26 +149,95 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
-    from vcam.fileproc import process_file
+    import dataclasses
 
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from vcam.batch import BatchDisplay, JobResult, estimate_frames, expand_inputs, plan_jobs, run_batch
+    from vcam.fileproc import FileOptions, process_file
+
+    transparent = args.mode == "remove"
+    if transparent:
+        args.mode = None  # not an effect of the config: the person over nothing
     cfg = _config(args, OFFLINE_PRESET)
-    bars = _FrameBars()
+    options = FileOptions(
+        codec=args.codec, crf=args.crf, encoder_preset=args.encoder_preset, transparent=transparent,
+        audio=not args.no_audio, on_corrupt=args.on_corrupt, overwrite=args.overwrite, overlap=not args.no_overlap,
+    )
+    inputs = expand_inputs(args.input)
+    jobs, skipped = plan_jobs(
+        inputs, args.output, args.out_pattern, options, matte_out=args.matte_out, skip_existing=args.skip_existing
+    )
+    for job in skipped:
+        print(f"skipped {job.input}: {job.output} exists")
+    if len(inputs) == 1 and jobs:  # one file: errors are the command's errors
+        job = jobs[0]
+        display = BatchDisplay(None, 1, overall=False)
+        try:
+            with logging_redirect_tqdm():
+                summary = process_file(
+                    cfg, job.input, job.output,
+                    dataclasses.replace(options, matte_out=str(job.matte_out) if job.matte_out else None),
+                    stats_json=args.stats_json, progress=_tqdm_bytes,
+                    frame_progress=lambda total: _one_bar(display, job.input.name, total),
+                )
+        finally:
+            display.close()
+        print(f"wrote {summary['output']} ({summary['frames_out']} frames)")
+        return 0
+    if not jobs:
+        return 0
+    workers = args.jobs
+    cores = _cores()
+    if workers > cores:
+        log.warning("--jobs %d: only %d CPU cores available; running %d at a time", workers, cores, cores)
+        workers = cores
+    total = [estimate_frames(j.input) for j in jobs]
+    display = BatchDisplay(None if None in total else sum(t or 0 for t in total), len(jobs))
+
+    def report(result: JobResult) -> None:
+        if result.status == "written":
+            display.write(result.message)
+        elif result.status == "failed":
+            display.write(f"vcam: error: {result.message}", err=True)
+
     try:
-        summary = process_file(
-            cfg,
-            args.input,
-            args.output,
-            matte_out=args.matte_out,
-            overwrite=args.overwrite,
-            stats_json=args.stats_json,
-            progress=_tqdm_bytes,
-            frame_progress=bars,
-            crf=args.crf,
-        )
+        with logging_redirect_tqdm():
+            results = run_batch(cfg, jobs, options, workers=workers, display=display, progress=_tqdm_bytes, on_result=report)
     finally:
-        bars.close()
-    print(f"wrote {summary['output']} ({summary['frames_out']} frames)")
+        display.close()
+    failed = [r for r in results if r.status != "written"]
+    if args.stats_json:
+        from vcam.app import write_stats
+
+        write_stats(args.stats_json, {"files": [
+            {"input": str(r.job.input), "output": str(r.job.output), "status": r.status, "message": r.message, **(r.summary or {})}
+            for r in results
+        ]})
+    print(f"{len(results) - len(failed)} of {len(results)} files written" + (f", {len(skipped)} skipped" if skipped else ""))
+    if failed:
+        print(f"vcam: error: {len(failed)} of {len(results)} files failed: " + ", ".join(str(r.job.input) for r in failed), file=sys.stderr)
+        return 1
     return 0
+
+
+def _one_bar(display: Any, name: str, total: int | None) -> Callable[[int], None]:
+    display.start(0, name, total)
+    return lambda n: display.tick(0, n)
+
+
+def _cores() -> int:
+    from vcam.matting.engine import available_cores
+
+    return available_cores()
+
+
+def _allow_mode(parser: argparse.ArgumentParser, mode: str, help_text: str) -> None:
+    """Add a choice to the shared --mode flag of one subcommand only."""
+    for action in parser._actions:  # argparse keeps no public handle on an added argument
+        if action.dest == "mode" and action.choices is not None:
+            action.choices = [*action.choices, mode]
+            action.help = help_text
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -382,13 +442,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(run)
     run.set_defaults(func=_cmd_run)
 
-    proc = sub.add_parser("process", help="replace or blur the background of a video file")
-    proc.add_argument("input", metavar="INPUT", help="input video file")
-    proc.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="output video file (.mp4, .mkv, .mov)")
-    proc.add_argument("--matte-out", metavar="DIR", help="also write each frame's alpha as DIR/000000.png, ...")
-    proc.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    proc.add_argument("--crf", type=int, default=18, choices=range(0, 52), metavar="0-51", help="H.264 quality (lower is better; default 18)")
+    proc = sub.add_parser(
+        "process", help="replace, blur or remove the background of video files",
+        description="Process video files like the live camera, frame for frame: audio, timestamps, rotation "
+        "and duration are kept. Several inputs (or a quoted glob such as 'clips/*.mp4') go to -o FOLDER/ "
+        "or --out-pattern.",
+    )
+    proc.add_argument("input", nargs="+", metavar="INPUT", help="input video file(s) or glob pattern(s)")
+    proc.add_argument("-o", "--output", metavar="OUTPUT",
+                      help="output file (.mp4 .m4v .mov .mkv .webm), or a folder (ending with /) for several inputs")
+    proc.add_argument("--out-pattern", metavar="PATTERN",
+                      help="output name per input from {stem} {name} {ext} {parent} {index}, e.g. '{parent}/{stem}_blur.mp4'")
+    proc.add_argument("--codec", choices=["h264", "hevc", "vp9", "prores", "png"],
+                      help="video codec (default: from the output suffix; h264 for .mp4); png writes a folder of PNG files")
+    proc.add_argument("--crf", type=int, metavar="N",
+                      help="quality, lower is better (h264 default 18, hevc 22 of 0-51; vp9 30 of 0-63)")
+    proc.add_argument("--encoder-preset", default="medium", choices=ENCODER_PRESETS, metavar="NAME",
+                      help="encoder speed: ultrafast ... medium (default) ... veryslow")
+    proc.add_argument("--no-audio", action="store_true", help="leave the input's audio out (it is copied untouched by default)")
+    proc.add_argument("--on-corrupt", choices=["fail", "repeat"], default="fail",
+                      help="a corrupt input frame fails the file (default) or is replaced by the previous frame")
+    proc.add_argument("--matte-out", metavar="DIR", help="also write each frame's alpha as DIR/000000.png, ... (several inputs: DIR/<name>/)")
+    proc.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    proc.add_argument("--skip-existing", action="store_true", help="with several inputs, skip those whose output exists")
+    proc.add_argument("--jobs", "-j", type=_jobs_arg, default=1, metavar="N", help="process N files at once in separate processes (default 1)")
+    proc.add_argument("--no-overlap", action="store_true",
+                      help="decode, matte and encode one after another on one thread (slower; for comparison)")
     _add_common(proc)
+    _allow_mode(proc, "remove", "background effect; remove: transparent output (.mov ProRes 4444, .webm/.mkv VP9, --codec png)")
     proc.set_defaults(func=_cmd_process)
 
     bench = sub.add_parser("bench", help="measure the live pipeline (FPS, latency, CPU) against the bare model")

@@ -1,39 +1,159 @@
 """File mode (``vcam process``): every frame of a video through the engine and compositor.
 
-Nothing is dropped; the output keeps the input's size, frame count and timestamps, and is
-written under a temporary name that replaces the output only when complete.
+Nothing is dropped and nothing is invented: the output has the input's frames, timestamps
+(variable frame rate too), durations, display matrix and colour description, and its audio
+streams copied packet for packet (see :mod:`vcam.sinks.file`). It is written under a
+temporary name that replaces the output only when complete; an error or Ctrl-C leaves no
+partial file behind.
+
+Decoding, matting, compositing and encoding overlap: each runs on its own named thread,
+joined by small bounded queues whose ``put`` waits (file mode never drops a frame). The
+same stage functions also run one after another on the calling thread (``overlap=False``):
+the thread-free twin, used to compare speed and by tests.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import queue
 import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
-from vcam.app import build_engine, finish_sink, summarize, write_stats
-from vcam.compositing import Compositor, PassThrough, make_compositor
+from vcam.app import build_engine, summarize, write_stats
+from vcam.compositing import Compositor, PassThrough, ReplaceCompositor, make_compositor
+from vcam.compositing.backgrounds import TimedBackground, VideoBackground
+from vcam.compositing.blend import alpha_to_u8
 from vcam.compositing.refine import make_refiner
 from vcam.config import Config
 from vcam.errors import OutputError
 from vcam.frames import Frame
+from vcam.matting.engine import MattingEngine
 from vcam.matting.models import ProgressFactory
+from vcam.media.formats import ENCODER_PRESETS, OutputFormat, resolve_output_format
+from vcam.media.paths import temp_dir_beside
 from vcam.pipeline import Pipeline
-from vcam.sinks.file import FileSink
-from vcam.sources.file import FileSource
+from vcam.pipeline.pipeline import Matted
+from vcam.sinks.file import FileSink, check_output_path
+from vcam.sinks.pngseq import PngSequenceSink
+from vcam.sources.file import CORRUPT_POLICIES, DecodedFrame, VideoReader, format_time
 
-__all__ = ["process_file"]
+__all__ = ["FileOptions", "FrameProgress", "output_format_for", "process_file"]
+
+log = logging.getLogger(__name__)
+_POLL_S = 0.1
+_JOIN_S = 10.0
+_END: Any = object()  # end-of-stream marker passed down the queues
+
+FrameProgress = Callable[[int | None], Callable[[int], None]]
+"""Given the expected frame count (None: unknown), returns a function called with the number
+of frames finished since its last call."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileOptions:
+    """How one file is processed (the ``vcam process`` flags).
+
+    ``codec``: h264, hevc, vp9, prores, png or None (from the output's suffix). ``crf``: None
+    for the codec's default. ``transparent``: write the person over nothing (``--mode
+    remove``). ``on_corrupt``: ``fail`` or ``repeat``. ``overlap``: run the stages on
+    threads (False: one after another on the calling thread). ``queue_size``: frames
+    waiting between two stages.
+    """
+
+    codec: str | None = None
+    crf: int | None = None
+    encoder_preset: str = "medium"
+    transparent: bool = False
+    audio: bool = True
+    on_corrupt: str = "fail"
+    matte_out: str | None = None
+    overwrite: bool = False
+    overlap: bool = True
+    queue_size: int = 4
+
+    def __post_init__(self) -> None:
+        if self.on_corrupt not in CORRUPT_POLICIES:
+            raise ValueError(f"on_corrupt must be one of {CORRUPT_POLICIES}, got {self.on_corrupt!r}")
+        if self.encoder_preset not in ENCODER_PRESETS:
+            raise ValueError(f"encoder_preset must be one of {ENCODER_PRESETS}, got {self.encoder_preset!r}")
+        if self.queue_size < 1:
+            raise ValueError(f"queue_size must be at least 1, got {self.queue_size}")
 
 
 class _AlphaOnly(PassThrough):
     """Mode ``off`` in file mode when mattes are wanted: the picture unchanged, alpha computed."""
 
     needs_alpha = True
+
+
+class _Transparent:
+    """``--mode remove``: the picture with its alpha as a fourth channel, (H, W, 4) uint8 RGBA
+    (straight, not premultiplied; 255 = person)."""
+
+    needs_alpha = True
+
+    def __call__(self, image: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+        assert alpha is not None
+        out: np.ndarray = cv2.merge((*cv2.split(image), alpha_to_u8(alpha)))
+        return out
+
+
+class _Sink(Protocol):
+    name: str
+
+    def send(self, image: np.ndarray, pts: float | None = None, *, ticks: int | None = None, duration: int | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+    @property
+    def frames_written(self) -> int: ...
+
+
+class _NoSource:
+    """Stands in for the pipeline's source: file mode feeds the stages itself."""
+
+    name = "file"
+
+    def __init__(self, fps: float) -> None:
+        self.fps = fps
+
+    def read(self) -> Frame | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(slots=True)
+class _Item:
+    decoded: DecodedFrame
+    frame: Frame
+    matted: Matted | None = None
+    image: np.ndarray | None = None
+
+
+def output_format_for(path: Path, options: FileOptions) -> OutputFormat:
+    """The encoder and container ``path`` gets with ``options`` (raises OutputError, also for
+    a ``crf`` the codec does not take)."""
+    fmt = resolve_output_format(path, options.codec, options.transparent)
+    lo_hi = fmt.codec.crf_range
+    if options.crf is not None and lo_hi is not None and not lo_hi[0] <= options.crf <= lo_hi[1]:
+        raise OutputError(f"--crf {options.crf}: {fmt.codec.name} takes {lo_hi[0]}..{lo_hi[1]} (lower is better)")
+    return fmt
 
 
 @contextlib.contextmanager
@@ -51,78 +171,295 @@ def _matte_dir(path: str | None, overwrite: bool) -> Iterator[Path | None]:
     if not parent.is_dir():
         raise OutputError(f"matte folder {final}: folder {parent} does not exist")
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".part", dir=parent))
+        tmp = temp_dir_beside(final, parent)
     except OSError as exc:
         raise OutputError(f"matte folder {final}: cannot write in {parent} ({exc.strerror})") from exc
     try:
         yield tmp
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with _sigint_deferred():
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
 
 
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Clean-up that a second Ctrl-C must not cut short: SIGINT is held until it is done
+    (only where Python allows handlers: the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, _frame: pending.append(signum))
+    except ValueError:  # not the main interpreter
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        log.debug("Ctrl-C during clean-up: handled as one interrupt")
+
+
 def process_file(
     cfg: Config,
-    input_path: str,
-    output_path: str,
+    input_path: str | Path,
+    output_path: str | Path,
+    options: FileOptions | None = None,
     *,
-    matte_out: str | None = None,
-    overwrite: bool = False,
     stats_json: str | None = None,
     progress: ProgressFactory | None = None,
-    frame_progress: Callable[[int | None], Callable[[int], None]] | None = None,
-    crf: int = 18,
+    frame_progress: FrameProgress | None = None,
+    engine: MattingEngine | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, object]:
     """Run the engine and compositor over every frame of a video file (nothing dropped).
 
-    The output has the input's size, frame count and timestamps. With ``matte_out``, the
-    alpha of every frame is written as ``000000.png``, ... (8-bit, 255 = person).
+    The output keeps the input's size, frames, timestamps and audio (see the module notes).
+    With ``options.matte_out`` the alpha of every frame is also written as ``000000.png``,
+    ... (8-bit, 255 = person, upright). ``engine`` replaces the configured one (tests);
+    ``stop``, when set, interrupts the run like Ctrl-C (raises KeyboardInterrupt). Returns
+    the run statistics (also written to ``stats_json``).
     """
+    opts = options or FileOptions()
     inp, outp = Path(input_path).expanduser(), Path(output_path).expanduser()
-    if inp.resolve() == outp.resolve():
+    if inp.exists() and outp.exists() and inp.resolve() == outp.resolve():
         raise OutputError(f"output {outp} is the input file; choose another output name")
-    if outp.exists() and not overwrite:
-        raise OutputError(f"output {outp} already exists; pass --overwrite to replace it")
-    source = FileSource(inp, what="input video")
+    fmt = output_format_for(outp, opts)
+    empty_folder = fmt.png_sequence and outp.is_dir() and not any(outp.iterdir())
+    check_output_path(outp, opts.overwrite or empty_folder, folder_ok=fmt.png_sequence)
+    reader = VideoReader(inp, "input video", on_corrupt=opts.on_corrupt, upright=True)
     try:
-        size, rate = source.size, source.reader.rate
-        engine = build_engine(cfg, progress)
-        compositor: Compositor = make_compositor(cfg.effect, size, float(rate))
-        if matte_out is not None and not compositor.needs_alpha:
-            compositor = _AlphaOnly()
-        with _matte_dir(matte_out, overwrite) as mdir:
-            sink = FileSink(outp, size, rate, time_base=source.reader.time_base, preset="medium", crf=crf, overwrite=overwrite)
-            ok = False
-            try:
-                on_alpha = None
-                if mdir is not None:
-                    folder = mdir
-
-                    def on_alpha(frame: Frame, alpha: np.ndarray) -> None:
-                        a8 = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
-                        if not cv2.imwrite(str(folder / f"{frame.index:06d}.png"), a8):
-                            raise OutputError(f"matte folder {matte_out}: cannot write {frame.index:06d}.png")
-
-                pipeline = Pipeline(
-                    source, engine, compositor, sink, output_size=size,
-                    mirror=cfg.effect.mirror, on_alpha=on_alpha, refiner=make_refiner(cfg.model.refine),
-                )
-                tick = frame_progress(source.reader.frame_count or None) if frame_progress else None
-                while pipeline.step():
-                    if tick is not None:
-                        tick(1)
-                ok = True
-            finally:
-                finish_sink(sink, ok)
-                close = getattr(compositor, "close", None)
-                if close is not None:
-                    close()
+        info = reader.info
+        size = info.size
+        engine = engine or build_engine(cfg, progress)
+        compositor = _compositor(cfg, opts, size, info.rate)
+        try:
+            with _matte_dir(opts.matte_out, opts.overwrite) as mdir:
+                sink = _open_sink(outp, fmt, opts, info)
+                ok = False
+                try:
+                    pipeline = Pipeline(
+                        _NoSource(float(info.rate)), engine, compositor, sink,
+                        output_size=size, mirror=cfg.effect.mirror, on_alpha=_matte_writer(mdir, opts.matte_out),
+                        refiner=make_refiner(cfg.model.refine),
+                    )
+                    tick = frame_progress(info.frame_count) if frame_progress else None
+                    _run(reader, pipeline, sink, compositor, opts, tick, stop)
+                    with _sigint_deferred():
+                        sink.close()
+                    ok = True
+                finally:
+                    if not ok:
+                        with _sigint_deferred():
+                            sink.abort()
+        finally:
+            close = getattr(compositor, "close", None)
+            if close is not None:
+                close()
     finally:
-        source.close()
+        reader.close()
     summary = summarize(pipeline, engine)
-    summary["input"], summary["output"] = str(inp), str(outp)
+    summary.update({
+        "input": str(inp),
+        "output": str(outp),
+        "codec": fmt.codec.name,
+        "transparent": fmt.alpha,
+        "frames_written": sink.frames_written,
+        "audio_packets": getattr(sink, "audio_packets", 0),
+        "corrupt_frames": len(reader.corrupt_times),
+        "corrupt_at": [format_time(t - info.start_time) for t in reader.corrupt_times[:100]],
+        "overlap": opts.overlap,
+    })
     write_stats(stats_json, summary)
     return summary
+
+
+def _compositor(cfg: Config, opts: FileOptions, size: tuple[int, int], rate: Fraction) -> Compositor:
+    if opts.transparent:
+        return _Transparent()
+    compositor: Compositor = make_compositor(cfg.effect, size, float(rate))
+    if isinstance(compositor, ReplaceCompositor) and isinstance(compositor.background, VideoBackground):
+        # frame numbers are not time in a variable-frame-rate input: drive it by timestamps
+        compositor.background = TimedBackground(compositor.background)
+    if opts.matte_out is not None and not compositor.needs_alpha:
+        compositor = _AlphaOnly()
+    return compositor
+
+
+def _open_sink(outp: Path, fmt: OutputFormat, opts: FileOptions, info: Any) -> _Sink:
+    if fmt.png_sequence:
+        return PngSequenceSink(outp, info.size, alpha=fmt.alpha, overwrite=True, like=info, audio=opts.audio)
+    return FileSink(
+        outp, info.size, info.rate, crf=opts.crf, preset=opts.encoder_preset, overwrite=opts.overwrite,
+        like=info, audio=opts.audio, output_format=fmt,
+    )
+
+
+def _matte_writer(folder: Path | None, name: str | None) -> Callable[[Frame, np.ndarray], None] | None:
+    if folder is None:
+        return None
+
+    def on_alpha(frame: Frame, alpha: np.ndarray) -> None:
+        if not cv2.imwrite(str(folder / f"{frame.index:06d}.png"), alpha_to_u8(alpha)):
+            raise OutputError(f"matte folder {name}: cannot write {frame.index:06d}.png (disk full?)")
+
+    return on_alpha
+
+
+def _run(
+    reader: VideoReader,
+    pipeline: Pipeline,
+    sink: _Sink,
+    compositor: Compositor,
+    opts: FileOptions,
+    tick: Callable[[int], None] | None,
+    stop: threading.Event | None,
+) -> None:
+    """Decode → matte → composite → encode every frame, overlapped or one after another."""
+    clock, stats = pipeline.clock, pipeline.stats
+    background = getattr(compositor, "background", None)
+    timed = background if isinstance(background, TimedBackground) else None
+    start: list[float] = []
+
+    def decode() -> _Item | None:
+        t0 = clock()
+        d = reader.read_frame()
+        if d is None:
+            return None
+        stats.stage("capture", clock() - t0)
+        stats.frame_in()
+        if not start:
+            start.append(d.time)
+        return _Item(d, Frame(d.image, d.index, t0, d.time))
+
+    def matte(item: _Item) -> _Item:
+        item.matted = pipeline.matte(pipeline.prepare(item.frame))
+        return item
+
+    def composite(item: _Item) -> _Item:
+        assert item.matted is not None
+        if timed is not None:
+            timed.time = item.decoded.time - start[0]
+        item.image = pipeline.render(item.matted)
+        item.matted = None
+        return item
+
+    def encode(item: _Item) -> None:
+        assert item.image is not None
+        t0 = clock()
+        d = item.decoded
+        sink.send(item.image, d.time, ticks=d.pts, duration=d.duration)
+        stats.stage("sink", clock() - t0)
+        stats.frame_out(item.frame.timestamp)
+
+    done = [0]
+
+    def report() -> None:
+        if stop is not None and stop.is_set():
+            raise KeyboardInterrupt
+        n = sink.frames_written
+        if tick is not None and n > done[0]:
+            tick(n - done[0])
+        done[0] = n
+
+    stages: list[tuple[str, Callable[[Any], Any]]] = [("matting", matte), ("composite", composite), ("encode", encode)]
+    if opts.overlap:
+        _run_overlapped(decode, stages, opts.queue_size, report)
+    else:
+        last = time.monotonic()
+        while (item := decode()) is not None:
+            for _, fn in stages:
+                item = fn(item)
+            if time.monotonic() - last >= _POLL_S:
+                report()
+                last = time.monotonic()
+    report()
+
+
+def _run_overlapped(
+    produce: Callable[[], Any],
+    stages: Sequence[tuple[str, Callable[[Any], Any]]],
+    queue_size: int,
+    report: Callable[[], None],
+) -> None:
+    """``produce`` on thread ``vcam-decode`` and each stage on ``vcam-<name>``, joined by
+    queues of ``queue_size``. Nothing is dropped: a full queue makes its producer wait. The
+    calling thread waits, calling ``report`` every 0.1 s; the first error of any thread, or
+    an interrupt of the calling thread (Ctrl-C, ``report`` raising), stops every thread
+    before it is raised here."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=queue_size) for _ in stages]
+
+    def put(q: queue.Queue[Any], item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(q: queue.Queue[Any]) -> Any:
+        while not stop.is_set():
+            try:
+                return q.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+        return _END
+
+    def guarded(body: Callable[[], None]) -> Callable[[], None]:
+        def target() -> None:
+            try:
+                body()
+            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+                errors.append(exc)
+                stop.set()
+
+        return target
+
+    def producer() -> None:
+        while not stop.is_set():
+            item = produce()
+            if not put(queues[0], _END if item is None else item):
+                return
+            if item is None:
+                return
+
+    def worker(i: int, fn: Callable[[Any], Any]) -> Callable[[], None]:
+        def body() -> None:
+            out = queues[i + 1] if i + 1 < len(queues) else None
+            while (item := get(queues[i])) is not _END:
+                result = fn(item)
+                if out is not None and not put(out, result):
+                    return
+            if out is not None:
+                put(out, _END)
+
+        return body
+
+    threads = [threading.Thread(target=guarded(producer), name="vcam-decode", daemon=True)]
+    threads += [
+        threading.Thread(target=guarded(worker(i, fn)), name=f"vcam-{name}", daemon=True)
+        for i, (name, fn) in enumerate(stages)
+    ]
+    for t in threads:
+        t.start()
+    try:
+        while threads[-1].is_alive() and not stop.is_set():
+            threads[-1].join(_POLL_S)
+            report()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(_JOIN_S)
+            if t.is_alive():
+                log.error("thread %s did not stop within %.0f s", t.name, _JOIN_S)
+    if errors:
+        raise errors[0]

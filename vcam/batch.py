@@ -1,0 +1,454 @@
+"""Batch file mode: several inputs (or glob patterns), outputs named by a folder or a pattern,
+processed one after the other — or in ``jobs`` parallel processes — with one progress display.
+
+Every output is planned, and every conflict reported, before the first frame is processed:
+two inputs writing the same output, an output that is an input, an existing output without
+``--overwrite``. A file that fails is reported and the others go on; Ctrl-C stops them all
+and leaves no partial file (each process aborts its own).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import glob
+import logging
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import av.error
+
+from vcam.config import Config
+from vcam.errors import InputError, OutputError, VcamError
+from vcam.fileproc import FileOptions, FrameProgress, process_file
+from vcam.matting.engine import available_cores
+from vcam.matting.models import ProgressFactory
+from vcam.media.formats import default_extension
+
+__all__ = [
+    "BatchDisplay",
+    "Job",
+    "JobResult",
+    "estimate_frames",
+    "expand_inputs",
+    "plan_jobs",
+    "run_batch",
+]
+
+log = logging.getLogger(__name__)
+_GLOB = ("*", "?", "[")
+_FIELDS = ("stem", "name", "ext", "parent", "index")
+_EVENT_POLL_S = 0.2
+_WORKER_STOP_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One input and where its results go. ``index`` is 1-based (as in ``{index}``)."""
+
+    index: int
+    input: Path
+    output: Path
+    matte_out: Path | None = None
+
+
+@dataclass(slots=True)
+class JobResult:
+    """How a job ended: ``status`` is ``written``, ``failed``, ``skipped`` or ``interrupted``."""
+
+    job: Job
+    status: str
+    message: str = ""
+    summary: dict[str, object] | None = None
+
+
+def expand_inputs(items: Sequence[str]) -> list[Path]:
+    """Input arguments as files, in order, each once. An argument with ``* ? [`` that is not
+    itself a file is a glob pattern (``**`` recursive) — for shells that do not expand it or
+    lists too long for the command line; a pattern matching nothing is an :class:`InputError`."""
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for text in items:
+        p = Path(text).expanduser()
+        if any(c in text for c in _GLOB) and not p.exists():
+            matches = sorted(Path(m) for m in glob.glob(str(p), recursive=True) if Path(m).is_file())
+            if not matches:
+                raise InputError(f"input {text}: no file matches this pattern")
+        else:
+            matches = [p]
+        for m in matches:
+            key = m.resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append(m)
+    return out
+
+
+def _fill(pattern: str, inp: Path, index: int) -> str:
+    fields = {"stem": inp.stem, "name": inp.name, "ext": inp.suffix.lstrip("."), "parent": str(inp.parent), "index": index}
+    try:
+        return pattern.format(**fields)
+    except (KeyError, IndexError, ValueError) as exc:
+        known = ", ".join("{" + f + "}" for f in _FIELDS)
+        raise OutputError(f"--out-pattern {pattern!r}: cannot fill it ({exc}); it may use {known}") from None
+
+
+def _is_folder(output: str) -> bool:
+    return output.endswith(("/", os.sep)) or Path(output).expanduser().is_dir()
+
+
+def plan_jobs(
+    inputs: Sequence[Path],
+    output: str | None,
+    pattern: str | None,
+    options: FileOptions,
+    *,
+    matte_out: str | None = None,
+    skip_existing: bool = False,
+) -> tuple[list[Job], list[Job]]:
+    """Where each input goes: (jobs to run, jobs skipped because their output exists).
+
+    ``output`` is a file (one input) or a folder (ends with ``/`` or exists): ``FOLDER/<stem>``
+    plus the codec's suffix (a PNG sequence is the folder ``FOLDER/<stem>``). ``pattern``
+    (``--out-pattern``) names each output with ``{stem} {name} {ext} {parent} {index}``,
+    inside ``output`` when that is a folder. With several inputs, ``matte_out`` is a folder
+    holding one folder of mattes per input, named by its output's stem.
+    """
+    if not inputs:
+        raise InputError("no input files given")
+    if output is None and pattern is None:
+        raise OutputError("no output given: pass -o OUTPUT (a file, or a folder ending with /) or --out-pattern PATTERN")
+    folder = Path(output).expanduser() if output is not None and _is_folder(output) else None
+    if output is not None and folder is None and (pattern is not None or len(inputs) > 1):
+        what = "--out-pattern" if pattern is not None else f"{len(inputs)} inputs"
+        raise OutputError(f"output {output}: with {what}, -o must be a folder; end it with / to create one")
+    ext = default_extension(options.codec, options.transparent)
+    jobs: list[Job] = []
+    for i, inp in enumerate(inputs, start=1):
+        if pattern is not None:
+            name = Path(_fill(pattern, inp, i)).expanduser()
+            out = folder / name if folder is not None and not name.is_absolute() else name
+        elif folder is not None:
+            out = folder / (inp.stem + ext)
+        else:
+            assert output is not None
+            out = Path(output).expanduser()
+        mattes = None
+        if matte_out is not None:
+            mattes = Path(matte_out).expanduser() if len(inputs) == 1 else Path(matte_out).expanduser() / out.stem
+        jobs.append(Job(i, inp, out, mattes))
+    _check_conflicts(jobs)
+    if folder is not None and not folder.exists():
+        if not folder.parent.is_dir():
+            raise OutputError(f"output folder {folder}: folder {folder.parent} does not exist")
+        folder.mkdir()
+        log.info("created output folder %s", folder)
+    if matte_out is not None and len(inputs) > 1:
+        base = Path(matte_out).expanduser()
+        if not base.is_dir():
+            if not base.parent.is_dir():
+                raise OutputError(f"matte folder {base}: folder {base.parent} does not exist")
+            base.mkdir()
+    skipped = [j for j in jobs if skip_existing and j.output.exists()]
+    todo = [j for j in jobs if j not in skipped]
+    if not options.overwrite:
+        existing = [j.output for j in todo if j.output.exists() and not _empty_dir(j.output)]
+        if existing:
+            more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+            raise OutputError(
+                f"output {existing[0]} already exists{more}; pass --overwrite to replace, or --skip-existing to keep it"
+                if len(jobs) > 1 else f"output {existing[0]} already exists; pass --overwrite to replace it"
+            )
+    return todo, skipped
+
+
+def _empty_dir(p: Path) -> bool:
+    return p.is_dir() and not any(p.iterdir())
+
+
+def _check_conflicts(jobs: Sequence[Job]) -> None:
+    inputs = {j.input.resolve(): j for j in jobs}
+    outputs: dict[Path, Job] = {}
+    for j in jobs:
+        key = j.output.resolve()
+        if key in inputs:
+            raise OutputError(f"output {j.output} is the input file; choose another output name")
+        if key in outputs:
+            raise OutputError(
+                f"inputs {outputs[key].input} and {j.input} would both be written to {j.output}; "
+                "use --out-pattern with {parent} or {index} to tell them apart"
+            )
+        outputs[key] = j
+
+
+def estimate_frames(path: Path) -> int | None:
+    """Frames in a video from its header (or duration x rate); None when it cannot tell.
+    Cheap: nothing is decoded. For progress display only."""
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.video:
+                return None
+            s = c.streams.video[0]
+            if s.frames:
+                return int(s.frames)
+            rate = s.average_rate or s.guessed_rate
+            if s.duration and s.time_base and rate:
+                return round(float(s.duration * s.time_base * rate))
+            if c.duration and rate:
+                return round(c.duration / 1_000_000 * float(rate))
+    except (av.error.FFmpegError, OSError, ValueError):
+        return None
+    return None
+
+
+class BatchDisplay:
+    """Progress on stderr (tqdm): one bar per file being processed (frames, frames/s, ETA)
+    and, for several files, an overall bar over the frames of all of them."""
+
+    def __init__(self, total_frames: int | None, files: int, overall: bool = True) -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self._lock = threading.Lock()
+        self._overall = (
+            tqdm(total=total_frames, unit="frame", desc=f"all {files} files", position=0, dynamic_ncols=True, file=sys.stderr)
+            if overall else None
+        )
+        self._bars: dict[int, Any] = {}
+        self._expected: dict[int, int] = {}
+        self._slots: dict[int, int] = {}
+
+    def start(self, key: int, name: str, total: int | None) -> None:
+        with self._lock:
+            slot = min(set(range(1, len(self._slots) + 2)) - set(self._slots.values()))
+            self._slots[key] = slot
+            pos = slot if self._overall is not None else 0
+            self._bars[key] = self._tqdm(
+                total=total, unit="frame", desc=name, position=pos, leave=self._overall is None,
+                dynamic_ncols=True, file=sys.stderr,
+            )
+            self._expected[key] = total or 0
+
+    def tick(self, key: int, n: int) -> None:
+        with self._lock:
+            bar = self._bars.get(key)
+            if bar is not None:
+                bar.update(n)
+            if self._overall is not None:
+                self._overall.update(n)
+
+    def finish(self, key: int) -> None:
+        """The file is done (or failed): frames it did not process leave the overall total."""
+        with self._lock:
+            bar = self._bars.pop(key, None)
+            self._slots.pop(key, None)
+            expected = self._expected.pop(key, 0)
+            if bar is None:
+                return
+            if self._overall is not None and self._overall.total is not None and bar.n < expected:
+                self._overall.total -= expected - bar.n
+                self._overall.refresh()
+            bar.close()
+
+    def write(self, line: str, err: bool = False) -> None:
+        with self._lock:
+            self._tqdm.write(line, file=sys.stderr if err else sys.stdout)
+
+    def close(self) -> None:
+        with self._lock:
+            for bar in self._bars.values():
+                bar.close()
+            self._bars.clear()
+            if self._overall is not None:
+                self._overall.close()
+
+
+def _frame_progress(display: BatchDisplay, key: int, name: str) -> FrameProgress:
+    def factory(total: int | None) -> Callable[[int], None]:
+        display.start(key, name, total)
+        return lambda n: display.tick(key, n)
+
+    return factory
+
+
+def run_batch(
+    cfg: Config,
+    jobs: Sequence[Job],
+    options: FileOptions,
+    *,
+    workers: int = 1,
+    display: BatchDisplay | None = None,
+    progress: ProgressFactory | None = None,
+    on_result: Callable[[JobResult], None] | None = None,
+) -> list[JobResult]:
+    """Process ``jobs`` one after the other (``workers`` = 1, one shared engine) or in
+    ``workers`` processes; returns one result per job, in job order. Ctrl-C stops every
+    file (none is left half-written) and is raised as KeyboardInterrupt."""
+    if workers > 1 and len(jobs) > 1:
+        return _run_parallel(cfg, jobs, options, min(workers, len(jobs)), display, progress, on_result)
+    from vcam.app import build_engine
+
+    results: list[JobResult] = []
+    engine = None
+    for job in jobs:
+        opts = dataclasses.replace(options, matte_out=str(job.matte_out) if job.matte_out else None)
+        fp = _frame_progress(display, job.index, job.input.name) if display is not None else None
+        try:
+            if engine is None:
+                engine = build_engine(cfg, progress)  # one engine for all files: the model loads once
+            summary = process_file(cfg, job.input, job.output, opts, frame_progress=fp, engine=engine)
+            result = JobResult(job, "written", f"wrote {job.output} ({summary['frames_out']} frames)", summary)
+        except VcamError as exc:
+            result = JobResult(job, "failed", str(exc))
+        finally:
+            if display is not None:
+                display.finish(job.index)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results
+
+
+# -- parallel: one process per worker, each with its own engine -------------------------------
+
+
+def _worker_threads(cfg: Config, workers: int) -> Config:
+    """Split the cores between the workers' ONNX Runtime sessions unless threads are set."""
+    if cfg.model.threads:
+        return cfg
+    threads = max(1, available_cores() // workers)
+    return cfg.model_copy(update={"model": cfg.model.model_copy(update={"threads": threads})})
+
+
+def _worker_main(wid: int, cfg: Config, options: FileOptions, tasks: Any, events: Any, stop: Any) -> None:
+    """Body of one worker process: takes jobs until a None, reports through ``events``."""
+    # The parent decides when to stop (it sets ``stop``): a Ctrl-C that reaches the whole
+    # process group must not cut this process's clean-up short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    logging.basicConfig(level=logging.WARNING, format="vcam: %(message)s", stream=sys.stderr)
+    from vcam.app import build_engine
+
+    engine = None
+    while not stop.is_set():
+        try:
+            job: Job | None = tasks.get(timeout=_EVENT_POLL_S)
+        except queue.Empty:
+            continue
+        if job is None:
+            return
+
+        def factory(total: int | None, job: Job = job) -> Callable[[int], None]:
+            events.put(("start", wid, job.index, total))
+            return lambda n: events.put(("tick", wid, job.index, n))
+
+        opts = dataclasses.replace(options, matte_out=str(job.matte_out) if job.matte_out else None)
+        try:
+            if engine is None:
+                engine = build_engine(cfg)
+            summary = process_file(cfg, job.input, job.output, opts, frame_progress=factory, engine=engine, stop=stop)
+            events.put(("written", wid, job.index, f"wrote {job.output} ({summary['frames_out']} frames)", summary))
+        except VcamError as exc:
+            events.put(("failed", wid, job.index, str(exc), None))
+        except KeyboardInterrupt:
+            events.put(("interrupted", wid, job.index, "interrupted", None))
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug: report it as this file's failure
+            events.put(("failed", wid, job.index, f"internal error: {type(exc).__name__}: {exc}", None))
+
+
+@contextlib.contextmanager
+def _workers(count: int, cfg: Config, options: FileOptions, jobs: Sequence[Job]) -> Iterator[tuple[list[Any], Any, Any]]:
+    ctx = mp.get_context("spawn")  # no fork of a process that holds threads and ORT sessions
+    tasks, events, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    for job in jobs:
+        tasks.put(job)
+    for _ in range(count):
+        tasks.put(None)
+    procs = [
+        ctx.Process(target=_worker_main, args=(w, cfg, options, tasks, events, stop), name=f"vcam-worker-{w}", daemon=True)
+        for w in range(count)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        yield procs, events, stop
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(_WORKER_STOP_S)
+            if p.is_alive():
+                log.error("worker %s did not stop within %.0f s; killing it", p.name, _WORKER_STOP_S)
+                p.kill()
+                p.join()
+        tasks.cancel_join_thread()
+        events.cancel_join_thread()
+
+
+def _run_parallel(
+    cfg: Config,
+    jobs: Sequence[Job],
+    options: FileOptions,
+    count: int,
+    display: BatchDisplay | None,
+    progress: ProgressFactory | None,
+    on_result: Callable[[JobResult], None] | None,
+) -> list[JobResult]:
+    from vcam.app import model_dir
+    from vcam.matting.models import ensure_model
+
+    # fetch and verify the model once, here, not in every worker at the same time
+    if progress is None:
+        ensure_model(cfg.model.name, cfg.model.path, model_dir(cfg))
+    else:
+        ensure_model(cfg.model.name, cfg.model.path, model_dir(cfg), progress=progress)
+    wcfg = _worker_threads(cfg, count)
+    log.info("%d worker processes, %d ONNX Runtime threads each", count, wcfg.model.threads)
+    by_index = {j.index: j for j in jobs}
+    results: dict[int, JobResult] = {}
+    current: dict[int, int] = {}  # worker → job index in progress
+    with _workers(count, wcfg, options, jobs) as (procs, events, _stop):
+        while len(results) < len(jobs):
+            try:
+                ev = events.get(timeout=_EVENT_POLL_S)
+            except queue.Empty:
+                for wid, p in enumerate(procs):
+                    if not p.is_alive() and wid in current:  # died without a word (crash)
+                        idx = current.pop(wid)
+                        _record(results, JobResult(by_index[idx], "failed", f"worker process exited unexpectedly (exit code {p.exitcode})"), display, on_result)
+                if not any(p.is_alive() for p in procs):
+                    for j in jobs:
+                        if j.index not in results:
+                            _record(results, JobResult(j, "failed", "not processed: every worker process has exited"), display, on_result)
+                continue
+            kind, wid, idx = ev[0], ev[1], ev[2]
+            if kind == "start":
+                current[wid] = idx
+                if display is not None:
+                    display.start(idx, by_index[idx].input.name, ev[3])
+            elif kind == "tick":
+                if display is not None:
+                    display.tick(idx, ev[3])
+            else:
+                current.pop(wid, None)
+                _record(results, JobResult(by_index[idx], kind, ev[3], ev[4]), display, on_result)
+    return [results[j.index] for j in jobs]
+
+
+def _record(
+    results: dict[int, JobResult], result: JobResult, display: BatchDisplay | None, on_result: Callable[[JobResult], None] | None
+) -> None:
+    results[result.job.index] = result
+    if display is not None:
+        display.finish(result.job.index)
+    if on_result is not None:
+        on_result(result)
