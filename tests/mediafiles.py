@@ -30,11 +30,13 @@ def write_clip(
     options: dict[str, str] | None = None,
     audio: str | None = "aac",
     audio_seconds: float | None = None,
+    audio_start: int = 0,
     rotation: int | None = None,
     matrix: list[int] | None = None,
 ) -> Path:
     """Encode RGB frames with explicit ``pts`` (in ``time_base``; default ``i / rate``) and,
-    unless ``audio`` is None, a tone encoded with that codec, as long as the video."""
+    unless ``audio`` is None, a tone encoded with that codec, as long as the video, its first
+    sample at ``audio_start`` (in 1/48000 s)."""
     n = len(frames)
     if pts is None:
         pts = [round(i / Fraction(rate) / time_base) for i in range(n)]
@@ -68,7 +70,7 @@ def write_clip(
                     af = av.AudioFrame.from_ndarray((chunk.T.reshape(1, -1) * 32767).astype(np.int16), format="s16", layout="stereo")
                 else:
                     af = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="stereo")
-                af.sample_rate, af.pts = 48000, start
+                af.sample_rate, af.pts = 48000, audio_start + start
                 c.mux(a.encode(af))
             c.mux(a.encode(None))
     return path

@@ -100,6 +100,19 @@ def test_frame_durations_are_display_times_in_matroska(tmp_path: Path) -> None:
     assert b.video_durations[-1] == probe(inp).video_durations[-1]
 
 
+def test_a_file_that_starts_late_is_written_starting_at_zero(tmp_path: Path) -> None:
+    # like MPEG-TS from a camcorder: video and audio both start 2 s in
+    inp = write_clip(tmp_path / "late.mkv", color_frames(6), pts=[2000 + 40 * i for i in range(6)], audio="libopus",
+                     audio_start=96000)
+    out = tmp_path / "out.mkv"
+    _process(inp, out, cfg=_off())
+    a, b = probe(inp), probe(out)
+    assert a.video_pts[0] == 2000 and b.video_pts == [40 * i for i in range(6)]
+    assert [x[2] for x in b.audio[0]] == [x[2] for x in a.audio[0]]  # the same audio packets ...
+    assert [x[0] for x in b.audio[0]] == [x[0] - 2000 for x in a.audio[0]]  # ... moved with the video
+    assert red_levels(decode_rgb(out)) == list(range(6))
+
+
 def test_rotation_is_kept_and_frames_are_processed_upright(tmp_path: Path) -> None:
     # coded 64x48 landscape, shown turned 90 degrees: the person (red) sits in the coded
     # top-left corner, which is the bottom-left corner when shown upright

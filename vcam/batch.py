@@ -298,13 +298,11 @@ def run_batch(
     from vcam.app import build_engine
 
     results: list[JobResult] = []
-    engine = None
+    engine = build_engine(cfg, progress)  # one engine for all files: the model loads once
     for job in jobs:
         opts = dataclasses.replace(options, matte_out=str(job.matte_out) if job.matte_out else None)
         fp = _frame_progress(display, job.index, job.input.name) if display is not None else None
         try:
-            if engine is None:
-                engine = build_engine(cfg, progress)  # one engine for all files: the model loads once
             summary = process_file(cfg, job.input, job.output, opts, frame_progress=fp, engine=engine)
             result = JobResult(job, "written", f"wrote {job.output} ({summary['frames_out']} frames)", summary)
         except VcamError as exc:

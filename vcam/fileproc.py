@@ -237,6 +237,10 @@ def process_file(
     try:
         info = reader.info
         size = info.size
+        if info.start_offset:
+            log.info("input video %s starts at %.3f s; the output starts at 0 (audio moved with it)", inp, info.start_offset)
+        if info.other_streams:
+            log.info("input video %s: %d subtitle/data stream(s) are not copied", inp, info.other_streams)
         engine = engine or build_engine(cfg, progress)
         compositor = _compositor(cfg, opts, size, info.rate)
         try:

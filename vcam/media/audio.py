@@ -25,11 +25,13 @@ class AudioCopier:
     Packets keep their bytes and timestamps; only their container changes. Call
     :meth:`mux_until` with the time (seconds) of each video packet before muxing it, so audio
     and video stay interleaved, and :meth:`finish` once at the end. ``what`` names the output
-    in error messages.
+    in error messages. ``shift`` (seconds, the video's too) is subtracted from every
+    timestamp, so that a file that starts late is written starting at 0.
     """
 
-    def __init__(self, source: Path, output: Any, what: str) -> None:
+    def __init__(self, source: Path, output: Any, what: str, shift: float = 0.0) -> None:
         self._out = output
+        self._shift = shift
         try:
             self._in = av.open(str(source))
         except (av.error.FFmpegError, OSError) as exc:
@@ -76,9 +78,14 @@ class AudioCopier:
                     return
             if packet.dts is None or packet.size == 0:  # the demuxer's end-of-stream markers
                 continue
-            if seconds is not None and packet.time_base is not None and packet.dts * packet.time_base > seconds:
+            if seconds is not None and packet.time_base is not None and packet.dts * packet.time_base - self._shift > seconds:
                 self._pending = packet
                 return
+            if self._shift and packet.time_base is not None:
+                delta = round(self._shift / packet.time_base)
+                packet.dts -= delta
+                if packet.pts is not None:
+                    packet.pts -= delta
             packet.stream = self._map[packet.stream_index]
             self._out.mux(packet)
             self.packets += 1

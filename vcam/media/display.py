@@ -58,10 +58,6 @@ class Orientation:
                 turns = round(q) % 4
         return cls(matrix, turns)
 
-    @property
-    def is_identity(self) -> bool:
-        return self.matrix is None or (self.quarter_turns == 0 and rotation_of(self.matrix) == 0.0 and self.matrix[0] > 0 and self.matrix[4] > 0)
-
     def display_size(self, coded: tuple[int, int]) -> tuple[int, int]:
         """(width, height) of the upright picture for a coded (width, height)."""
         return (coded[1], coded[0]) if self.quarter_turns % 2 else coded

@@ -62,8 +62,8 @@ class FileSink:
     ``send(image, pts, ticks=, duration=)``: ``image`` is (H, W, 3) uint8 RGB — (H, W, 4)
     RGBA when ``alpha`` — at ``size`` (upright; turned back to the input's coded
     orientation here). ``ticks``/``duration`` are in ``time_base`` units (the input's, when
-    ``like`` is given) and are kept exactly; else ``pts`` in seconds is used, else frame ``n``
-    is at ``n / fps``. ``codec`` is a ``--codec`` name (h264, hevc, vp9, prores) or its
+    ``like`` is given) and are kept exactly (less the input's ``start_offset``); else ``pts``
+    in seconds is used, else frame ``n`` is at ``n / fps``. ``codec`` is a ``--codec`` name (h264, hevc, vp9, prores) or its
     FFmpeg encoder name; ``crf`` None means the codec's default.
     """
 
@@ -100,6 +100,8 @@ class FileSink:
         self._n = 0
         self._last_pts = -1
         self._durations: dict[int, int] = {}
+        self._shift_s = like.start_offset if like is not None else 0.0
+        self._shift = round(self._shift_s / self.time_base)
         self._first_alpha: np.ndarray | None = None
         self.size = size
         orient = like.orientation if like is not None else Orientation()
@@ -123,7 +125,7 @@ class FileSink:
                     if key.lower() not in _SKIP_TAGS:
                         self._container.metadata[key] = value
                 if audio and like.audio_streams:
-                    self._audio = AudioCopier(like.path, self._container, f"output {self.path}")
+                    self._audio = AudioCopier(like.path, self._container, f"output {self.path}", like.start_offset)
         except (OutputError, InputError):
             self._discard()
             raise
@@ -171,11 +173,16 @@ class FileSink:
             raise ValueError(f"expected ({self.size[1]}, {self.size[0]}, {channels}) uint8, got {image.shape} {image.dtype}")
         if self.alpha and self._first_alpha is None:
             self._first_alpha = self._orient.coded(image[..., 3:]).copy()
-        img = self._orient.coded(image)
-        frame = av.VideoFrame.from_ndarray(img, format="rgba" if self.alpha else "rgb24")
+        img = np.ascontiguousarray(self._orient.coded(image))
+        # a view on the array (no copy under the GIL); reformat makes the encoder's own frame
+        frame = av.VideoFrame.from_numpy_buffer(img, format="rgba" if self.alpha else "rgb24")
         frame = frame.reformat(format=self._pix_fmt, dst_colorspace=self._cs, dst_color_range=self._range, threads=1)
-        if ticks is None:
-            ticks = round(pts / self.time_base) if pts is not None else round(self._n / self._fps / self.time_base)
+        if ticks is not None:
+            ticks -= self._shift
+        elif pts is not None:
+            ticks = round((pts - self._shift_s) / self.time_base)
+        else:
+            ticks = round(self._n / self._fps / self.time_base)
         ticks = max(ticks, self._last_pts + 1)  # encoders need strictly increasing pts
         frame.pts, frame.time_base = ticks, self.time_base
         if duration:

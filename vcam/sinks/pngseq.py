@@ -87,7 +87,7 @@ class PngSequenceSink:
         except (av.error.FFmpegError, OSError) as exc:
             raise OutputError(f"output {self.path}: cannot write {AUDIO_NAME} ({exc})") from exc
         try:
-            copier = AudioCopier(like.path, out, f"output {self.path / AUDIO_NAME}")
+            copier = AudioCopier(like.path, out, f"output {self.path / AUDIO_NAME}", like.start_offset)
             copier.finish()
         except (OutputError, InputError):
             out.close()

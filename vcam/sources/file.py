@@ -87,6 +87,9 @@ class VideoInfo:
 
     ``size`` is the upright (display) size, ``coded_size`` the stored one. ``duration`` in
     seconds, ``frame_count`` from the header or estimated from duration x rate (None: unknown).
+    ``start_offset``: seconds the whole file starts late (MPEG-TS files start anywhere); an
+    output subtracts it from every timestamp so that it starts at 0, audio and video alike.
+    ``other_streams``: streams other than this video and the audio (not copied).
     """
 
     path: Path
@@ -102,6 +105,8 @@ class VideoInfo:
     audio_streams: int
     codec: str
     metadata: dict[str, str] = field(default_factory=dict)
+    start_offset: float = 0.0
+    other_streams: int = 0
 
 
 class VideoReader:
@@ -180,6 +185,8 @@ class VideoReader:
             audio_streams=len(c.streams.audio),
             codec=ctx.name,
             metadata=dict(c.metadata),
+            start_offset=max(0.0, (c.start_time or 0) / 1_000_000),
+            other_streams=sum(1 for st in c.streams if st.type != "audio") - 1,  # all but this video and audio
         )
 
     # -- decoding ----------------------------------------------------------------------------
