@@ -20,7 +20,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 
 from vcam.app import build_engine
@@ -29,6 +28,7 @@ from vcam.config import Config
 from vcam.frames import cover_fit
 from vcam.matting import MattingEngine
 from vcam.pipeline import Pipeline
+from vcam.sinks.file import FileSink
 from vcam.sources.file import FileSource, VideoReader
 from vcam.sources.synthetic import TestPatternSource
 
@@ -72,16 +72,10 @@ def make_clip(path: Path, size: tuple[int, int], fps: int = 30, frames: int = 90
         while (f := pattern.read()) is not None:
             noise = rng.integers(-6, 7, f.image.shape, dtype=np.int16)  # sensor-like noise
             images.append(np.clip(f.image.astype(np.int16) + noise, 0, 255).astype(np.uint8))
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=Fraction(fps))
-        s.width, s.height = size
-        s.pix_fmt = "yuv420p"
-        s.options = {"preset": "veryfast", "crf": "20"}
-        for img in images:
-            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                c.mux(p)
-        for p in s.encode(None):
-            c.mux(p)
+    sink = FileSink(path, size, Fraction(fps), crf=20)
+    for img in images:
+        sink.send(img)
+    sink.close()
     return path
 
 

@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -29,6 +29,7 @@ from vcam.errors import ConfigError
 from vcam.presets import LIVE_PRESET, PRESETS, PresetName, RefineMethod
 
 __all__ = [
+    "MODES",
     "CameraConfig",
     "Config",
     "EffectConfig",
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 Mode = Literal["blur", "replace", "color", "off"]
+MODES: tuple[str, ...] = get_args(Mode)
 Provider = Literal["tensorrt", "cuda", "cpu"]
 MAX_CONFIG_BYTES = 1_000_000
 

@@ -14,11 +14,11 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, get_args
+from typing import Any, Protocol
 
 from vcam import __version__
 from vcam.compositing import Compositor, make_compositor
-from vcam.config import Config, EffectConfig, Mode
+from vcam.config import MODES, Config, EffectConfig
 from vcam.errors import ConfigError, ControlError, VcamError
 from vcam.matting.engine import MattingEngine
 from vcam.ondemand import GatedSource
@@ -36,7 +36,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MODES: tuple[str, ...] = get_args(Mode)
 PAUSED_REASON = "paused"
 IDLE_REASON = "no application is using the virtual camera"
 STATUS_FIELDS = (

@@ -29,9 +29,9 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any
 
-from vcam.config import Mode
+from vcam.config import MODES
 from vcam.errors import ControlError, VcamError
 
 if TYPE_CHECKING:  # the client side (vcam ctl) does not need the controller's imports
@@ -49,7 +49,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MODES: tuple[str, ...] = get_args(Mode)
 MAX_REQUEST = 8192
 MAX_PATH = 4096
 _MAX_REPLY = 1 << 20

@@ -29,6 +29,7 @@ from vcam.errors import VcamError
 from vcam.matting.engine import MattingEngine
 from vcam.ondemand import ConsumerMonitor, GatedSource, count_consumers
 from vcam.pipeline import Pipeline
+from vcam.pipeline.threads import join_threads
 from vcam.reload import ConfigWatcher, config_loader
 from vcam.sinks import Sink
 from vcam.sources import Source
@@ -85,10 +86,7 @@ class _Workers:
 
     def join(self) -> None:
         self.stop.set()
-        for t in self.threads:
-            t.join(_JOIN_S)
-            if t.is_alive():
-                log.error("thread %s did not stop within %.0f s", t.name, _JOIN_S)
+        join_threads(self.threads, _JOIN_S)
 
 
 def _set_soon(*events: threading.Event) -> None:

@@ -45,6 +45,7 @@ from vcam.media.formats import ENCODER_PRESETS, OutputFormat, resolve_output_for
 from vcam.media.paths import temp_dir_beside
 from vcam.pipeline import Pipeline
 from vcam.pipeline.pipeline import Matted
+from vcam.pipeline.threads import join_threads
 from vcam.sinks.file import FileSink, check_output_path
 from vcam.sinks.pngseq import PngSequenceSink
 from vcam.sources.file import CORRUPT_POLICIES, DecodedFrame, VideoReader, format_time
@@ -461,9 +462,6 @@ def _run_overlapped(
             report()
     finally:
         stop.set()
-        for t in threads:
-            t.join(_JOIN_S)
-            if t.is_alive():
-                log.error("thread %s did not stop within %.0f s", t.name, _JOIN_S)
+        join_threads(threads, _JOIN_S)
     if errors:
         raise errors[0]

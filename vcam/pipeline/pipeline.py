@@ -41,6 +41,7 @@ from vcam.pipeline.buffers import LatestSlot
 from vcam.pipeline.heap import trim_heap
 from vcam.pipeline.scenecut import SceneCutDetector
 from vcam.pipeline.stats import Stats
+from vcam.pipeline.threads import join_threads
 from vcam.sinks import Sink, StopRequested
 from vcam.sources import Source
 
@@ -322,10 +323,7 @@ class Pipeline:
             to_matte.close()
             to_output.close()
             newest.close()
-            for t in threads:
-                t.join(_JOIN_S)
-                if t.is_alive():
-                    log.error("thread %s did not stop within %.0f s", t.name, _JOIN_S)
+            join_threads(threads, _JOIN_S)
         if errors:
             raise errors[0]
         return reason[0] if reason else "stopped"
