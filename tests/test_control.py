@@ -130,3 +130,17 @@ def test_quit_sets_the_stop_event() -> None:
     rig = make_rig()
     rig.controller.quit()
     assert rig.stop.is_set()
+
+
+def test_the_camera_is_released_while_the_virtual_camera_is_being_reopened() -> None:
+    rig = make_rig({"mode": "color"})
+    rig.frame()
+    rig.sink.available = False  # type: ignore[attr-defined]  # as ResilientSink reports it
+    out = rig.frame()
+    assert np.array_equal(out, placeholder_image(SIZE, "virtual camera unavailable"))
+    assert rig.cameras.log == ["open 0", "close 0"]
+    assert rig.controller.status()["camera"] == "released (virtual camera unavailable)"
+    rig.sink.available = True  # type: ignore[attr-defined]
+    out = rig.frame()
+    assert rig.cameras.log == ["open 0", "close 0", "open 0"]
+    assert (out[BACKGROUND] == COLOR).all()

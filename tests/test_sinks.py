@@ -119,3 +119,18 @@ def test_resilient_sink_reopens_a_failed_device_with_backoff() -> None:
     # 2 sent; the failing frame and the 14 offered while closed dropped; the 13 after reopening sent
     assert sink.dropped == 15
     assert len(sink._inner.images) == 13  # type: ignore[union-attr]
+
+
+def test_resilient_sink_reports_whether_the_device_is_open() -> None:
+    from vcam.sinks.resilient import ResilientSink
+
+    from fakes import MemorySink
+
+    class Broken(MemorySink):
+        def send(self, image, pts=None):  # type: ignore[no-untyped-def]
+            raise DeviceError("gone")
+
+    sink = ResilientSink(lambda: (_ for _ in ()).throw(DeviceError("still gone")), Broken())
+    assert sink.available is True
+    sink.send(np.zeros((2, 2, 3), np.uint8))
+    assert sink.available is False

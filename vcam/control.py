@@ -37,6 +37,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PAUSED_REASON = "paused"
+SINK_DOWN_REASON = "virtual camera unavailable"
 IDLE_REASON = "no application is using the virtual camera"
 STATUS_FIELDS = (
     "mode",
@@ -141,7 +142,10 @@ class Controller:
                 return PAUSED_REASON
             if self._watch_consumers and self._config.camera.on_demand and not self._consumers:
                 return IDLE_REASON
-            return None
+        if not getattr(self.pipeline.sink, "available", True):
+            # the virtual camera is being reopened: nobody can see the webcam meanwhile
+            return SINK_DOWN_REASON
+        return None
 
     def status(self) -> dict[str, Any]:
         """A JSON-ready snapshot with the keys of :data:`STATUS_FIELDS`."""

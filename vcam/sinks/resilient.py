@@ -46,6 +46,11 @@ class ResilientSink:
         self.failures = 0
         self.reopens = 0
 
+    @property
+    def available(self) -> bool:
+        """Whether the device is open (False while it is being reopened)."""
+        return self._inner is not None
+
     def send(self, image: np.ndarray, pts: float | None = None) -> None:
         if self._inner is None and not self._reopen():
             self.dropped += 1
