@@ -128,6 +128,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2, help="A/B rounds per size (default 2)")
     ap.add_argument("--mode", default="blur", help="effect mode (default blur)")
     ap.add_argument("--encoder-preset", default="medium", help="x264 preset (default medium)")
+    ap.add_argument("--preset", default="offline", help="quality preset (default offline, as vcam process)")
     ap.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (default 0: cores available)")
     ap.add_argument("--cv-threads", type=int, help="OpenCV threads (default: OpenCV's own choice)")
     ap.add_argument("--only", choices=["overlap", "sequential"], help="run one of the two only")
@@ -142,7 +143,7 @@ def main() -> int:
         import cv2
 
         cv2.setNumThreads(args.cv_threads)
-    cfg, _ = load_config(None, {"effect": {"mode": args.mode}, "model": {"threads": args.threads}})
+    cfg, _ = load_config(None, {"effect": {"mode": args.mode}, "model": {"threads": args.threads, "preset": args.preset}})
     engine = build_engine(cfg)
     results = []
     with tempfile.TemporaryDirectory(prefix="vcam-bench-") as tmp:
@@ -168,7 +169,9 @@ def main() -> int:
                     print(f"{text} overlap={overlap!s:5} round {r}: {n} frames in {wall:6.2f} s = {n / wall:6.2f} frames/s, "
                           f"{1000 * cpu / n:6.1f} ms CPU/frame, stages {s['stage_ms']}", flush=True)
                     out.unlink()
-    print(f"\ncores available: {len(os.sched_getaffinity(0))}, mode {args.mode}, x264 preset {args.encoder_preset}")
+    print(f"\ncores available: {len(os.sched_getaffinity(0))}, mode {args.mode}, preset {args.preset} "
+          f"({cfg.model.input_size[0]}x{cfg.model.input_size[1]}@{cfg.model.downsample_ratio:g}/{cfg.model.refine}), "
+          f"x264 preset {args.encoder_preset}")
     print("frames/s: median of the rounds (best round); CPU ms per frame: median")
     print("| size | overlapped | one after another | overlapped / one after another | CPU ms/frame overlapped | CPU ms/frame one after another |")
     print("|---|---|---|---|---|---|")
