@@ -121,7 +121,7 @@ def test_batch_names_outputs_by_folder_and_by_pattern(tmp_path: Path, capsys: py
         (["{tmp}/a/*.mov", "-o", "{tmp}/out/"], "input {tmp}/a/*.mov: no file matches this pattern"),
         (["{tmp}/a/x.mp4", "--out-pattern", "{{stem}}_{{size}}.mp4"],
          "--out-pattern '{{stem}}_{{size}}.mp4': cannot fill it ('size'); it may use {{stem}}, {{name}}, {{ext}}, "
-         "{{parent}}, {{index}}"),
+         "{{parent}}, {{folder}}, {{index}}"),
         (["{tmp}/a/x.mp4", "{tmp}/b/x.mp4", "--out-pattern", "{tmp}/a/x.mp4"],
          "output {tmp}/a/x.mp4 is the input file; choose another output name"),
     ],
@@ -188,3 +188,19 @@ def test_ctrl_c_during_a_batch_exits_130_and_leaves_no_partial_file(tmp_path: Pa
     assert _last_line(err.decode()) == "vcam: interrupted"
     assert list(out.iterdir()) == []
     assert list((tmp_path / "m").iterdir()) == []  # no matte folder (not even a temporary one)
+
+
+@pytest.mark.parametrize("shown", [True, False])
+def test_overall_progress_leaves_out_what_a_failed_file_did_not_process(shown: bool) -> None:
+    from vcam.batch import BatchDisplay
+
+    display = BatchDisplay(100, 2, enabled=shown)
+    display.start(1, "a.mp4", 60)
+    display.tick(1, 25)
+    display.finish(1)  # failed after 25 of its 60 frames
+    display.start(2, "b.mp4", 40)
+    display.tick(2, 40)
+    display.finish(2)
+    assert display._overall is not None
+    assert display._overall.total == 65  # 100 expected, less the 35 frames a.mp4 never did
+    display.close()

@@ -46,7 +46,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _GLOB = ("*", "?", "[")
-_FIELDS = ("stem", "name", "ext", "parent", "index")
+_FIELDS = ("stem", "name", "ext", "parent", "folder", "index")
 _EVENT_POLL_S = 0.2
 _WORKER_STOP_S = 30.0
 
@@ -94,7 +94,10 @@ def expand_inputs(items: Sequence[str]) -> list[Path]:
 
 
 def _fill(pattern: str, inp: Path, index: int) -> str:
-    fields = {"stem": inp.stem, "name": inp.name, "ext": inp.suffix.lstrip("."), "parent": str(inp.parent), "index": index}
+    fields = {
+        "stem": inp.stem, "name": inp.name, "ext": inp.suffix.lstrip("."), "parent": str(inp.parent),
+        "folder": inp.resolve().parent.name, "index": index,
+    }
     try:
         return pattern.format(**fields)
     except (KeyError, IndexError, ValueError) as exc:
@@ -119,7 +122,8 @@ def plan_jobs(
 
     ``output`` is a file (one input) or a folder (ends with ``/`` or exists): ``FOLDER/<stem>``
     plus the codec's suffix (a PNG sequence is the folder ``FOLDER/<stem>``). ``pattern``
-    (``--out-pattern``) names each output with ``{stem} {name} {ext} {parent} {index}``,
+    (``--out-pattern``) names each output with ``{stem} {name} {ext} {parent} {folder} {index}``
+    (``{parent}`` is the input's folder as given, ``{folder}`` only its name),
     inside ``output`` when that is a folder. With several inputs, ``matte_out`` is a folder
     holding one folder of mattes per input, named by its output's stem.
     """
@@ -212,19 +216,24 @@ def estimate_frames(path: Path) -> int | None:
 
 class BatchDisplay:
     """Progress on stderr (tqdm): one bar per file being processed (frames, frames/s, ETA)
-    and, for several files, an overall bar over the frames of all of them."""
+    and, for several files, an overall bar over the frames of all of them. Shown only when
+    ``enabled`` and stderr is a terminal."""
 
-    def __init__(self, total_frames: int | None, files: int, overall: bool = True) -> None:
+    def __init__(self, total_frames: int | None, files: int, overall: bool = True, enabled: bool = True) -> None:
+        from functools import partial
+
         from tqdm import tqdm
 
-        self._tqdm = tqdm
+        # disable=None: no bars when stderr is not a terminal (a log file gets no redraw spam)
+        self._tqdm = partial(tqdm, disable=None if enabled else True, dynamic_ncols=True, file=sys.stderr)
+        self._write = tqdm.write
         self._lock = threading.Lock()
         self._overall = (
-            tqdm(total=total_frames, unit="frame", desc=f"all {files} files", position=0, dynamic_ncols=True, file=sys.stderr)
-            if overall else None
+            self._tqdm(total=total_frames, unit="frame", desc=f"all {files} files", position=0) if overall else None
         )
         self._bars: dict[int, Any] = {}
         self._expected: dict[int, int] = {}
+        self._done: dict[int, int] = {}
         self._slots: dict[int, int] = {}
 
     def start(self, key: int, name: str, total: int | None) -> None:
@@ -232,17 +241,16 @@ class BatchDisplay:
             slot = min(set(range(1, len(self._slots) + 2)) - set(self._slots.values()))
             self._slots[key] = slot
             pos = slot if self._overall is not None else 0
-            self._bars[key] = self._tqdm(
-                total=total, unit="frame", desc=name, position=pos, leave=self._overall is None,
-                dynamic_ncols=True, file=sys.stderr,
-            )
+            self._bars[key] = self._tqdm(total=total, unit="frame", desc=name, position=pos, leave=self._overall is None)
             self._expected[key] = total or 0
+            self._done[key] = 0
 
     def tick(self, key: int, n: int) -> None:
         with self._lock:
             bar = self._bars.get(key)
             if bar is not None:
                 bar.update(n)
+                self._done[key] += n
             if self._overall is not None:
                 self._overall.update(n)
 
@@ -251,17 +259,17 @@ class BatchDisplay:
         with self._lock:
             bar = self._bars.pop(key, None)
             self._slots.pop(key, None)
-            expected = self._expected.pop(key, 0)
+            expected, done = self._expected.pop(key, 0), self._done.pop(key, 0)
             if bar is None:
                 return
-            if self._overall is not None and self._overall.total is not None and bar.n < expected:
-                self._overall.total -= expected - bar.n
+            if self._overall is not None and self._overall.total is not None and done < expected:
+                self._overall.total -= expected - done
                 self._overall.refresh()
             bar.close()
 
     def write(self, line: str, err: bool = False) -> None:
         with self._lock:
-            self._tqdm.write(line, file=sys.stderr if err else sys.stdout)
+            self._write(line, file=sys.stderr if err else sys.stdout)
 
     def close(self) -> None:
         with self._lock:

@@ -172,7 +172,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
         print(f"skipped {job.input}: {job.output} exists")
     if len(inputs) == 1 and jobs:  # one file: errors are the command's errors
         job = jobs[0]
-        display = BatchDisplay(None, 1, overall=False)
+        display = BatchDisplay(None, 1, overall=False, enabled=not args.quiet)
         try:
             with logging_redirect_tqdm():
                 summary = process_file(
@@ -193,7 +193,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
         log.warning("--jobs %d: only %d CPU cores available; running %d at a time", workers, cores, cores)
         workers = cores
     total = [estimate_frames(j.input) for j in jobs]
-    display = BatchDisplay(None if None in total else sum(t or 0 for t in total), len(jobs))
+    display = BatchDisplay(None if None in total else sum(t or 0 for t in total), len(jobs), enabled=not args.quiet)
 
     def report(result: JobResult) -> None:
         if result.status == "written":
@@ -452,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     proc.add_argument("-o", "--output", metavar="OUTPUT",
                       help="output file (.mp4 .m4v .mov .mkv .webm), or a folder (ending with /) for several inputs")
     proc.add_argument("--out-pattern", metavar="PATTERN",
-                      help="output name per input from {stem} {name} {ext} {parent} {index}, e.g. '{parent}/{stem}_blur.mp4'")
+                      help="output name per input from {stem} {name} {ext} {parent} {folder} {index}, e.g. '{parent}/{stem}_blur.mp4'")
     proc.add_argument("--codec", choices=["h264", "hevc", "vp9", "prores", "png"],
                       help="video codec (default: from the output suffix; h264 for .mp4); png writes a folder of PNG files")
     proc.add_argument("--crf", type=int, metavar="N",

@@ -98,7 +98,7 @@ class FileSink:
         self.time_base: Fraction = time_base or 1 / rate
         self._fps = float(rate)
         self._n = 0
-        self._last_pts = -1
+        self._last_pts: int | None = None
         self._durations: dict[int, int] = {}
         self._shift_s = like.start_offset if like is not None else 0.0
         self._shift = round(self._shift_s / self.time_base)
@@ -183,7 +183,8 @@ class FileSink:
             ticks = round((pts - self._shift_s) / self.time_base)
         else:
             ticks = round(self._n / self._fps / self.time_base)
-        ticks = max(ticks, self._last_pts + 1)  # encoders need strictly increasing pts
+        if self._last_pts is not None:
+            ticks = max(ticks, self._last_pts + 1)  # encoders need strictly increasing pts
         frame.pts, frame.time_base = ticks, self.time_base
         if duration:
             self._durations[ticks] = duration
@@ -220,7 +221,7 @@ class FileSink:
         if self.alpha:
             self._check_alpha()
         os.replace(self._tmp, self.path)
-        log.info("wrote %d frames to %s", self._n, self.path)
+        log.debug("wrote %d frames to %s", self._n, self.path)
 
     def _check_alpha(self) -> None:
         """Decode the first picture back: transparency that did not survive is an error."""

@@ -78,7 +78,7 @@ class PngSequenceSink:
         except BaseException:
             self.abort()
             raise
-        log.info("wrote %d PNG files to %s", self._n, self.path)
+        log.debug("wrote %d PNG files to %s", self._n, self.path)
 
     def _write_audio(self, like: VideoInfo) -> None:
         target = self._tmp / AUDIO_NAME
