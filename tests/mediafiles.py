@@ -33,10 +33,12 @@ def write_clip(
     audio_start: int = 0,
     rotation: int | None = None,
     matrix: list[int] | None = None,
+    colour: tuple[int, int, int, int] | None = None,
 ) -> Path:
     """Encode RGB frames with explicit ``pts`` (in ``time_base``; default ``i / rate``) and,
     unless ``audio`` is None, a tone encoded with that codec, as long as the video, its first
-    sample at ``audio_start`` (in 1/48000 s)."""
+    sample at ``audio_start`` (in 1/48000 s). ``colour`` (colorspace, range, primaries,
+    transfer; FFmpeg's codes) tags the video and converts with that matrix and range."""
     n = len(frames)
     if pts is None:
         pts = [round(i / Fraction(rate) / time_base) for i in range(n)]
@@ -50,12 +52,17 @@ def write_clip(
             v.set_display_rotation(rotation)
         if matrix is not None:
             v.set_display_matrix(matrix)
+        if colour is not None:
+            ctx = v.codec_context
+            ctx.colorspace, ctx.color_range, ctx.color_primaries, ctx.color_trc = colour
         a = None
         if audio is not None:
             a = c.add_stream(audio, rate=48000)
             a.layout = "stereo"
         for img, p in zip(frames, pts, strict=True):
             f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            if colour is not None:
+                f = f.reformat(format="yuv420p", dst_colorspace=colour[0], dst_color_range=colour[1])
             f.pts, f.time_base = p, time_base
             c.mux(v.encode(f))
         c.mux(v.encode(None))
@@ -123,8 +130,16 @@ def probe(path: Path) -> Probe:
     )
 
 
+def colour_tags(path: Path) -> tuple[int, int, int, int]:
+    """(colorspace, range, primaries, transfer) of the first video stream."""
+    with av.open(str(path)) as c:
+        ctx = c.streams.video[0].codec_context
+        return int(ctx.colorspace), int(ctx.color_range), int(ctx.color_primaries), int(ctx.color_trc)
+
+
 def decode_rgb(path: Path) -> list[np.ndarray]:
-    """Every picture of a video as (H, W, 3) uint8 RGB, coded orientation."""
+    """Every picture of a video as (H, W, 3) uint8 RGB, coded orientation (converted with
+    the matrix and range the stream is tagged with)."""
     with av.open(str(path)) as c:
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 

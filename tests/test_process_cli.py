@@ -124,6 +124,9 @@ def test_batch_names_outputs_by_folder_and_by_pattern(tmp_path: Path, capsys: py
          "{{parent}}, {{folder}}, {{index}}"),
         (["{tmp}/a/x.mp4", "{tmp}/b/x.mp4", "--out-pattern", "{tmp}/a/x.mp4"],
          "output {tmp}/a/x.mp4 is the input file; choose another output name"),
+        (["{tmp}/a/x.mp4", "{tmp}/b/x.mp4", "--out-pattern", "{{parent}}/out-{{stem}}.mp4", "--matte-out", "{tmp}/m"],
+         "--matte-out: the mattes of {tmp}/a/x.mp4 and {tmp}/b/x.mp4 would both go to {tmp}/m/out-x; give the "
+         "outputs different names"),
     ],
 )
 def test_batch_plan_errors_name_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mediafiles import damage_packet, decode_rgb, decode_rgba, probe, red_levels, write_clip
+from mediafiles import colour_tags, damage_packet, decode_rgb, decode_rgba, probe, red_levels, write_clip
 
 from vcam.config import Config, validate_config
 from vcam.errors import InputError, OutputError
@@ -111,6 +111,18 @@ def test_a_file_that_starts_late_is_written_starting_at_zero(tmp_path: Path) -> 
     assert [x[2] for x in b.audio[0]] == [x[2] for x in a.audio[0]]  # the same audio packets ...
     assert [x[0] for x in b.audio[0]] == [x[0] - 2000 for x in a.audio[0]]  # ... moved with the video
     assert red_levels(decode_rgb(out)) == list(range(6))
+
+
+@pytest.mark.parametrize("tags", [(1, 1, 1, 1), (1, 2, 1, 1), (5, 1, 5, 6)], ids=["bt709", "bt709-full", "bt601"])
+def test_colour_description_is_kept_and_colours_survive(tmp_path: Path, tags: tuple[int, int, int, int]) -> None:
+    img = np.zeros((48, 64, 3), np.uint8)
+    img[:] = (200, 60, 20)  # saturated: the BT.601 and BT.709 matrices disagree here by ~10 levels
+    inp = write_clip(tmp_path / "in.mp4", [img] * 3, colour=tags, audio=None)
+    out = tmp_path / "out.mp4"
+    _process(inp, out, cfg=_off(), crf=0)
+    assert colour_tags(inp) == colour_tags(out) == tags
+    for f in decode_rgb(out):
+        assert abs(f.astype(int) - [200, 60, 20]).max() <= 3
 
 
 def test_rotation_is_kept_and_frames_are_processed_upright(tmp_path: Path) -> None:

@@ -151,6 +151,16 @@ def plan_jobs(
             mattes = Path(matte_out).expanduser() if len(inputs) == 1 else Path(matte_out).expanduser() / out.stem
         jobs.append(Job(i, inp, out, mattes))
     _check_conflicts(jobs)
+    skipped = [j for j in jobs if skip_existing and j.output.exists()]
+    todo = [j for j in jobs if j not in skipped]
+    if not options.overwrite:
+        existing = [j.output for j in todo if j.output.exists() and not _empty_dir(j.output)]
+        if existing:
+            more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+            raise OutputError(
+                f"output {existing[0]} already exists{more}; pass --overwrite to replace, or --skip-existing to keep it"
+                if len(jobs) > 1 else f"output {existing[0]} already exists; pass --overwrite to replace it"
+            )
     if folder is not None and not folder.exists():
         if not folder.parent.is_dir():
             raise OutputError(f"output folder {folder}: folder {folder.parent} does not exist")
@@ -162,16 +172,6 @@ def plan_jobs(
             if not base.parent.is_dir():
                 raise OutputError(f"matte folder {base}: folder {base.parent} does not exist")
             base.mkdir()
-    skipped = [j for j in jobs if skip_existing and j.output.exists()]
-    todo = [j for j in jobs if j not in skipped]
-    if not options.overwrite:
-        existing = [j.output for j in todo if j.output.exists() and not _empty_dir(j.output)]
-        if existing:
-            more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-            raise OutputError(
-                f"output {existing[0]} already exists{more}; pass --overwrite to replace, or --skip-existing to keep it"
-                if len(jobs) > 1 else f"output {existing[0]} already exists; pass --overwrite to replace it"
-            )
     return todo, skipped
 
 
@@ -192,6 +192,17 @@ def _check_conflicts(jobs: Sequence[Job]) -> None:
                 "use --out-pattern with {parent} or {index} to tell them apart"
             )
         outputs[key] = j
+    mattes: dict[Path, Job] = {}
+    for j in jobs:
+        if j.matte_out is None:
+            continue
+        key = j.matte_out.resolve()
+        if key in mattes:
+            raise OutputError(
+                f"--matte-out: the mattes of {mattes[key].input} and {j.input} would both go to {j.matte_out}; "
+                "give the outputs different names"
+            )
+        mattes[key] = j
 
 
 def estimate_frames(path: Path) -> int | None:

@@ -188,8 +188,8 @@ def _matte_dir(path: str | None, overwrite: bool) -> Iterator[Path | None]:
 
 @contextlib.contextmanager
 def _sigint_deferred() -> Iterator[None]:
-    """Clean-up that a second Ctrl-C must not cut short: SIGINT is held until it is done
-    (only where Python allows handlers: the main thread)."""
+    """Finishing or deleting files, which a Ctrl-C must not cut short: SIGINT is held until
+    the block is done, then raised (only where Python allows handlers: the main thread)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -203,8 +203,8 @@ def _sigint_deferred() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-    if pending:
-        log.debug("Ctrl-C during clean-up: handled as one interrupt")
+    if pending:  # now that the files are in order, the interrupt goes on
+        raise KeyboardInterrupt
 
 
 def process_file(

@@ -63,8 +63,9 @@ class FileSink:
     RGBA when ``alpha`` — at ``size`` (upright; turned back to the input's coded
     orientation here). ``ticks``/``duration`` are in ``time_base`` units (the input's, when
     ``like`` is given) and are kept exactly (less the input's ``start_offset``); else ``pts``
-    in seconds is used, else frame ``n`` is at ``n / fps``. ``codec`` is a ``--codec`` name (h264, hevc, vp9, prores) or its
-    FFmpeg encoder name; ``crf`` None means the codec's default.
+    in seconds is used, else frame ``n`` is at ``n / fps``. ``codec`` is a ``--codec`` name
+    (h264, hevc, vp9, prores) or its FFmpeg encoder name; ``crf`` None means the codec's
+    default.
     """
 
     def __init__(
@@ -159,10 +160,11 @@ class FileSink:
         if like is not None:
             ctx = stream.codec_context
             c = like.colour
-            ctx.colorspace, ctx.color_range = c.colorspace, c.color_range
             ctx.color_primaries, ctx.color_trc = c.color_primaries, c.color_trc
-            self._cs = c.colorspace if c.colorspace not in (2, 0) else None
-            self._range = c.color_range or None
+            if c.colorspace != 0:  # 0: the input is RGB; its matrix and range do not apply to YUV
+                ctx.colorspace, ctx.color_range = c.colorspace, c.color_range
+                self._cs = c.colorspace if c.colorspace != 2 else None
+                self._range = c.color_range or None
         if self._orient.matrix is not None:
             stream.set_display_matrix(list(self._orient.matrix))
         self._stream = stream
