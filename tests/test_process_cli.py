@@ -172,8 +172,9 @@ def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "vcam", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
 
 
-@pytest.mark.parametrize("jobs", ["1", "2"])
-def test_ctrl_c_during_a_batch_exits_130_and_leaves_no_partial_file(tmp_path: Path, jobs: str) -> None:
+@pytest.mark.parametrize(("jobs", "sig"), [("1", signal.SIGINT), ("2", signal.SIGINT), ("1", signal.SIGTERM)],
+                         ids=["ctrl-c", "ctrl-c-jobs-2", "sigterm"])
+def test_ctrl_c_during_a_batch_exits_130_and_leaves_no_partial_file(tmp_path: Path, jobs: str, sig: signal.Signals) -> None:
     frames = [np.full((360, 640, 3), i % 256, np.uint8) for i in range(240)]
     inputs = [write_clip(tmp_path / f"long{i}.mp4", frames, rate=30) for i in range(2)]
     out = tmp_path / "out"
@@ -185,7 +186,7 @@ def test_ctrl_c_during_a_batch_exits_130_and_leaves_no_partial_file(tmp_path: Pa
             break
         time.sleep(0.05)
     assert proc.poll() is None, proc.communicate()[1].decode()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err.decode()
     assert _last_line(err.decode()) == "vcam: interrupted"
@@ -207,3 +208,23 @@ def test_overall_progress_leaves_out_what_a_failed_file_did_not_process(shown: b
     assert display._overall is not None
     assert display._overall.total == 65  # 100 expected, less the 35 frames a.mp4 never did
     display.close()
+
+
+def test_workers_clean_up_when_the_main_process_is_killed(tmp_path: Path) -> None:
+    frames = [np.full((360, 640, 3), i % 256, np.uint8) for i in range(240)]
+    inputs = [write_clip(tmp_path / f"long{i}.mp4", frames, rate=30) for i in range(2)]
+    out = tmp_path / "out"
+    proc = _spawn(["process", *map(str, inputs), "-o", f"{out}/", "--jobs", "2"])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.is_dir() and len([p for p in out.iterdir() if p.name.startswith(".")]) == 2:
+            break  # both workers are writing
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1].decode()
+    proc.kill()  # no chance to tell the workers
+    proc.communicate(timeout=30)
+    # the orphaned workers notice and delete their temporary files
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and list(out.iterdir()):
+        time.sleep(0.1)
+    assert list(out.iterdir()) == []

@@ -346,11 +346,26 @@ def _worker_threads(cfg: Config, workers: int) -> Config:
     return cfg.model_copy(update={"model": cfg.model.model_copy(update={"threads": threads})})
 
 
+class _WorkerStop:
+    """A worker's stop signal: the parent's event, this process's SIGTERM, or the parent gone
+    (killed without a chance to set the event: the worker must not go on alone)."""
+
+    def __init__(self, shared: Any, parent: int) -> None:
+        self._shared, self._parent, self._local = shared, parent, False
+
+    def set(self) -> None:
+        self._local = True
+
+    def is_set(self) -> bool:
+        return self._local or self._shared.is_set() or os.getppid() != self._parent
+
+
 def _worker_main(wid: int, cfg: Config, options: FileOptions, tasks: Any, events: Any, stop: Any) -> None:
     """Body of one worker process: takes jobs until a None, reports through ``events``."""
     # The parent decides when to stop (it sets ``stop``): a Ctrl-C that reaches the whole
     # process group must not cut this process's clean-up short.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stop = _WorkerStop(stop, os.getppid())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     logging.basicConfig(level=logging.WARNING, format="vcam: %(message)s", stream=sys.stderr)
     from vcam.app import build_engine

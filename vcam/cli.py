@@ -6,17 +6,23 @@ Known errors (:class:`vcam.errors.VcamError`) print one line and exit 1; Ctrl-C 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from vcam import __version__
 from vcam.config import Config, load_config, parse_color, parse_size
 from vcam.errors import ConfigError, VcamError
 from vcam.media.formats import ENCODER_PRESETS
 from vcam.presets import LIVE_PRESET, OFFLINE_PRESET, PRESETS, RefineMethod
+
+if TYPE_CHECKING:
+    from vcam.batch import Job
+    from vcam.fileproc import FileOptions
 
 __all__ = ["main"]
 
@@ -149,12 +155,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
-    from vcam.batch import BatchDisplay, JobResult, estimate_frames, expand_inputs, plan_jobs, run_batch
-    from vcam.fileproc import FileOptions, process_file
+    from vcam.batch import expand_inputs, plan_jobs
+    from vcam.fileproc import FileOptions
 
     transparent = args.mode == "remove"
     if transparent:
@@ -170,6 +172,39 @@ def _cmd_process(args: argparse.Namespace) -> int:
     )
     for job in skipped:
         print(f"skipped {job.input}: {job.output} exists")
+    with _sigterm_as_interrupt():
+        return _process_jobs(args, cfg, options, inputs, jobs, skipped)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a service manager, ``kill``) stops file processing the way Ctrl-C does:
+    temporary files deleted, exit 130."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _process_jobs(
+    args: argparse.Namespace, cfg: Config, options: FileOptions, inputs: list[Path], jobs: list[Job], skipped: list[Job]
+) -> int:
+    import dataclasses
+
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from vcam.batch import BatchDisplay, JobResult, estimate_frames, run_batch
+    from vcam.fileproc import process_file
+
     if len(inputs) == 1 and jobs:  # one file: errors are the command's errors
         job = jobs[0]
         display = BatchDisplay(None, 1, overall=False, enabled=not args.quiet)

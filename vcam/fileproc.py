@@ -124,6 +124,12 @@ class _Sink(Protocol):
     def frames_written(self) -> int: ...
 
 
+class _Stop(Protocol):
+    """Anything that says whether to stop: a threading or multiprocessing Event."""
+
+    def is_set(self) -> bool: ...
+
+
 class _NoSource:
     """Stands in for the pipeline's source: file mode feeds the stages itself."""
 
@@ -217,7 +223,7 @@ def process_file(
     progress: ProgressFactory | None = None,
     frame_progress: FrameProgress | None = None,
     engine: MattingEngine | None = None,
-    stop: threading.Event | None = None,
+    stop: _Stop | None = None,
 ) -> dict[str, object]:
     """Run the engine and compositor over every frame of a video file (nothing dropped).
 
@@ -324,7 +330,7 @@ def _run(
     compositor: Compositor,
     opts: FileOptions,
     tick: Callable[[int], None] | None,
-    stop: threading.Event | None,
+    stop: _Stop | None,
 ) -> None:
     """Decode → matte → composite → encode every frame, overlapped or one after another."""
     clock, stats = pipeline.clock, pipeline.stats
