@@ -1,5 +1,3 @@
-import sys
+from vcam.cli import entry
 
-from vcam.cli import main
-
-sys.exit(main())
+entry()

@@ -545,9 +545,33 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(level=level, format="vcam: %(message)s" if verbose == 0 else "%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
+def entry() -> None:
+    """The ``vcam`` command: :func:`main`, then exit.
+
+    After ``vcam run`` everything is already closed when :func:`main` returns; leaving with
+    ``os._exit`` skips the interpreter's teardown, in which native thread pools (ONNX Runtime,
+    OpenCV, FFmpeg) were seen to abort the process ("terminate called without an active
+    exception", exit -6) after a clean Ctrl-C.
+    """
+    import os
+
+    code = main()
+    if _hard_exit:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+_hard_exit = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vcam`` command; returns the exit status."""
+    global _hard_exit
     args = build_parser().parse_args(argv)
+    _hard_exit = args.command == "run"
     _setup_logging(args.verbose, args.quiet)
     func: Callable[[argparse.Namespace], int] = args.func
     try:

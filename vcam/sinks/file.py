@@ -133,6 +133,9 @@ class FileSink:
         except (av.error.FFmpegError, ValueError, OSError) as exc:
             self._discard()
             raise OutputError(f"output {self.path}: cannot write {fmt.codec.name} into this file ({exc})") from exc
+        except BaseException:  # Ctrl-C while opening: the caller has no sink to abort yet
+            self._discard()
+            raise
 
     def _open_video(
         self, fmt: OutputFormat, rate: Fraction, coded: tuple[int, int], crf: int | None, preset: str, like: VideoInfo | None
