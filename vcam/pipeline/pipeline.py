@@ -100,7 +100,6 @@ class Pipeline:
         self._matting_active = False
         self._paused = False
         self._engine_in_use: object = engine
-        self.frames_in = 0
 
     # -- live changes (thread-safe; take effect on the next frame) --------------------------
 
@@ -141,7 +140,6 @@ class Pipeline:
         if frame is not None:
             self.stats.stage("capture", self.clock() - t0)
             self.stats.frame_in()
-            self.frames_in += 1
         return frame
 
     def prepare(self, frame: Frame) -> Frame:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from vcam.backoff import Backoff
 from vcam.errors import VcamError
 from vcam.sinks import Sink
 
@@ -38,9 +39,7 @@ class ResilientSink:
         self.name = first.name
         # the device node (for counting its consumers) stays the same across reopens
         self.device: str | None = getattr(first, "device", None)
-        self._min, self._max = backoff_s
-        self._delay = self._min
-        self._next_try = 0.0
+        self._backoff = Backoff(*backoff_s)
         self._clock = clock
         self.dropped = 0
         self.failures = 0
@@ -67,19 +66,17 @@ class ResilientSink:
             except Exception as close_exc:  # noqa: BLE001 - a failed device may not close cleanly
                 log.debug("closing %s failed: %s", self.name, close_exc)
             self._inner = None
-            self._delay = self._min
-            self._next_try = self._clock() + self._delay
+            self._backoff.failed(self._clock())
 
     def _reopen(self) -> bool:
         now = self._clock()
-        if now < self._next_try:
+        if not self._backoff.due(now):
             return False
         try:
             self._inner = self._open()
         except VcamError as exc:
-            self._delay = min(self._delay * 2, self._max)
-            self._next_try = now + self._delay
-            log.info("%s still unavailable (%s); next try in %.1f s", self.name, exc, self._delay)
+            delay = self._backoff.retry_failed(now)
+            log.info("%s still unavailable (%s); next try in %.1f s", self.name, exc, delay)
             return False
         self.reopens += 1
         log.warning("%s is back", self.name)

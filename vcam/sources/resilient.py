@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from vcam.backoff import Backoff
 from vcam.errors import VcamError
 from vcam.frames import Frame, placeholder_image
 from vcam.sources import Source
@@ -41,14 +42,12 @@ class ResilientSource:
         self._open = open_source
         self.size, self.fps = size, fps
         self.hold_s = hold_s
-        self._backoff_min, self._backoff_max = backoff_s
+        self._backoff = Backoff(*backoff_s)
         self._clock, self._sleep = clock, sleep
         self._inner: Source | None = first
         self.name = first.name if first is not None else "camera"
         self._last: Frame | None = None
         self._failed_at: float | None = None
-        self._next_try = 0.0
-        self._delay = self._backoff_min
         self._restart = False
         self._index = 0
         self._next_standin = 0.0
@@ -72,19 +71,17 @@ class ResilientSource:
                 log.debug("closing %s failed: %s", self.name, close_exc)
         self._inner = None
         self._failed_at = now
-        self._delay = self._backoff_min
-        self._next_try = now + self._delay
+        self._backoff.failed(now)
 
     def _try_reopen(self) -> None:
         now = self._clock()
-        if now < self._next_try:
+        if not self._backoff.due(now):
             return
         try:
             self._inner = self._open()
         except VcamError as exc:
-            self._delay = min(self._delay * 2, self._backoff_max)
-            self._next_try = now + self._delay
-            log.info("%s still unavailable (%s); next try in %.1f s", self.name, exc, self._delay)
+            delay = self._backoff.retry_failed(now)
+            log.info("%s still unavailable (%s); next try in %.1f s", self.name, exc, delay)
             return
         self.name = self._inner.name
         self.reopens += 1
