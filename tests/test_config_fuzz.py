@@ -33,17 +33,22 @@ def test_any_mapping_is_a_config_or_a_config_error(data: dict) -> None:
     assert isinstance(cfg, Config)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.one_of(st.text(max_size=200), st.builds(lambda d: yaml.safe_dump(d), _configs)))
-def test_any_text_file_is_a_config_or_a_config_error(tmp_path: Path, text: str) -> None:
-    f = tmp_path / "c.yaml"
-    f.write_text(text, encoding="utf-8")
+def _assert_config_or_error(f: Path) -> None:
+    """Loading ``f`` gives a Config, or a ConfigError that names ``f`` and says what is wrong."""
     try:
         cfg = validate_config(read_yaml(f), str(f))
     except ConfigError as exc:
         assert exc.source == str(f) and exc.problems
         return
     assert isinstance(cfg, Config)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.text(max_size=200), st.builds(lambda d: yaml.safe_dump(d), _configs)))
+def test_any_text_file_is_a_config_or_a_config_error(tmp_path: Path, text: str) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text(text, encoding="utf-8")
+    _assert_config_or_error(f)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -51,12 +56,7 @@ def test_any_text_file_is_a_config_or_a_config_error(tmp_path: Path, text: str) 
 def test_any_bytes_are_a_config_or_a_config_error(tmp_path: Path, blob: bytes) -> None:
     f = tmp_path / "c.yaml"
     f.write_bytes(blob)
-    try:
-        cfg = validate_config(read_yaml(f), str(f))
-    except ConfigError as exc:
-        assert exc.source == str(f) and exc.problems
-        return
-    assert isinstance(cfg, Config)
+    _assert_config_or_error(f)
 
 
 def test_yaml_tags_that_build_objects_are_refused(tmp_path: Path) -> None:

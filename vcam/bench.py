@@ -29,6 +29,7 @@ from vcam.frames import cover_fit
 from vcam.matting import MattingEngine
 from vcam.pipeline import Pipeline
 from vcam.sinks.file import FileSink
+from vcam.sinks.null import CountingSink
 from vcam.sources.file import FileSource, VideoReader
 from vcam.sources.synthetic import TestPatternSource
 
@@ -36,23 +37,6 @@ __all__ = ["BenchResult", "bench_size", "make_clip", "run_bench"]
 
 log = logging.getLogger(__name__)
 SIZES = ((1280, 720), (640, 480), (1920, 1080))
-
-
-class _CountingSink:
-    """Discards pictures; sets ``stop`` once ``limit`` were received."""
-
-    name = "null"
-
-    def __init__(self, limit: int, stop: threading.Event) -> None:
-        self.limit, self.stop, self.count = limit, stop, 0
-
-    def send(self, image: np.ndarray, pts: float | None = None) -> None:
-        self.count += 1
-        if self.count >= self.limit:
-            self.stop.set()
-
-    def close(self) -> None:
-        pass
 
 
 def make_clip(path: Path, size: tuple[int, int], fps: int = 30, frames: int = 90, clip: Path | None = None) -> Path:
@@ -128,9 +112,9 @@ def bench_size(cfg: Config, clip: Path, size: tuple[int, int], frames: int, warm
     source = FileSource(clip, loop=True, pace=True, what="bench clip")
     try:
         warm_stop = threading.Event()
-        Pipeline(source, engine, compositor, _CountingSink(warmup, warm_stop), output_size=size).run(warm_stop, 60)
+        Pipeline(source, engine, compositor, CountingSink(warmup, warm_stop), output_size=size).run(warm_stop, 60)
         stop = threading.Event()
-        sink = _CountingSink(frames, stop)
+        sink = CountingSink(frames, stop)
         pipe = Pipeline(source, engine, compositor, sink, output_size=size, mirror=cfg.effect.mirror,
                         alpha_policy=cfg.live.alpha)
         cpu0, wall0 = time.process_time(), time.perf_counter()

@@ -15,7 +15,6 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from vcam.app import build_engine
 from vcam.compositing import make_compositor
 from vcam.config import Config, read_yaml, validate_config
 from vcam.pipeline import Pipeline
+from vcam.sinks.null import CountingSink
 from vcam.sources.file import FileSource
 
 __all__ = ["SoakResult", "process_sample", "run_soak"]
@@ -70,21 +70,6 @@ class SoakResult:
             "samples": [{"frame": n, **s} for n, s in self.samples],
         }
 
-
-class _SoakSink:
-    name = "soak"
-
-    def __init__(self, limit: int, stop: threading.Event, every: Callable[[int], None]) -> None:
-        self.limit, self.stop, self.every, self.count = limit, stop, every, 0
-
-    def send(self, image: np.ndarray, pts: float | None = None) -> None:
-        self.count += 1
-        self.every(self.count)
-        if self.count >= self.limit:
-            self.stop.set()
-
-    def close(self) -> None:
-        pass
 
 
 def run_soak(
@@ -144,7 +129,7 @@ def run_soak(
             if "model" in changed:
                 state["rebuilds"] += 1
 
-    sink = _SoakSink(frames, stop, every)
+    sink = CountingSink(frames, stop, every)
     pipe.sink = sink
     try:
         pipe.run(stop)
