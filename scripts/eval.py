@@ -54,10 +54,10 @@ import numpy as np
 from vcam.compositing.refine import BilinearRefiner, GuidedRefiner, Refiner
 from vcam.evaluation import ClipScorer, luma
 from vcam.matting import MattingEngine
-from vcam.matting.engine import available_cores
+from vcam.matting.engine import available_cores, shrink_frame
 from vcam.matting.models import default_model_dir, ensure_model
 from vcam.pipeline.scenecut import SceneCutDetector
-from vcam.presets import DESIGNED_DEFAULT, PRESETS
+from vcam.presets import DESIGNED_DEFAULT, LIVE_PRESET, PRESETS
 
 log = logging.getLogger("vcam.eval")
 REPO = Path(__file__).resolve().parents[1]
@@ -72,6 +72,15 @@ class Clip:
     name: str
     kind: str
     path: Path
+    aspect: float | None = None  # centre-crop every frame (and its ground truth) to this width/height
+
+    def _crop(self, img: np.ndarray) -> np.ndarray:
+        if self.aspect is None:
+            return img
+        h, w = img.shape[:2]
+        cw, ch = min(w, round(h * self.aspect)), min(h, round(w / self.aspect))
+        x, y = (w - cw) // 2, (h - ch) // 2
+        return np.ascontiguousarray(img[y : y + ch, x : x + cw])
 
     def frames(self, limit: int | None) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         """(RGB uint8 frame, ground-truth alpha float32 0..1 or None) in order."""
@@ -88,8 +97,8 @@ class Clip:
                     g = cv2.imread(str(gt_dir / f"{i:06d}.png"), cv2.IMREAD_GRAYSCALE)
                     if g is None:
                         raise SystemExit(f"{self.name}: ground truth {i:06d}.png is missing")
-                    gt = g.astype(np.float32) * np.float32(1 / 255)
-                yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), gt
+                    gt = self._crop(g).astype(np.float32) * np.float32(1 / 255)
+                yield self._crop(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), gt
                 i += 1
         finally:
             cap.release()
@@ -234,17 +243,24 @@ def parse_setting(spec: str) -> Setting:
     return Setting((int(m.group(1)), int(m.group(2))), float(m.group(3)), [parse_refiner(r) for r in refs])
 
 
-def find_clips(root: Path, kinds: list[str], only: str | None) -> list[Clip]:
+def find_clips(root: Path, kinds: list[str], only: str | None, aspect: float | None = None) -> list[Clip]:
     if not root.is_dir():
         raise SystemExit(f"no clips at {root}: build them with 'python ../shared/evaldata/build.py {root}'")
     clips = []
     for d in sorted(root.iterdir()):
         kind = d.name.split("-", 1)[0]
         if kind in kinds and (d / "input.mp4").is_file() and (only is None or only in d.name):
-            clips.append(Clip(d.name, kind, d))
+            clips.append(Clip(d.name, kind, d, aspect))
     if not clips:
         raise SystemExit(f"no clips of kind {', '.join(kinds)} under {root}")
     return clips
+
+
+def _aspect(text: str) -> float:
+    m = re.fullmatch(r"(\d+):(\d+)", text.strip())
+    if not m or int(m.group(1)) == 0 or int(m.group(2)) == 0:
+        raise argparse.ArgumentTypeError(f"aspect ratio must look like 4:3, got {text!r}")
+    return int(m.group(1)) / int(m.group(2))
 
 
 def _median(xs: list[float]) -> float | None:
@@ -319,7 +335,7 @@ def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, 
             first = None
             for k, (_, refiner) in enumerate(setting.refiners):
                 t1 = time.perf_counter()
-                full = refiner(small, src)
+                full = refiner(small, src).astype(np.float32) * np.float32(1 / 255)  # uint8 -> 0..1
                 if crop and box:
                     full = crop.paste(full, box, fw, fh)
                 refine_ms[k].append((time.perf_counter() - t1) * 1e3)
@@ -387,12 +403,15 @@ def run_mediapipe(py: str, clips: list[Clip], limit: int | None) -> Result:
 def scene_cut_report(clips: list[Clip], limit: int | None) -> dict[str, Any]:
     """The scene-cut detector's scores (thumbnail difference, histogram distance) within each
     clip (largest seen) and across clips (last frame of one against the first of another,
-    smallest seen), with how many within-clip frames it flags and how many joins it finds."""
+    smallest seen), with how many within-clip frames it flags and how many joins it finds.
+    Like the pipeline, it looks at the model's input picture (the live preset's size)."""
+    cut_size = PRESETS[LIVE_PRESET].input_size
     firsts, lasts, within = {}, {}, {}
     for clip in clips:
         det = SceneCutDetector()
         diffs, hists, flagged = [], [], 0
         for rgb, _ in clip.frames(limit):
+            rgb = shrink_frame(rgb, cut_size)  # the pipeline checks the model's input picture
             flagged += det.update(rgb)
             if det.last_scores is not None:
                 diffs.append(det.last_scores[0])
@@ -518,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kinds", default=",".join(KINDS), help="clip kinds to run (default comp,davis,real)")
     ap.add_argument("--only", metavar="TEXT", help="only clips whose name contains TEXT")
     ap.add_argument("--frames", type=int, metavar="N", help="at most N frames per clip (quick checks)")
+    ap.add_argument("--aspect", metavar="W:H", type=_aspect,
+                    help="centre-crop every clip to this aspect ratio first (e.g. 4:3, a 640x480 camera)")
     ap.add_argument("--threads", type=int, default=0, help="engine intra-op threads (default: cores available)")
     ap.add_argument("--timing-frames", type=int, default=30, metavar="N",
                     help="frames of the first comp clip (720p) timed per setting and round (default 30)")
@@ -535,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="eval: %(message)s", stream=sys.stderr)
 
     kinds = [k for k in args.kinds.split(",") if k]
-    clips = find_clips(args.clips, kinds, args.only)
+    clips = find_clips(args.clips, kinds, args.only, args.aspect)
     model = args.model or ensure_model("rvm_mobilenetv3_fp32", None, default_model_dir())
     settings = [parse_setting(s) for s in (args.setting or list(PRESETS))]
     if not args.no_reference:

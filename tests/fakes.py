@@ -67,13 +67,16 @@ class FakeEngine:
         self.resets += 1
         self.frames_since_reset = 0
 
-    def infer(self, rgb: np.ndarray) -> np.ndarray:
+    def shrink(self, rgb: np.ndarray) -> np.ndarray:
         import cv2
 
+        out: np.ndarray = cv2.resize(rgb, self.input_size, interpolation=cv2.INTER_NEAREST)
+        return out
+
+    def infer(self, rgb: np.ndarray) -> np.ndarray:
         self.calls += 1
         self.frames_since_reset += 1
-        small = cv2.resize(rgb, self.input_size, interpolation=cv2.INTER_NEAREST)
-        return (small[..., 0] > 127).astype(np.float32)
+        return (self.shrink(rgb)[..., 0] > 127).astype(np.float32)
 
 
 class MemorySink:

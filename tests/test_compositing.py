@@ -3,6 +3,7 @@
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -42,6 +43,28 @@ def test_blend_known_pixels() -> None:
     assert out[1, 1].tolist() == [150, 100, 50]
 
 
+def test_blend_in_strips_matches_the_formula_on_a_whole_picture() -> None:
+    # 75 rows: two full strips and a short one; uint8 and float alpha give the same picture
+    rng = np.random.default_rng(5)
+    fg, bg = (rng.integers(0, 256, (75, 50, 3), dtype=np.uint8) for _ in range(2))
+    a8 = rng.integers(0, 256, (75, 50), dtype=np.uint8)
+    a = a8.astype(np.float32)[..., None] / 255
+    exact = fg * a + bg * (1 - a)
+    out = blend(fg, bg, a8)
+    assert float(np.abs(out - exact).max()) <= 1.0
+    assert np.array_equal(blend(fg, bg, a8.astype(np.float32) / 255), out)
+    dst = np.zeros_like(fg)
+    assert blend(fg, bg, a8, out=dst) is dst and np.array_equal(dst, out)
+    with pytest.raises(ValueError, match="shapes differ"):
+        blend(fg, bg[:-1], a8)
+
+
+def test_alpha_to_u8_clips_out_of_range_float() -> None:
+    from vcam.compositing.blend import alpha_to_u8
+
+    assert alpha_to_u8(np.array([[-0.2, 0.5, 1.3]], np.float32)).tolist() == [[0, 128, 255]]
+
+
 def test_color_mode() -> None:
     frame = _img(4, 4, (10, 20, 30))
     alpha = np.zeros((4, 4), np.float32)
@@ -79,6 +102,41 @@ def test_blur_does_not_smear_the_person_into_the_background() -> None:
     # right next to the person the blurred background is still black (no white halo)
     assert int(bg[60, 55].max()) <= 2
     assert int(bg[60, 105].max()) <= 2
+
+
+def _scene(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """A textured 720p-like frame (smooth shapes plus fine noise) and a person-shaped alpha."""
+    rng = np.random.default_rng(7)
+    coarse = cv2.resize(rng.integers(0, 256, (9, 16, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
+    frame = np.clip(coarse.astype(np.int16) + rng.integers(-20, 21, (h, w, 3)), 0, 255).astype(np.uint8)
+    alpha = np.zeros((h, w), np.float32)
+    cv2.ellipse(alpha, (w // 2, h), (w // 5, h * 4 // 5), 0, 180, 360, 1.0, -1)
+    return frame, cv2.GaussianBlur(alpha, (0, 0), 2)
+
+
+def test_blur_from_the_model_view_matches_the_full_size_blur() -> None:
+    from vcam.compositing import LowRes
+    from vcam.matting.engine import shrink_frame
+
+    for size, model in (((1280, 720), (384, 216)), ((640, 480), (384, 216))):  # 4:3 is stretched to 16:9
+        frame, alpha = _scene(size[1], size[0])
+        low = LowRes(shrink_frame(frame, model), cv2.resize(alpha, model, interpolation=cv2.INTER_AREA))
+        comp = BlurCompositor(20)
+        full = comp.background(frame, alpha).astype(np.int16)
+        fast = comp.background(frame, alpha, low).astype(np.int16)
+        diff = np.abs(full - fast)[alpha < 0.5]  # where the background shows
+        assert float(diff.mean()) < 1.5 and float(np.percentile(diff, 99)) <= 6
+
+
+def test_blur_uses_the_model_view_only_when_the_blur_is_resolved_there() -> None:
+    from vcam.compositing import LowRes
+
+    frame = _img(720, 1280, (0, 0, 0))
+    alpha = np.zeros((720, 1280), np.uint8)
+    red = LowRes(_img(216, 384, (255, 0, 0)), np.zeros((216, 384), np.float32))  # not this frame: visible
+    assert BlurCompositor(20).background(frame, alpha, red)[360, 640].tolist() == [255, 0, 0]
+    # strength 4 is sigma 1.2 px at 216 lines: too fine there, so the full-size frame is used
+    assert BlurCompositor(4).background(frame, alpha, red)[360, 640].tolist() == [0, 0, 0]
 
 
 def test_blur_strength_scales_with_picture_height() -> None:

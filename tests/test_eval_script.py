@@ -63,6 +63,12 @@ def test_eval_runs_settings_and_references(clips: Path, tmp_path: Path, capsys: 
     assert "== comp (1 clips" in printed and "mediapipe-landscape: unavailable:" in printed
 
 
+def _product_alpha(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """What vcam outputs for a model alpha: rounded to 8 bits, resized bilinearly, as 0..1."""
+    a8 = np.rint(np.clip(alpha, 0, 1) * 255).astype(np.uint8)
+    return cv2.resize(a8, size, interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255
+
+
 def test_eval_scores_match_the_metrics_module(clips: Path, tmp_path: Path) -> None:
     """The harness scores the refined alpha against the ground truth PNGs, nothing else."""
     ev = _load_eval()
@@ -76,7 +82,7 @@ def test_eval_scores_match_the_metrics_module(clips: Path, tmp_path: Path) -> No
     eng = MattingEngine(model, providers=("cpu",), threads=1, input_size=(128, 72), downsample_ratio=0.5)
     preds, lumas, trues = [], [], []
     for rgb, gt in clip.frames(None):
-        preds.append(cv2.resize(eng.infer(rgb), (160, 96), interpolation=cv2.INTER_LINEAR).clip(0, 1))
+        preds.append(_product_alpha(eng.infer(rgb), (160, 96)))
         lumas.append(luma(rgb))
         trues.append(gt)
     expected = clip_metrics(np.stack(preds), np.stack(lumas), np.stack(trues))
@@ -138,7 +144,7 @@ def test_lag_setting_scores_each_frame_with_an_older_alpha(clips: Path) -> None:
     [res] = ev.run_setting(setting, model, [clip], 1, None)
     eng = MattingEngine(model, providers=("cpu",), threads=1, input_size=(128, 72), downsample_ratio=0.5)
     frames = list(clip.frames(None))
-    own = [cv2.resize(eng.infer(rgb), (160, 96), interpolation=cv2.INTER_LINEAR).clip(0, 1) for rgb, _ in frames]
+    own = [_product_alpha(eng.infer(rgb), (160, 96)) for rgb, _ in frames]
     lagged = [own[0], *own[:-1]]
     expected = clip_metrics(np.stack(lagged), np.stack([luma(r) for r, _ in frames]), np.stack([g for _, g in frames]))
     got = {k: res.per_clip[clip.name][k] for k in expected}

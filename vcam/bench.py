@@ -10,7 +10,6 @@ pipeline-CPU-per-frame / bare-inference-CPU-per-frame is printed.
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import threading
@@ -28,6 +27,7 @@ from vcam.config import Config
 from vcam.frames import cover_fit
 from vcam.matting import MattingEngine
 from vcam.pipeline import Pipeline
+from vcam.pipeline.threads import thread_cpu_seconds
 from vcam.sinks.file import FileSink
 from vcam.sinks.null import CountingSink
 from vcam.sources.file import FileSource, VideoReader
@@ -83,6 +83,7 @@ class BenchResult:
     threads: int
     alpha_policy: str
     alpha_age_ms: dict[str, float | None]
+    thread_cpu_ms: dict[str, float]
 
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -90,7 +91,7 @@ class BenchResult:
         return d
 
 
-def bare_inference(engine: MattingEngine, image: np.ndarray, calls: int = 60) -> tuple[float, float]:
+def bare_inference(engine: MattingEngine, image: np.ndarray, calls: int = 150) -> tuple[float, float]:
     """(CPU ms per call, median wall ms per call) of ``engine.infer`` on one picture."""
     for _ in range(5):
         engine.infer(image)
@@ -105,16 +106,52 @@ def bare_inference(engine: MattingEngine, image: np.ndarray, calls: int = 60) ->
     return cpu / calls * 1000.0, float(np.median(walls)) * 1000.0
 
 
+def _thread_group(name: str, tid: int, pool: set[int]) -> str:
+    if tid in pool:
+        return "onnxruntime pool"
+    if name.startswith("vcam-"):
+        return name
+    if name.startswith("av:"):
+        return "decoder"
+    return "other"
+
+
+class _ThreadClock:
+    """CPU ms per output frame of each thread group between the first and the last frame the
+    sink receives (read from /proc in the output thread at those two moments)."""
+
+    def __init__(self, limit: int, pool: set[int]) -> None:
+        self.limit, self.pool = limit, pool
+        self._first: dict[int, tuple[str, float]] = {}
+        self.per_frame_ms: dict[str, float] = {}
+
+    def __call__(self, count: int) -> None:
+        if count == 1:
+            self._first = thread_cpu_seconds()
+        elif count == self.limit and self._first:
+            groups: dict[str, float] = {}
+            for tid, (name, cpu) in thread_cpu_seconds().items():
+                used = cpu - self._first.get(tid, (name, 0.0))[1]
+                key = _thread_group(name, tid, self.pool)
+                groups[key] = groups.get(key, 0.0) + used
+            frames = self.limit - 1
+            self.per_frame_ms = {k: round(v / frames * 1000.0, 2) for k, v in
+                                 sorted(groups.items(), key=lambda kv: -kv[1])}
+
+
 def bench_size(cfg: Config, clip: Path, size: tuple[int, int], frames: int, warmup: int = 30) -> BenchResult:
     """Measure the live pipeline on ``clip`` (already at ``size``) for ``frames`` output frames."""
+    before = set(thread_cpu_seconds())
     engine = build_engine(cfg)
+    pool = set(thread_cpu_seconds()) - before  # ONNX Runtime's intra-op threads start with the session
     compositor = make_compositor(cfg.effect, size, 30.0)
     source = FileSource(clip, loop=True, pace=True, what="bench clip")
     try:
         warm_stop = threading.Event()
         Pipeline(source, engine, compositor, CountingSink(warmup, warm_stop), output_size=size).run(warm_stop, 60)
         stop = threading.Event()
-        sink = CountingSink(frames, stop)
+        clock = _ThreadClock(frames, pool)
+        sink = CountingSink(frames, stop, every=clock)
         pipe = Pipeline(source, engine, compositor, sink, output_size=size, mirror=cfg.effect.mirror,
                         alpha_policy=cfg.live.alpha)
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -146,6 +183,7 @@ def bench_size(cfg: Config, clip: Path, size: tuple[int, int], frames: int, warm
         threads=engine.threads,
         alpha_policy=pipe.alpha_policy,
         alpha_age_ms=s.alpha_age_ms(),
+        thread_cpu_ms=clock.per_frame_ms,
     )
 
 
@@ -161,6 +199,9 @@ def format_table(results: list[BenchResult]) -> str:
             f"{r.bare_wall_ms:>8.2f} {r.ratio:>6.3f}"
         )
         lines.append("           stages (median ms): " + ", ".join(f"{k} {v:.2f}" for k, v in r.stage_ms.items()))
+        if r.thread_cpu_ms:
+            lines.append("           CPU ms per frame by thread: "
+                         + ", ".join(f"{k} {v:.2f}" for k, v in r.thread_cpu_ms.items()))
         if r.alpha_age_ms["p50"] is not None:
             lines.append(f"           alpha age (ms): p50 {r.alpha_age_ms['p50']:.1f}, p95 {r.alpha_age_ms['p95']:.1f}")
     r0 = results[0]
@@ -175,15 +216,12 @@ def run_bench(
     sizes: tuple[tuple[int, int], ...] = SIZES,
     frames: int = 600,
     clip: Path | None = None,
-    json_path: str | None = None,
 ) -> list[BenchResult]:
-    """Benchmark every size in ``sizes``; print a table; optionally write JSON."""
+    """Benchmark every size in ``sizes``."""
     results = []
     with tempfile.TemporaryDirectory(prefix="vcam-bench-") as tmp:
         for size in sizes:
             path = make_clip(Path(tmp) / f"clip-{size[0]}x{size[1]}.mp4", size, clip=clip)
             results.append(bench_size(cfg, path, size, frames))
             log.info("%dx%d: %.2f fps, %.3f cores", *size, results[-1].fps, results[-1].cores_used)
-    if json_path:
-        Path(json_path).write_text(json.dumps([r.as_dict() for r in results], indent=2) + "\n", encoding="utf-8")
     return results

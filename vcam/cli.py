@@ -276,6 +276,8 @@ def _allow_mode(parser: argparse.ArgumentParser, mode: str, help_text: str) -> N
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
     import yaml
 
     from vcam.bench import format_table, run_bench
@@ -296,11 +298,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         variants.append((spec, validate_config(cfg.model_dump(mode="python"), f"--variant {spec}", over)))
     if len(variants) > 1:
         variants = variants[1:]
+    rows: list[dict[str, Any]] = []
     for label, vcfg in variants:
-        json_path = args.json if len(variants) == 1 else None
-        results = run_bench(vcfg, sizes, args.frames, clip, json_path)
+        results = run_bench(vcfg, sizes, args.frames, clip)
+        rows += [{"variant": label, **r.as_dict()} for r in results]
         print(f"== {label}")
-        print(format_table(results))
+        print(format_table(results), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

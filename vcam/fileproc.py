@@ -35,6 +35,7 @@ from vcam.app import build_engine, summarize, write_stats
 from vcam.compositing import Compositor, PassThrough, ReplaceCompositor, make_compositor
 from vcam.compositing.backgrounds import TimedBackground, VideoBackground
 from vcam.compositing.blend import alpha_to_u8
+from vcam.compositing.lowres import LowRes
 from vcam.compositing.refine import make_refiner
 from vcam.config import Config
 from vcam.errors import OutputError
@@ -45,7 +46,7 @@ from vcam.media.formats import ENCODER_PRESETS, OutputFormat, resolve_output_for
 from vcam.media.paths import temp_dir_beside
 from vcam.pipeline import Pipeline
 from vcam.pipeline.pipeline import Matted
-from vcam.pipeline.threads import join_threads
+from vcam.pipeline.threads import join_threads, name_native_thread
 from vcam.sinks.file import FileSink, check_output_path
 from vcam.sinks.pngseq import PngSequenceSink
 from vcam.sources.file import CORRUPT_POLICIES, DecodedFrame, VideoReader, format_time
@@ -105,7 +106,7 @@ class _Transparent:
 
     needs_alpha = True
 
-    def __call__(self, image: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None) -> np.ndarray:
         assert alpha is not None
         out: np.ndarray = cv2.merge((*cv2.split(image), alpha_to_u8(alpha)))
         return out
@@ -427,6 +428,7 @@ def _run_overlapped(
 
     def guarded(body: Callable[[], None]) -> Callable[[], None]:
         def target() -> None:
+            name_native_thread(threading.current_thread().name)
             try:
                 body()
             except BaseException as exc:  # noqa: BLE001 - handed to the calling thread

@@ -1,8 +1,9 @@
 """Compositors: turn a frame and its alpha into the output picture.
 
-A compositor is called as ``compositor(image, alpha)`` with ``image`` (H, W, 3) uint8 RGB at
-output size and ``alpha`` (H, W) float32 0..1 at the same size (None when its
-``needs_alpha`` is False) and returns an (H, W, 3) uint8 RGB picture.
+A compositor is called as ``compositor(image, alpha, low)`` with ``image`` (H, W, 3) uint8
+RGB at output size, ``alpha`` (H, W) uint8 0..255 or float32 0..1 at the same size (None
+when its ``needs_alpha`` is False) and optionally ``low``, the frame and alpha as the model
+saw them (:class:`LowRes`), and returns an (H, W, 3) uint8 RGB picture.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from vcam.compositing.backgrounds import load_background
 from vcam.compositing.blend import blend
 from vcam.compositing.blur import BlurCompositor
+from vcam.compositing.lowres import LowRes
 from vcam.compositing.refine import upsample_alpha
 from vcam.compositing.replace import ColorCompositor, PassThrough, ReplaceCompositor
 from vcam.config import EffectConfig
@@ -22,6 +24,7 @@ __all__ = [
     "BlurCompositor",
     "ColorCompositor",
     "Compositor",
+    "LowRes",
     "PassThrough",
     "ReplaceCompositor",
     "blend",
@@ -33,7 +36,7 @@ __all__ = [
 class Compositor(Protocol):
     needs_alpha: bool
 
-    def __call__(self, image: np.ndarray, alpha: np.ndarray | None) -> np.ndarray: ...
+    def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None) -> np.ndarray: ...
 
 
 def make_compositor(effect: EffectConfig, size: tuple[int, int], fps: float) -> Compositor:

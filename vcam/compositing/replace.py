@@ -6,6 +6,7 @@ import numpy as np
 
 from vcam.compositing.backgrounds import Background
 from vcam.compositing.blend import blend
+from vcam.compositing.lowres import LowRes
 
 __all__ = ["ColorCompositor", "PassThrough", "ReplaceCompositor"]
 
@@ -19,7 +20,7 @@ class ReplaceCompositor:
         self.background = background
         self._n = 0
 
-    def __call__(self, image: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None) -> np.ndarray:
         assert alpha is not None
         bg = self.background.frame(self._n)
         self._n += 1
@@ -38,7 +39,7 @@ class ColorCompositor:
         self.color = color
         self._bg: np.ndarray | None = None
 
-    def __call__(self, image: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None) -> np.ndarray:
         assert alpha is not None
         if self._bg is None or self._bg.shape != image.shape:
             self._bg = np.empty_like(image)
@@ -51,5 +52,5 @@ class PassThrough:
 
     needs_alpha = False
 
-    def __call__(self, image: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None) -> np.ndarray:
         return image

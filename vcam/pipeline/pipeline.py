@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vcam.compositing import Compositor
+from vcam.compositing import Compositor, LowRes
 from vcam.compositing.refine import BilinearRefiner, Refiner
 from vcam.frames import Frame, cover_fit
 from vcam.matting.engine import MattingEngine
@@ -41,7 +41,7 @@ from vcam.pipeline.buffers import LatestSlot
 from vcam.pipeline.heap import trim_heap
 from vcam.pipeline.scenecut import SceneCutDetector
 from vcam.pipeline.stats import Stats
-from vcam.pipeline.threads import join_threads
+from vcam.pipeline.threads import join_threads, name_native_thread
 from vcam.sinks import Sink, StopRequested
 from vcam.sources import Source
 
@@ -55,16 +55,18 @@ ALPHA_POLICIES = ("wait", "latest")
 
 @dataclass(slots=True)
 class Matted:
-    """A prepared frame and its alpha at model size (None when the compositor needs none)."""
+    """A prepared frame and its alpha at model size (None when the compositor needs none),
+    with the model's input picture when there is an alpha."""
 
     frame: Frame
     alpha: np.ndarray | None
+    small: np.ndarray | None = None
 
 
 class Pipeline:
     """source → prepare (fit to output size, mirror) → matting → refine + composite → sink.
 
-    ``on_alpha(frame, alpha)`` if given is called with every output-size alpha (float32 0..1),
+    ``on_alpha(frame, alpha)`` if given is called with every output-size alpha (uint8 0..255),
     for example to write mattes in file mode. ``refiner`` brings model-size alpha to output
     size (bilinear by default); ``scene_cuts`` resets the engine on an abrupt picture change.
     """
@@ -166,16 +168,17 @@ class Pipeline:
             self._matting_active = False
             return Matted(frame, None)
         size = frame.size
-        cut = self.scene_cuts is not None and self.scene_cuts.update(frame.image)
+        t0 = self.clock()
+        small = engine.shrink(frame.image)  # shared by the scene-cut check, the model and the blur
+        cut = self.scene_cuts is not None and self.scene_cuts.update(small)
         if cut:
             log.debug("scene cut at frame %d: resetting the matting state", frame.index)
         if not self._matting_active or size != self._last_size or frame.restart or cut:
             engine.reset()
         self._matting_active, self._last_size = True, size
-        t0 = self.clock()
-        alpha = engine.infer(frame.image)
+        alpha = engine.infer(small)
         self.stats.stage("inference", self.clock() - t0)
-        return Matted(frame, alpha)
+        return Matted(frame, alpha, small)
 
     def render(self, item: Matted) -> np.ndarray:
         """Upsample the alpha to the picture and composite; pass through when there is no alpha."""
@@ -191,7 +194,8 @@ class Pipeline:
         self.stats.stage("refine", t1 - t0)
         if self.on_alpha is not None:
             self.on_alpha(frame, full)
-        out = compositor(frame.image, full)
+        low = LowRes(item.small, item.alpha) if item.small is not None else None
+        out = compositor(frame.image, full, low)
         self.stats.stage("composite", self.clock() - t1)
         return out
 
@@ -205,6 +209,7 @@ class Pipeline:
             done = newest.wait_for_alpha(_POLL_S)
             if done is not None:
                 self.stats.alpha_age(frame.timestamp - done.frame.timestamp)
+                # (without the model's picture: that is of an older frame than this one)
                 return Matted(frame, done.alpha)
             if newest.closed:
                 return None
@@ -242,6 +247,7 @@ class Pipeline:
 
         def guarded(body: Callable[[], None]) -> Callable[[], None]:
             def target() -> None:
+                name_native_thread(threading.current_thread().name)
                 try:
                     body()
                 except StopRequested:
