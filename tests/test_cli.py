@@ -210,7 +210,12 @@ def test_ctrl_c_in_process_leaves_no_output(tmp_path: Path, isolated_home: Path)
     out_dir.mkdir()
     proc = _spawn(["process", str(video), "-o", str(out_dir / "o.mp4"), "--matte-out", str(out_dir / "m")])
     # wait until it is writing (the hidden temporary files exist), then interrupt
-    _wait_for(proc, lambda: len(list(out_dir.iterdir())) >= 2)
+    try:
+        _wait_for(proc, lambda: len(list(out_dir.iterdir())) >= 2)
+    except AssertionError:
+        proc.kill()
+        out, err = proc.communicate(timeout=30)
+        raise AssertionError(f"vcam process did not start writing (exit {proc.returncode}): {err.decode()[-2000:]}") from None
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130

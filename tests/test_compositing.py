@@ -43,20 +43,27 @@ def test_blend_known_pixels() -> None:
     assert out[1, 1].tolist() == [150, 100, 50]
 
 
-def test_blend_in_strips_matches_the_formula_on_a_whole_picture() -> None:
-    # 75 rows: two full strips and a short one; uint8 and float alpha give the same picture
+def test_blend_matches_the_formula_rounded_once() -> None:
     rng = np.random.default_rng(5)
     fg, bg = (rng.integers(0, 256, (75, 50, 3), dtype=np.uint8) for _ in range(2))
     a8 = rng.integers(0, 256, (75, 50), dtype=np.uint8)
-    a = a8.astype(np.float32)[..., None] / 255
+    a8[0, :4] = (0, 255, 0, 255)  # the two ends are exact
+    a = a8.astype(np.float64)[..., None] / 255
     exact = fg * a + bg * (1 - a)
     out = blend(fg, bg, a8)
-    assert float(np.abs(out - exact).max()) <= 1.0
+    assert np.array_equal(out, np.rint(exact).astype(np.uint8)) or float(np.abs(out - exact).max()) <= 0.5 + 1e-9
+    assert out[0, 1].tolist() == fg[0, 1].tolist() and out[0, 0].tolist() == bg[0, 0].tolist()
     assert np.array_equal(blend(fg, bg, a8.astype(np.float32) / 255), out)
+    # views that are not contiguous (a mirrored picture) give the same result
+    assert np.array_equal(blend(fg[:, ::-1], bg[:, ::-1], a8[:, ::-1]), out[:, ::-1])
     dst = np.zeros_like(fg)
     assert blend(fg, bg, a8, out=dst) is dst and np.array_equal(dst, out)
+    in_place = bg.copy()
+    assert np.array_equal(blend(fg, in_place, a8, out=in_place), out)
     with pytest.raises(ValueError, match="shapes differ"):
         blend(fg, bg[:-1], a8)
+    with pytest.raises(ValueError, match="must be uint8"):
+        blend(fg.astype(np.float32), bg, a8)
 
 
 def test_alpha_to_u8_clips_out_of_range_float() -> None:

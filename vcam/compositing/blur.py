@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from numba import njit, types
 
 from vcam.compositing.blend import blend
 from vcam.compositing.lowres import LowRes
@@ -30,13 +31,33 @@ def _factor(sigma: float) -> int:
     return factor
 
 
-def _reduce(image: np.ndarray, weight: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
+def _reduce(image: np.ndarray, alpha: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
     if factor == 1:
-        return image, weight
+        return image, alpha
     h, w = image.shape[:2]
     size = (max(1, w // factor), max(1, h // factor))
     return (cv2.resize(image, size, interpolation=cv2.INTER_AREA),
-            cv2.resize(weight, size, interpolation=cv2.INTER_AREA))
+            cv2.resize(alpha, size, interpolation=cv2.INTER_AREA))
+
+
+_F3 = types.Array(types.float32, 3, "C", readonly=True)
+_F2 = types.Array(types.float32, 2, "C", readonly=True)
+
+
+@njit(types.void(_F3, _F2, _F3, types.Array(types.uint8, 3, "C")), cache=True, nogil=True)
+def _normalise(num, den, plain, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """out = num / den where background is near (den: blurred background weight), the plain
+    blur where none is (inside the person), blended over den 0..0.05; rounded to uint8."""
+    height, width = den.shape
+    for y in range(height):
+        for x in range(width):
+            d = den[y, x]
+            mix = min(max(d * np.float32(20.0), np.float32(0.0)), np.float32(1.0))
+            inv = np.float32(1.0) / max(d, np.float32(_EPS))
+            for c in range(3):
+                p = plain[y, x, c]
+                v = p + mix * (num[y, x, c] * inv - p) + np.float32(0.5)
+                out[y, x, c] = np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)))
 
 
 class BlurCompositor:
@@ -64,21 +85,22 @@ class BlurCompositor:
             sx, sy = sigma * lw / w, sigma * lh / h  # the model's picture may be stretched
         if low is not None and min(sx, sy) >= _MIN_SIGMA:
             factor = _factor(min(sx, sy))
-            small, weight = _reduce(low.image, 1.0 - low.alpha, factor)
+            small, small_alpha = _reduce(low.image, low.alpha, factor)
             sx, sy = sx / factor, sy / factor
         else:
             factor = _factor(sigma)
-            a = alpha.astype(np.float32) * np.float32(1 / 255) if alpha.dtype == np.uint8 else alpha
-            small, weight = _reduce(image, 1.0 - a, factor)
+            small, small_alpha = _reduce(image, alpha, factor)
             sx = sy = sigma / factor
+        if small_alpha.dtype == np.uint8:
+            weight = 1.0 - small_alpha.astype(np.float32) * np.float32(1 / 255)
+        else:
+            weight = 1.0 - small_alpha
         small = small.astype(np.float32)
         num = cv2.GaussianBlur(small * weight[..., None], (0, 0), sx, sigmaY=sy)
         den = cv2.GaussianBlur(weight, (0, 0), sx, sigmaY=sy)
         plain = cv2.GaussianBlur(small, (0, 0), sx, sigmaY=sy)
-        # Where no background is near (inside the person), fall back to the plain blur.
-        mix = np.clip(den / 0.05, 0.0, 1.0)[..., None]
-        bg = num / np.maximum(den, _EPS)[..., None] * mix + plain * (1.0 - mix)
-        bg8 = np.clip(bg + 0.5, 0, 255).astype(np.uint8)
+        bg8 = np.empty(small.shape, np.uint8)
+        _normalise(num, den, plain, bg8)
         return cv2.resize(bg8, (w, h), interpolation=cv2.INTER_LINEAR)
 
     def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None) -> np.ndarray:
