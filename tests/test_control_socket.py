@@ -226,7 +226,7 @@ def test_mode_change_is_visible_in_the_next_frames(
     while (item := reader.read()) is not None:
         decoded.append(item[0])
     reader.close()
-    monkeypatch.setattr(vcam.app, "build_engine", lambda cfg, progress=None: FakeEngine((16, 9)))
+    monkeypatch.setattr(vcam.app, "build_engine", lambda cfg, progress=None, live=False: FakeEngine((16, 9)))
     cfg = validate_config({
         "camera": {"device": str(clip), "size": [64, 36], "fps": 30},
         "effect": {"mode": "color", "color": list(COLOR)},

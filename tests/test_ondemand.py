@@ -161,7 +161,7 @@ def test_daemon_follows_the_consumers_of_its_virtual_camera(
 
     register_memory_backend()
     clip = write_video(tmp_path / "clip.mp4", [split_frame(i) for i in range(10)], fps=Fraction(30))
-    monkeypatch.setattr(vcam.app, "build_engine", lambda cfg, progress=None: FakeEngine((16, 9)))
+    monkeypatch.setattr(vcam.app, "build_engine", lambda cfg, progress=None, live=False: FakeEngine((16, 9)))
     cfg = validate_config({
         "camera": {"device": str(clip), "size": list(SIZE), "fps": 30, "on_demand": True},
         "effect": {"mode": "color", "color": list(COLOR)},

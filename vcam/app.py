@@ -30,6 +30,7 @@ from vcam.sources.webcam import CameraSource
 
 __all__ = [
     "build_engine",
+    "build_live_engine",
     "finish_sink",
     "model_dir",
     "open_live_source",
@@ -49,8 +50,9 @@ def model_dir(cfg: Config) -> Path:
     return Path(cfg.model.dir).expanduser() if cfg.model.dir else default_model_dir()
 
 
-def build_engine(cfg: Config, progress: ProgressFactory | None = None) -> MattingEngine:
-    """Verify (fetching on first use) the configured model and start an engine on it."""
+def build_engine(cfg: Config, progress: ProgressFactory | None = None, *, live: bool = False) -> MattingEngine:
+    """Verify (fetching on first use) the configured model and start an engine on it. ``live``:
+    for the live pipeline, where ``model.threads: 0`` picks the thread count by the frame rate."""
     overrides = cfg.model.preset_overrides()
     log.info(
         "quality preset %s%s", cfg.model.preset, ("; overridden: " + ", ".join(overrides)) if overrides else ""
@@ -65,7 +67,13 @@ def build_engine(cfg: Config, progress: ProgressFactory | None = None) -> Mattin
         threads=cfg.model.threads,
         input_size=cfg.model.input_size,
         downsample_ratio=cfg.model.downsample_ratio,
+        frame_budget_s=1.0 / cfg.output_fps if live else None,
     )
+
+
+def build_live_engine(cfg: Config) -> MattingEngine:
+    """:func:`build_engine` for the live pipeline (engine swaps on a config change included)."""
+    return build_engine(cfg, live=True)
 
 
 def open_live_source(cfg: Config) -> Source:
@@ -167,7 +175,7 @@ def run_live(
     the virtual camera's consumers and shows the tray icon (see :mod:`vcam.daemon`).
     """
     stop = stop or threading.Event()
-    engine = build_engine(cfg, progress)
+    engine = build_engine(cfg, progress, live=True)
     compositor = make_compositor(cfg.effect, cfg.output_size, cfg.output_fps)
     with contextlib.ExitStack() as stack:
         close = getattr(compositor, "close", None)
@@ -199,7 +207,7 @@ def run_live(
             else:
                 why = run_desktop(
                     pipeline, cfg, source=gated, sink=sink,
-                    stop=stop, duration=duration, options=desktop, build_engine=build_engine, open_source=open_live_source,
+                    stop=stop, duration=duration, options=desktop, build_engine=build_live_engine, open_source=open_live_source,
                 )
             ok = True
             log.info("stopped (%s)", why)

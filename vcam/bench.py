@@ -142,7 +142,7 @@ class _ThreadClock:
 def bench_size(cfg: Config, clip: Path, size: tuple[int, int], frames: int, warmup: int = 30) -> BenchResult:
     """Measure the live pipeline on ``clip`` (already at ``size``) for ``frames`` output frames."""
     before = set(thread_cpu_seconds())
-    engine = build_engine(cfg)
+    engine = build_engine(cfg, live=True)
     pool = set(thread_cpu_seconds()) - before  # ONNX Runtime's intra-op threads start with the session
     compositor = make_compositor(cfg.effect, size, 30.0)
     source = FileSource(clip, loop=True, pace=True, what="bench clip")

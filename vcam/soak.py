@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from vcam.app import build_engine
+from vcam.app import build_live_engine
 from vcam.compositing import make_compositor
 from vcam.config import Config, read_yaml, validate_config
 from vcam.pipeline import Pipeline
@@ -103,12 +103,12 @@ def run_soak(
 
     write_config(0)
     first = validate_config(read_yaml(config_path), str(config_path))
-    pipe = Pipeline(source, build_engine(first), make_compositor(first.effect, size, cfg.output_fps), None,  # type: ignore[arg-type]
+    pipe = Pipeline(source, build_live_engine(first), make_compositor(first.effect, size, cfg.output_fps), None,  # type: ignore[arg-type]
                     output_size=size)
     controller = Controller(
         pipe, first, stop=stop, config_path=config_path,
         load_config=lambda: validate_config(read_yaml(config_path), str(config_path)),
-        build_engine=build_engine,
+        build_engine=build_live_engine,
     )
 
     def every(n: int) -> None:
