@@ -1,0 +1,116 @@
+"""CPU milliseconds per frame of each compositing step of the live pipeline, on real frames.
+
+    .venv/bin/python scripts/bench_compositing.py --clip /work/evalclips/real-thoughtful/input.mp4 \
+        --size 1280x720 --json /tmp/bench_compositing.json
+
+The clip's first frames are scaled (cover-fit) to the size, matted once with the live
+preset (one thread), and then each step is run over them in turn (60 distinct frames, so the
+pictures come from memory as in the pipeline, not from the CPU cache), reporting process CPU
+ms per call: the model-input shrink, the alpha upsampling (bilinear refiner), the blurred
+background (from the model's view of the frame, and from the full-size frame), the blend,
+and the whole blur compositor. OpenCV runs single-threaded, as under ``Pipeline.run``.
+
+To compare with an earlier vcam, run the same file with that checkout first on the path
+(``PYTHONPATH=/path/to/old/checkout``); steps the old code lacks are reported as missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vcam.compositing import BlurCompositor
+from vcam.compositing.blend import blend
+from vcam.compositing.refine import BilinearRefiner
+from vcam.frames import cover_fit
+from vcam.matting import MattingEngine
+from vcam.matting.models import default_model_dir, ensure_model
+from vcam.presets import LIVE_PRESET, PRESETS
+from vcam.sources.file import VideoReader
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, _, h = text.lower().partition("x")
+    return int(w), int(h)
+
+
+def cpu_ms(fn: Callable[[int], object], frames: int, calls: int) -> float:
+    fn(0)
+    c0 = time.process_time()
+    for i in range(calls):
+        fn(i % frames)
+    return (time.process_time() - c0) / calls * 1000.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clip", type=Path, required=True, help="a video with a person")
+    ap.add_argument("--size", type=_size, default=(1280, 720), help="picture size WxH (default 1280x720)")
+    ap.add_argument("--frames", type=int, default=60, help="distinct frames cycled through (default 60)")
+    ap.add_argument("--calls", type=int, default=240, help="calls timed per step (default 240)")
+    ap.add_argument("--strength", type=int, default=20, help="blur strength (default 20, as configs/default.yaml)")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    args = ap.parse_args(argv)
+
+    cv2.setNumThreads(1)
+    reader = VideoReader(args.clip, "clip")
+    images: list[np.ndarray] = []
+    while len(images) < args.frames and (item := reader.read()) is not None:
+        images.append(cover_fit(item[0], args.size))
+    reader.close()
+    if not images:
+        print(f"{args.clip}: no frames", file=sys.stderr)
+        return 1
+    n = len(images)
+    preset = PRESETS[LIVE_PRESET]
+    model = ensure_model("rvm_mobilenetv3_fp32", None, default_model_dir())
+    engine = MattingEngine(model, providers=("cpu",), threads=1, input_size=preset.input_size,
+                           downsample_ratio=preset.downsample_ratio)
+    shrink = getattr(engine, "shrink", None)
+    smalls = [shrink(im) for im in images] if shrink else None
+    alphas = [engine.infer(im) for im in images]
+    refiner = BilinearRefiner()
+    fulls = [refiner(a, im) for a, im in zip(alphas, images, strict=True)]
+    comp = BlurCompositor(args.strength)
+    results: dict[str, float | None] = {}
+    results["shrink"] = round(cpu_ms(lambda i: shrink(images[i]), n, args.calls), 3) if shrink else None
+    results["refine (bilinear)"] = round(cpu_ms(lambda i: refiner(alphas[i], images[i]), n, args.calls), 3)
+    results["blur background (full-size frame)"] = round(
+        cpu_ms(lambda i: comp.background(images[i], fulls[i]), n, args.calls), 3)
+    try:
+        from vcam.compositing import LowRes  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        lows = None
+        results["blur background (model's view)"] = None
+    else:
+        assert smalls is not None
+        lows = [LowRes(s, a) for s, a in zip(smalls, alphas, strict=True)]
+        results["blur background (model's view)"] = round(
+            cpu_ms(lambda i: comp.background(images[i], fulls[i], lows[i]), n, args.calls), 3)
+    bgs = [comp.background(images[i], fulls[i]) for i in range(n)]
+    results["blend"] = round(cpu_ms(lambda i: blend(images[i], bgs[i], fulls[i]), n, args.calls), 3)
+    if lows is not None:
+        results["blur compositor (model's view)"] = round(
+            cpu_ms(lambda i: comp(images[i], fulls[i], lows[i]), n, args.calls), 3)
+    else:
+        results["blur compositor (model's view)"] = None
+    results["blur compositor (full-size frame)"] = round(cpu_ms(lambda i: comp(images[i], fulls[i]), n, args.calls), 3)
+    w, h = args.size
+    print(f"CPU ms per call, {w}x{h}, {n} frames of {args.clip.name}, blur strength {args.strength}:")
+    for name, value in results.items():
+        print(f"  {name:36s} {'missing' if value is None else f'{value:7.3f}'}")
+    if args.json:
+        args.json.write_text(json.dumps({"size": [w, h], "clip": str(args.clip), "cpu_ms": results}, indent=2) + "\n",
+                             encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
