@@ -100,3 +100,30 @@ def test_time_inference_is_a_positive_median(model_path: Path) -> None:
     eng = MattingEngine(model_path, providers=("cpu",), threads=1, input_size=(128, 72), downsample_ratio=0.5)
     assert 0 < eng.time_inference(runs=3) < 60.0  # seconds, not milliseconds
     assert eng.frames_since_reset == 0
+
+
+def test_io_binding_keeps_the_state_bound_and_gives_the_same_alpha(model_path: Path) -> None:
+    """The GPU path (state kept as bound device values) run on the CPU device: same mattes."""
+    frames, _ = portrait_frames(6)
+    plain = MattingEngine(model_path, providers=("cpu",), threads=1, input_size=(128, 72), downsample_ratio=0.5)
+    bound = MattingEngine(model_path, providers=("cpu",), threads=1, input_size=(128, 72), downsample_ratio=0.5,
+                          io_binding=True)
+    assert (plain.io_binding, bound.io_binding) == (False, True)
+    for i, f in enumerate(frames):
+        if i == 4:
+            plain.reset()
+            bound.reset()
+        a, b = plain.infer(f), bound.infer(f)
+        assert a.shape == b.shape == (72, 128) and b.dtype == np.float32
+        assert np.array_equal(a, b), f"frame {i}"
+    assert bound.frames_since_reset == 2
+
+
+def test_tensorrt_gets_fp16_and_an_engine_cache(tmp_path: Path) -> None:
+    from vcam.matting.engine import provider_options
+
+    opts = provider_options(["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"], tmp_path)
+    assert opts[1:] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    name, trt = opts[0]  # type: ignore[misc]
+    assert name == "TensorrtExecutionProvider"
+    assert trt == {"trt_fp16_enable": "True", "trt_engine_cache_enable": "True", "trt_engine_cache_path": str(tmp_path)}

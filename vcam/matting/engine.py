@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -20,7 +21,7 @@ import numpy as np
 from vcam.errors import ModelError
 from vcam.matting import contract
 
-__all__ = ["PROVIDER_NAMES", "MattingEngine", "available_cores", "shrink_frame"]
+__all__ = ["PROVIDER_NAMES", "MattingEngine", "available_cores", "provider_options", "shrink_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,22 @@ def available_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def provider_options(chosen: Sequence[str], trt_cache: Path) -> list[str | tuple[str, dict[str, str]]]:
+    """ONNX Runtime's provider list with options: TensorRT builds fp16 engines where the GPU
+    has fp16 and caches them in ``trt_cache`` (building one takes minutes)."""
+    out: list[str | tuple[str, dict[str, str]]] = []
+    for name in chosen:
+        if name == PROVIDER_NAMES["tensorrt"]:
+            out.append((name, {
+                "trt_fp16_enable": "True",
+                "trt_engine_cache_enable": "True",
+                "trt_engine_cache_path": str(trt_cache),
+            }))
+        else:
+            out.append(name)
+    return out
 
 
 def shrink_frame(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -76,11 +93,13 @@ class MattingEngine:
         downsample_ratio: float = 0.25,
         spinning: bool = False,
         frame_budget_s: float | None = None,
+        io_binding: bool | None = None,
     ) -> None:
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.downsample_ratio = float(downsample_ratio)
         self._model_path, self._spinning = model_path, spinning
         self._chosen = self._usable(providers)
+        self._io_binding = io_binding
         self.thread_choice = "configured" if threads else "all cores"
         self._open(threads or available_cores())
         if not threads and frame_budget_s is not None and self.provider == "cpu" and self.threads > 1:
@@ -153,7 +172,9 @@ class MattingEngine:
         # Spinning threads burn a core while waiting; the other pipeline stages need it.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         try:
-            self._session = ort.InferenceSession(str(model_path), opts, providers=chosen)
+            self._session = ort.InferenceSession(
+                str(model_path), opts, providers=provider_options(chosen, model_path.parent / "tensorrt-cache")
+            )
         except Exception as exc:  # ORT raises several private exception types
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(
@@ -168,11 +189,16 @@ class MattingEngine:
                 + ", ".join(missing)
             )
         self.provider = _SHORT.get(self._session.get_providers()[0], self._session.get_providers()[0])
+        # On a GPU the recurrent state stays in device memory between frames (I/O binding);
+        # only the frame goes up and the alpha comes back.
+        gpu = self.provider in ("cuda", "tensorrt")
+        use_binding = gpu if self._io_binding is None else self._io_binding
+        self._device = ("cuda" if gpu else "cpu") if use_binding else None
         w, h = self.input_size
         self._src = np.zeros((1, 3, h, w), np.float32)
         self._ratio = np.array([self.downsample_ratio], np.float32)
         self._outputs = [contract.ALPHA, *contract.STATE_OUT]
-        self._state: list[np.ndarray] = []
+        self._state: list[Any] = []  # numpy arrays, or OrtValues on the device with I/O binding
 
     def _log(self) -> None:
         log.info(
@@ -189,6 +215,10 @@ class MattingEngine:
     def reset(self) -> None:
         """Forget the recurrent state; the next frame is treated as the first of a scene."""
         self._state = [np.zeros(contract.INITIAL_STATE_SHAPE, np.float32) for _ in range(4)]
+        if self._device is not None:
+            import onnxruntime as ort
+
+            self._state = [ort.OrtValue.ortvalue_from_numpy(z, self._device, 0) for z in self._state]
         self.frames_since_reset = 0
 
     def shrink(self, rgb: np.ndarray) -> np.ndarray:
@@ -204,6 +234,8 @@ class MattingEngine:
         small = self.shrink(rgb)
         # HWC uint8 -> CHW float 0..1 into the reused input buffer.
         np.multiply(small.transpose(2, 0, 1), np.float32(1 / 255), out=self._src[0], casting="unsafe")
+        if self._device is not None:
+            return self._infer_bound(self._device)
         feeds = {contract.SOURCE: self._src, contract.RATIO: self._ratio}
         feeds.update(zip(contract.STATE_IN, self._state, strict=True))
         pha, *state = self._session.run(self._outputs, feeds)
@@ -211,3 +243,24 @@ class MattingEngine:
         self.frames_since_reset += 1
         alpha: np.ndarray = pha[0, 0]
         return alpha
+
+    def _infer_bound(self, device: str) -> np.ndarray:
+        binding = self._session.io_binding()
+        binding.bind_cpu_input(contract.SOURCE, self._src)
+        binding.bind_cpu_input(contract.RATIO, self._ratio)
+        for name, value in zip(contract.STATE_IN, self._state, strict=True):
+            binding.bind_ortvalue_input(name, value)
+        binding.bind_output(contract.ALPHA, "cpu")
+        for name in contract.STATE_OUT:
+            binding.bind_output(name, device, 0)
+        self._session.run_with_iobinding(binding)
+        pha, *state = binding.get_outputs()
+        self._state = state
+        self.frames_since_reset += 1
+        alpha: np.ndarray = pha.numpy()[0, 0]
+        return alpha
+
+    @property
+    def io_binding(self) -> bool:
+        """True when the recurrent state is kept as bound device values between frames."""
+        return self._device is not None
