@@ -12,7 +12,11 @@ then, from the repository root:
 
 A setting is ``WxH@RATIO/REFINE[,REFINE...]`` (one engine run, scored once per refinement
 method; a method may carry parameters, ``guided-r2-e0.001``) or a preset name
-(``realtime``, ``offline``). Every invocation also runs the two references: the designed
+(``realtime``, ``offline``). Experiments go in front of a setting: ``crop:`` (the model sees
+a crop around the person), ``lagN:`` (each frame scored with the alpha of N frames before, as
+``live.alpha: latest`` shows it), ``stillT:`` (inference skipped while no 8x8 block of the
+model-size grey picture moved by T levels; JSON ``inference_skipped_pct``). ``--aspect 4:3``
+centre-crops every clip first. Every invocation also runs the two references: the designed
 default (256x144@0.25/bilinear) and MediaPipe selfie segmentation (landscape model), the
 latter in the separate evaluation environment (``.venv-eval``, see docs/quality.md) or
 reported as unavailable with the reason.
@@ -114,10 +118,12 @@ class Setting:
     preset: str | None = None
     crop: bool = False
     lag: int = 0  # score frame t with the alpha of frame t - lag (live.alpha: latest)
+    still: float = 0.0  # skip inference (reuse the last alpha) while the picture stays this close
 
     @property
     def engine_label(self) -> str:
         lag = f"lag{self.lag}:" if self.lag else ""
+        lag = (f"still{self.still:g}:" if self.still else "") + lag
         return lag + ("crop:" if self.crop else "") + f"{self.input_size[0]}x{self.input_size[1]}@{self.ratio:g}"
 
 
@@ -222,6 +228,13 @@ def parse_refiner(spec: str) -> tuple[str, Refiner]:
 
 
 def parse_setting(spec: str) -> Setting:
+    still = re.match(r"still(\d+(?:\.\d+)?):", spec)
+    if still:
+        inner = parse_setting(spec[still.end():])
+        if inner.crop or inner.lag:
+            raise SystemExit(f"bad setting {spec!r}: still does not combine with crop or lag")
+        inner.still = float(still.group(1))
+        return inner
     lag = re.match(r"lag(\d+):", spec)
     if lag:
         inner = parse_setting(spec[lag.end():])
@@ -311,6 +324,30 @@ def time_settings(
     return out
 
 
+class StillGate:
+    """Experiment (``stillT:`` settings): skip inference and reuse the last alpha while the
+    picture has not changed. The model-size picture is reduced to grey 8x8-pixel blocks; when
+    no block's mean differs by ``threshold`` levels (0..255) or more from the last frame that
+    was matted, the frame counts as still. The recurrent state does not advance on a skip."""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self._last: tuple[np.ndarray, np.ndarray] | None = None
+        self.frames = self.skipped = 0
+
+    def alpha(self, engine: MattingEngine, small: np.ndarray) -> np.ndarray:
+        self.frames += 1
+        h, w = small.shape[:2]
+        grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+        blocks = cv2.resize(grey, (max(1, w // 8), max(1, h // 8)), interpolation=cv2.INTER_AREA).astype(np.float32)
+        if self._last is not None and float(np.abs(blocks - self._last[0]).max()) < self.threshold:
+            self.skipped += 1
+            return self._last[1]
+        out = engine.infer(small)
+        self._last = (blocks, out)
+        return out
+
+
 def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, limit: int | None) -> list[Result]:
     engine = MattingEngine(model, providers=("cpu",), threads=threads, input_size=setting.input_size,
                            downsample_ratio=setting.ratio)
@@ -322,12 +359,13 @@ def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, 
         refine_ms: list[list[float]] = [[] for _ in setting.refiners]
         crop = PersonCrop(setting.input_size[0] / setting.input_size[1]) if setting.crop else None
         recent: collections.deque[np.ndarray] = collections.deque(maxlen=setting.lag + 1)
+        still = StillGate(setting.still) if setting.still else None
         for rgb, gt in clip.frames(limit):
             fh, fw = rgb.shape[:2]
             box = crop.current(fw, fh) if crop else None
             src = crop.extract(rgb, box) if crop and box else rgb
             t0 = time.perf_counter()
-            small = engine.infer(src)
+            small = still.alpha(engine, engine.shrink(src)) if still is not None else engine.infer(src)
             infer_ms.append((time.perf_counter() - t0) * 1e3)
             recent.append(small)
             small = recent[0]  # with lag N: the alpha of N frames ago (the first one at the start)
@@ -347,6 +385,7 @@ def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, 
             res.per_clip[clip.name] = {
                 "kind": clip.kind, "frames": scorers[k].frames, **scorers[k].result(),
                 **({"crop_resets": crop.resets} if crop else {}),
+                **({"inference_skipped_pct": round(100.0 * still.skipped / max(1, still.frames), 1)} if still else {}),
                 "infer_ms": _median(infer_ms), "refine_ms": _median(refine_ms[k]),
                 "_infer_all": infer_ms, "_refine_all": refine_ms[k],
             }

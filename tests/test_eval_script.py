@@ -149,3 +149,24 @@ def test_lag_setting_scores_each_frame_with_an_older_alpha(clips: Path) -> None:
     expected = clip_metrics(np.stack(lagged), np.stack([luma(r) for r, _ in frames]), np.stack([g for _, g in frames]))
     got = {k: res.per_clip[clip.name][k] for k in expected}
     assert got == pytest.approx(expected, rel=1e-6)
+
+
+def test_still_setting_skips_inference_only_while_the_picture_holds(clips: Path) -> None:
+    """still<T>: a frame whose 8x8-block grey means all stay within T levels of the last matted
+    frame reuses that frame's alpha; a huge T skips every frame after the first."""
+    ev = _load_eval()
+    s = ev.parse_setting("still255:128x72@0.5/bilinear")
+    assert s.still == 255.0 and s.engine_label == "still255:128x72@0.5"
+    with pytest.raises(SystemExit, match="still does not combine"):
+        ev.parse_setting("still2:lag1:128x72@0.5")
+    from vcam.matting.models import default_model_dir, ensure_model
+
+    model = ensure_model("rvm_mobilenetv3_fp32", None, default_model_dir())
+    clip = ev.find_clips(clips, ["comp"], None)[0]
+    n = len(list(clip.frames(None)))
+    [always] = ev.run_setting(s, model, [clip], 1, None)
+    assert always.per_clip[clip.name]["inference_skipped_pct"] == round(100.0 * (n - 1) / n, 1)
+    [never] = ev.run_setting(ev.parse_setting("still0.0001:128x72@0.5/bilinear"), model, [clip], 1, None)
+    [plain] = ev.run_setting(ev.parse_setting("128x72@0.5/bilinear"), model, [clip], 1, None)
+    assert never.per_clip[clip.name]["inference_skipped_pct"] == 0.0
+    assert never.per_clip[clip.name]["MAD"] == plain.per_clip[clip.name]["MAD"]
