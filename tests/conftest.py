@@ -105,3 +105,17 @@ def count_frames(path: Path) -> tuple[int, Fraction, tuple[int, int]]:
         s = c.streams.video[0]
         n = sum(1 for _ in c.decode(s))
         return n, Fraction(s.average_rate), (s.codec_context.width, s.codec_context.height)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``vcam ARGV...`` in this process: (exit status, stdout, stderr)."""
+    from vcam.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def last_line(text: str) -> str:
+    """The last non-blank line of ``text``."""
+    return [line for line in text.splitlines() if line.strip()][-1]

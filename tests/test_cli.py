@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vcam.cli import main
 from vcam.sinks.virtualcam import SETUP_HINT
 
-from conftest import REPO, count_frames, portrait_frames, write_video
+from conftest import REPO, count_frames, last_line, portrait_frames, run_cli, write_video
 from fakes import MemoryCameraBackend, register_memory_backend
 
 pytestmark = pytest.mark.usefixtures("isolated_home")
@@ -30,14 +29,6 @@ def portrait_video(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list
     return path, truth
 
 
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _last_line(err: str) -> str:
-    return [line for line in err.splitlines() if line.strip()][-1]
 
 
 def test_process_keeps_every_frame_and_the_rate_and_writes_mattes(
@@ -45,7 +36,7 @@ def test_process_keeps_every_frame_and_the_rate_and_writes_mattes(
 ) -> None:
     video, truth = portrait_video
     out, mattes = tmp_path / "out.mp4", tmp_path / "mattes"
-    code, stdout, _ = _run(
+    code, stdout, _ = run_cli(
         capsys, "process", str(video), "-o", str(out), "--matte-out", str(mattes),
         "--model-input", "384x216", "--downsample-ratio", "0.5", "--mode", "color",
     )
@@ -67,18 +58,18 @@ def test_process_refuses_to_overwrite_and_then_overwrites(
     video, _ = portrait_video
     out = tmp_path / "out.mp4"
     out.write_bytes(b"precious")
-    code, _, err = _run(capsys, "process", str(video), "-o", str(out), "--mode", "off")
+    code, _, err = run_cli(capsys, "process", str(video), "-o", str(out), "--mode", "off")
     assert code == 1
-    assert _last_line(err) == f"vcam: error: output {out} already exists; pass --overwrite to replace it"
+    assert last_line(err) == f"vcam: error: output {out} already exists; pass --overwrite to replace it"
     assert out.read_bytes() == b"precious"
-    code, _, _ = _run(capsys, "process", str(video), "-o", str(out), "--mode", "off", "--overwrite")
+    code, _, _ = run_cli(capsys, "process", str(video), "-o", str(out), "--mode", "off", "--overwrite")
     assert code == 0 and count_frames(out)[0] == 12
 
 
 def test_run_with_a_file_source_writes_stats(tmp_path: Path, capsys: pytest.CaptureFixture[str], portrait_video: tuple[Path, list[np.ndarray]]) -> None:
     video, _ = portrait_video
     stats = tmp_path / "s.json"
-    code, _, _ = _run(capsys, "run", "--source", str(video), "--output", "null", "--duration", "1.5", "--stats-json", str(stats),
+    code, _, _ = run_cli(capsys, "run", "--source", str(video), "--output", "null", "--duration", "1.5", "--stats-json", str(stats),
                       "--size", "320x180")
     assert code == 0
     s = json.loads(stats.read_text())
@@ -96,7 +87,7 @@ def test_run_publishes_to_the_virtual_camera(tmp_path: Path, capsys: pytest.Capt
     video, _ = portrait_video
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"camera:\n  device: {video}\n  size: [320, 180]\noutput:\n  backend: memory\n  size: [160, 90]\neffect:\n  mode: color\n  color: '#ff0000'\n")
-    code, _, _ = _run(capsys, "run", "--config", str(cfg), "--duration", "1")
+    code, _, _ = run_cli(capsys, "run", "--config", str(cfg), "--duration", "1")
     assert code == 0
     [cam] = MemoryCameraBackend.instances
     assert (cam.width, cam.height) == (160, 90) and cam.closed
@@ -127,9 +118,9 @@ def test_bad_input_gives_one_clear_line(
 ) -> None:
     video = str(portrait_video[0])
     argv = [a.format(tmp=tmp_path, video=video) for a in argv]
-    code, _, err = _run(capsys, *argv)
+    code, _, err = run_cli(capsys, *argv)
     assert code == 1
-    assert _last_line(err) == message.format(tmp=tmp_path, video=video)
+    assert last_line(err) == message.format(tmp=tmp_path, video=video)
     assert "Traceback" not in err
 
 
@@ -139,25 +130,25 @@ def test_no_virtual_camera_device_explains_v4l2loopback(capsys: pytest.CaptureFi
     import pyvirtualcam.camera
 
     monkeypatch.delitem(pyvirtualcam.camera.BACKENDS, "memory", raising=False)
-    code, _, err = _run(capsys, "run", "--source", "testpattern", "--duration", "1")
+    code, _, err = run_cli(capsys, "run", "--source", "testpattern", "--duration", "1")
     assert code == 1
-    assert _last_line(err).startswith("vcam: error: virtual camera cannot be opened ('v4l2loopback' backend: No v4l2 loopback device found")
-    assert _last_line(err).endswith(SETUP_HINT)
+    assert last_line(err).startswith("vcam: error: virtual camera cannot be opened ('v4l2loopback' backend: No v4l2 loopback device found")
+    assert last_line(err).endswith(SETUP_HINT)
 
 
 def test_corrupt_input_video_and_corrupt_model(tmp_path: Path, capsys: pytest.CaptureFixture[str], portrait_video: tuple[Path, list[np.ndarray]]) -> None:
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(random.Random(0).randbytes(2000))  # fixed: some random bytes probe as a stream
-    code, _, err = _run(capsys, "process", str(junk), "-o", str(tmp_path / "o.mp4"))
+    code, _, err = run_cli(capsys, "process", str(junk), "-o", str(tmp_path / "o.mp4"))
     assert code == 1
-    assert _last_line(err).startswith(f"vcam: error: input video {junk}: cannot read it as a video (")
+    assert last_line(err).startswith(f"vcam: error: input video {junk}: cannot read it as a video (")
     model = tmp_path / "m.onnx"
     model.write_bytes(b"\x08\x01" * 100)
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"model:\n  path: {model}\n")
-    code, _, err = _run(capsys, "process", str(portrait_video[0]), "-o", str(tmp_path / "o.mp4"), "--config", str(cfg))
+    code, _, err = run_cli(capsys, "process", str(portrait_video[0]), "-o", str(tmp_path / "o.mp4"), "--config", str(cfg))
     assert code == 1
-    assert _last_line(err) == (
+    assert last_line(err) == (
         f"vcam: error: model.path {model}: sha256 does not match rvm_mobilenetv3_fp32 (corrupt or partial?); "
         "run 'vcam models fetch' and remove model.path, or point it at a good copy"
     )
@@ -167,10 +158,10 @@ def test_corrupt_input_video_and_corrupt_model(tmp_path: Path, capsys: pytest.Ca
 def test_check_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = tmp_path / "good.yaml"
     good.write_text((REPO / "configs" / "default.yaml").read_text())
-    assert _run(capsys, "check-config", str(good)) == (0, "ok\n", "")
+    assert run_cli(capsys, "check-config", str(good)) == (0, "ok\n", "")
     bad = tmp_path / "bad.yaml"
     bad.write_text("camera:\n  fps: fast\neffect:\n  mode: sepia\n  strength: 3\n")
-    code, out, _ = _run(capsys, "check-config", str(bad))
+    code, out, _ = run_cli(capsys, "check-config", str(bad))
     assert code == 1
     assert out == (
         f"{bad}: 3 error(s)\n"
@@ -181,10 +172,10 @@ def test_check_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_models_list_and_devices(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
-    code, out, _ = _run(capsys, "models", "list")
+    code, out, _ = run_cli(capsys, "models", "list")
     assert code == 0
     assert out == f"rvm_mobilenetv3_fp32  {model_path}  14975696 bytes  verified\n"
-    code, out, _ = _run(capsys, "devices")
+    code, out, _ = run_cli(capsys, "devices")
     assert code == 0
     assert out.splitlines()[-1].startswith("pyvirtualcam backends: ")
 

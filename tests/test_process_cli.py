@@ -15,9 +15,7 @@ import numpy as np
 import pytest
 from mediafiles import damage_packet, decode_rgba, probe, write_clip
 
-from vcam.cli import main
-
-from conftest import REPO, color_frames, portrait_frames
+from conftest import REPO, color_frames, last_line, portrait_frames, run_cli
 
 pytestmark = pytest.mark.usefixtures("isolated_home")
 
@@ -34,14 +32,6 @@ def portrait_clip(portrait: tuple[Path, list[np.ndarray]]) -> Path:
     return portrait[0]
 
 
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _last_line(text: str) -> str:
-    return [line for line in text.splitlines() if line.strip()][-1]
 
 
 def _names(folder: Path) -> list[str]:
@@ -50,7 +40,7 @@ def _names(folder: Path) -> list[str]:
 
 def test_process_keeps_audio_and_timing_with_the_real_model(tmp_path: Path, capsys: pytest.CaptureFixture[str], portrait_clip: Path) -> None:
     out = tmp_path / "out.mp4"
-    code, stdout, _ = _run(capsys, "process", str(portrait_clip), "-o", str(out), "--mode", "color", "--crf", "23")
+    code, stdout, _ = run_cli(capsys, "process", str(portrait_clip), "-o", str(out), "--mode", "color", "--crf", "23")
     assert code == 0
     assert stdout == f"wrote {out} (8 frames)\n"
     a, b = probe(portrait_clip), probe(out)
@@ -63,7 +53,7 @@ def test_remove_writes_alpha_an_editor_can_read(
 ) -> None:
     portrait_clip, truth = portrait
     out = tmp_path / "cut.mov"
-    code, _, _ = _run(
+    code, _, _ = run_cli(
         capsys, "process", str(portrait_clip), "-o", str(out), "--mode", "remove",
         "--model-input", "384x216", "--downsample-ratio", "0.5",
     )
@@ -82,27 +72,27 @@ def test_batch_names_outputs_by_folder_and_by_pattern(tmp_path: Path, capsys: py
     (tmp_path / "b").mkdir()
     one = write_clip(tmp_path / "a" / "one.mp4", color_frames(3), audio=None)
     two = write_clip(tmp_path / "b" / "two.mkv", color_frames(4), audio=None)
-    code, stdout, _ = _run(capsys, "process", str(one), str(two), "-o", f"{tmp_path}/out/", "--mode", "off")
+    code, stdout, _ = run_cli(capsys, "process", str(one), str(two), "-o", f"{tmp_path}/out/", "--mode", "off")
     assert code == 0
     assert _names(tmp_path / "out") == ["one.mp4", "two.mp4"]
     assert stdout.splitlines() == [
         f"wrote {tmp_path}/out/one.mp4 (3 frames)", f"wrote {tmp_path}/out/two.mp4 (4 frames)", "2 of 2 files written",
     ]
     # a quoted glob, and a pattern with the input's folder and position
-    code, stdout, _ = _run(capsys, "process", f"{tmp_path}/*/*.m*", "--out-pattern", "{parent}/{index:02d}-{stem}.{ext}", "--mode", "off")
+    code, stdout, _ = run_cli(capsys, "process", f"{tmp_path}/*/*.m*", "--out-pattern", "{parent}/{index:02d}-{stem}.{ext}", "--mode", "off")
     assert code == 0
     assert _names(tmp_path / "a") == ["01-one.mp4", "one.mp4"]
     assert _names(tmp_path / "b") == ["02-two.mkv", "two.mkv"]
     assert len(probe(tmp_path / "b" / "02-two.mkv").video_pts) == 4
     # again: everything exists now
-    code, _, err = _run(capsys, "process", str(one), str(two), "-o", f"{tmp_path}/out/", "--mode", "off")
+    code, _, err = run_cli(capsys, "process", str(one), str(two), "-o", f"{tmp_path}/out/", "--mode", "off")
     assert code == 1
-    assert _last_line(err) == (
+    assert last_line(err) == (
         f"vcam: error: output {tmp_path}/out/one.mp4 already exists (and 1 more); pass --overwrite to replace, "
         "or --skip-existing to keep it"
     )
     (tmp_path / "out" / "two.mp4").unlink()
-    code, stdout, _ = _run(capsys, "process", str(one), str(two), "-o", f"{tmp_path}/out/", "--mode", "off", "--skip-existing")
+    code, stdout, _ = run_cli(capsys, "process", str(one), str(two), "-o", f"{tmp_path}/out/", "--mode", "off", "--skip-existing")
     assert code == 0
     assert stdout.splitlines() == [
         f"skipped {one}: {tmp_path}/out/one.mp4 exists", f"wrote {tmp_path}/out/two.mp4 (4 frames)", "1 of 1 files written, 1 skipped",
@@ -133,9 +123,9 @@ def test_batch_plan_errors_name_the_fix(tmp_path: Path, capsys: pytest.CaptureFi
     for d in ("a", "b"):
         (tmp_path / d).mkdir()
         write_clip(tmp_path / d / "x.mp4", color_frames(2), audio=None)
-    code, _, err = _run(capsys, "process", *[a.format(tmp=tmp_path) for a in argv])
+    code, _, err = run_cli(capsys, "process", *[a.format(tmp=tmp_path) for a in argv])
     assert code == 1
-    assert _last_line(err) == "vcam: error: " + message.format(tmp=tmp_path)
+    assert last_line(err) == "vcam: error: " + message.format(tmp=tmp_path)
     assert _names(tmp_path) == ["a", "b", "home"]
 
 
@@ -143,14 +133,14 @@ def test_a_failing_file_does_not_stop_the_batch(tmp_path: Path, capsys: pytest.C
     good = write_clip(tmp_path / "good.mp4", color_frames(3), audio=None)
     bad = write_clip(tmp_path / "bad.mp4", color_frames(6), options={"g": "1"}, audio=None)
     damage_packet(bad, 3)
-    code, stdout, err = _run(capsys, "process", str(bad), str(good), "-o", f"{tmp_path}/out/", "--mode", "off")
+    code, stdout, err = run_cli(capsys, "process", str(bad), str(good), "-o", f"{tmp_path}/out/", "--mode", "off")
     assert code == 1
     assert f"vcam: error: input video {bad}: frame 3 at 00:00:00.120 is corrupt (" in err
-    assert _last_line(err) == f"vcam: error: 1 of 2 files failed: {bad}"
+    assert last_line(err) == f"vcam: error: 1 of 2 files failed: {bad}"
     assert stdout.splitlines()[-1] == "1 of 2 files written"
     assert _names(tmp_path / "out") == ["good.mp4"]
     # repeating the damaged frame instead completes it, every frame in place
-    code, _, err = _run(capsys, "process", str(bad), "-o", f"{tmp_path}/out/", "--mode", "off", "--on-corrupt", "repeat")
+    code, _, err = run_cli(capsys, "process", str(bad), "-o", f"{tmp_path}/out/", "--mode", "off", "--on-corrupt", "repeat")
     assert code == 0
     assert f"input video {bad}: frame 3 at 00:00:00.120 is corrupt (" in err
     assert probe(tmp_path / "out" / "bad.mp4").video_pts == probe(bad).video_pts
@@ -158,7 +148,7 @@ def test_a_failing_file_does_not_stop_the_batch(tmp_path: Path, capsys: pytest.C
 
 def test_parallel_jobs_write_every_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     inputs = [write_clip(tmp_path / f"c{i}.mp4", color_frames(3 + i)) for i in range(3)]
-    code, stdout, _ = _run(capsys, "process", *map(str, inputs), "-o", f"{tmp_path}/out/", "--jobs", "2", "--mode", "blur")
+    code, stdout, _ = run_cli(capsys, "process", *map(str, inputs), "-o", f"{tmp_path}/out/", "--jobs", "2", "--mode", "blur")
     assert code == 0
     assert sorted(stdout.splitlines()[:-1]) == [f"wrote {tmp_path}/out/c{i}.mp4 ({3 + i} frames)" for i in range(3)]
     assert stdout.splitlines()[-1] == "3 of 3 files written"
@@ -189,7 +179,7 @@ def test_ctrl_c_during_a_batch_exits_130_and_leaves_no_partial_file(tmp_path: Pa
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err.decode()
-    assert _last_line(err.decode()) == "vcam: interrupted"
+    assert last_line(err.decode()) == "vcam: interrupted"
     assert list(out.iterdir()) == []
     assert list((tmp_path / "m").iterdir()) == []  # no matte folder (not even a temporary one)
 
