@@ -105,7 +105,6 @@ class MattingEngine:
         if not threads and frame_budget_s is not None and self.provider == "cpu" and self.threads > 1:
             self._fit_threads(frame_budget_s)
         self._log()
-        self.frames_since_reset = 0
         self.reset()
 
     def _fit_threads(self, budget_s: float) -> None:
