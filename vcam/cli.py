@@ -74,7 +74,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     m.add_argument("--model-input", type=_size_arg, metavar="WxH", help="model input size, e.g. 256x144")
     m.add_argument("--downsample-ratio", type=float, metavar="R", help="RVM downsample ratio in (0, 1]")
     m.add_argument("--providers", metavar="LIST", help="comma-separated, in order: tensorrt,cuda,cpu")
-    m.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime intra-op threads (0 = cores available)")
+    m.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime intra-op threads (0 = automatic: live mode one when it keeps up, else all cores; process all cores)")
     m.add_argument("--alpha", choices=["wait", "latest"], help="live alpha policy (see live.alpha in configs/default.yaml)")
     m.add_argument("--stats-json", metavar="PATH", help="write run statistics as JSON at exit")
 
