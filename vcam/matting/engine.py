@@ -102,17 +102,19 @@ class MattingEngine:
         self._chosen = self._usable(providers)
         self._io_binding = io_binding
         self.thread_choice = "configured" if threads else "all cores"
-        self._open(threads or available_cores())
-        if not threads and frame_budget_s is not None and self.provider == "cpu" and self.threads > 1:
-            self._fit_threads(frame_budget_s)
+        cores = threads or available_cores()
+        on_cpu = self._chosen[0] == PROVIDER_NAMES["cpu"]
+        if not threads and frame_budget_s is not None and on_cpu and cores > 1:
+            self._fit_threads(frame_budget_s, cores)  # opens the session once, twice if one thread is too slow
+        else:
+            self._open(cores)
         self._log()
         self.reset()
 
-    def _fit_threads(self, budget_s: float) -> None:
-        """Use one intra-op thread when one keeps up with the frame rate. Every extra thread
-        costs CPU time (on 2 cores, 2 threads: 27 ms CPU per inference against 23 ms with one)
-        that the call application could use; more threads only shorten the latency."""
-        cores = self.threads
+    def _fit_threads(self, budget_s: float, cores: int) -> None:
+        """Use one intra-op thread when one keeps up with the frame rate, else ``cores``. Every
+        extra thread costs CPU time (on 2 cores, 2 threads: 27 ms CPU per inference against 23
+        ms with one) that the call application could use; more threads only shorten the latency."""
         self._open(1)
         one = self.time_inference()
         if one <= _BUDGET_SHARE * budget_s:
