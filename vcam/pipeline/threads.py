@@ -3,13 +3,12 @@ naming them for the OS, and reading each one's CPU time (for ``vcam bench``)."""
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import os
-import sys
 import threading
 from collections.abc import Iterable
+
+from vcam.pipeline.libc import libc
 
 __all__ = ["join_threads", "name_native_thread", "thread_cpu_seconds"]
 
@@ -29,21 +28,15 @@ def join_threads(threads: Iterable[threading.Thread], timeout_s: float) -> list[
 
 
 _PR_SET_NAME = 15  # from <linux/prctl.h>
-_libc: ctypes.CDLL | None = None
 
 
 def name_native_thread(name: str) -> None:
     """Give the calling thread ``name`` (15 bytes at most) at the OS level too, so ``top -H``,
     ``ps -L`` and :func:`thread_cpu_seconds` show it. Linux only; elsewhere it does nothing."""
-    global _libc
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        if _libc is None:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        _libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
-    except (OSError, AttributeError):  # no usable libc: names are cosmetic
-        return
+    c = libc()
+    prctl = getattr(c, "prctl", None) if c is not None else None
+    if prctl is not None:  # names are cosmetic: without prctl there are none
+        prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
 def thread_cpu_seconds() -> dict[int, tuple[str, float]]:
