@@ -13,14 +13,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from mediafiles import red_levels, write_clip
+from mediafiles import probe, red_levels, write_clip
 
 from vcam.errors import DeviceError, InputError, VcamError
 from vcam.sources.file import FileSource
 from vcam.sources.synthetic import TestPatternSource
 from vcam.sources.webcam import CameraSource
 
-from conftest import color_frames, write_video
+from conftest import color_frames, run_cli, write_video
 from fakes import FakeClock
 
 
@@ -232,6 +232,27 @@ def test_file_source_bridges_a_forward_jump_in_timestamps(tmp_path: Path) -> Non
     src.close()
 
 
+def _joined_ts(path: Path, first: int, second: int, audio: str | None = None) -> Path:
+    """Two MPEG-TS recordings (30 fps) joined byte by byte, as recorders and ``cat`` make
+    them: the timestamps restart where the second one begins. Frames are ``color_frames``."""
+    frames = color_frames(first + second)
+    a = write_clip(path.with_suffix(".a.ts"), frames[:first], rate=30, audio=audio)
+    b = write_clip(path.with_suffix(".b.ts"), frames[first:], rate=30, audio=audio)
+    path.write_bytes(a.read_bytes() + b.read_bytes())
+    return path
+
+
+def test_file_source_bridges_timestamps_that_restart(tmp_path: Path) -> None:
+    clip = _joined_ts(tmp_path / "joined.ts", 10, 10)
+    clock = FakeClock(start=0.0)
+    src = FileSource(clip, pace=True, clock=clock, sleep=clock.sleep)
+    frames = list(iter(src.read, None))
+    # the second recording is not handed out at once (as if late) but at the same pace
+    assert [round(f.timestamp * 30) for f in frames] == list(range(20))
+    assert red_levels([f.image for f in frames]) == list(range(20))
+    src.close()
+
+
 def _read_in_thread(read: Callable[[], object]) -> threading.Thread:
     t = threading.Thread(target=read, name="test-reader", daemon=True)
     t.start()
@@ -348,3 +369,37 @@ def test_live_test_pattern_at_a_low_rate_stops_on_sigterm_without_waiting_a_fram
     assert proc.returncode == 0, err
     assert "did not stop" not in err
 
+
+def test_reader_re_times_timestamps_that_restart_and_keeps_every_frame(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """B1/B2: two TS recordings joined; the second one's clock restarts. Every frame comes out
+    once, none is taken for a lost one, and the times go on from the first recording."""
+    from vcam.sources.file import VideoReader
+
+    clip = _joined_ts(tmp_path / "joined.ts", 60, 60)
+    reader = VideoReader(clip, "input video", on_corrupt="fail")
+    frames = list(iter(reader.read_frame, None))
+    reader.close()
+    assert red_levels([f.image for f in frames][:26]) == list(range(26))
+    assert len(frames) == 120 and not any(f.repeated for f in frames)
+    start = frames[0].time
+    assert [round((f.time - start) * 30) for f in frames] == list(range(120))
+    assert reader.corrupt_times == []
+    assert [(round(at - start, 3), round(shift, 3)) for at, shift in reader.retimed] == [(1.933, 2.0)]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"input video {clip}: timestamps go back after 00:00:01.900 (to 00:00:00.000: recordings joined?); "
+        "the frames from there on are re-timed to follow on"
+    ]
+
+
+def test_process_writes_every_frame_of_joined_ts_recordings(tmp_path: Path, isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """B1/B2 end to end: `vcam process` of a joined TS file (``--on-corrupt repeat``) writes
+    as many frames as it decoded (it wrote 244 from 240, then failed), at increasing times."""
+    clip = _joined_ts(tmp_path / "joined.ts", 60, 60)
+    out = tmp_path / "out.mp4"
+    code, stdout, err = run_cli(capsys, "process", str(clip), "-o", str(out), "--mode", "off", "--on-corrupt", "repeat")
+    assert code == 0, err
+    assert stdout.strip().splitlines()[-1] == f"wrote {out} (120 frames)"
+    assert "timestamps go back after 00:00:01.900" in err
+    p = probe(out)
+    assert len(p.video_pts) == 120
+    assert [round(float(t * p.time_base) * 30) for t in p.video_pts] == list(range(120))

@@ -154,6 +154,9 @@ class VideoReader:
         self.time_base: Fraction = self.stream.time_base or Fraction(1, 90000)
         self._start_ticks = int(self.stream.start_time or 0)
         self.corrupt_times: list[float] = []
+        # (seconds on the output timeline, seconds added there) for each place where the
+        # timestamps went back and the rest was re-timed (see _retime)
+        self.retimed: list[tuple[float, float]] = []
         self._upright = upright
         self.orientation = Orientation()
         self._frames = self._decode()
@@ -205,9 +208,12 @@ class VideoReader:
         expected: list[int] = []  # pts of packets whose frame has not come out yet (a heap)
         dated = True  # every packet has a pts: missing frames can be found by their pts
         state = _State()
+        timeline = _Timeline()
         try:
             for packet in self._container.demux(self.stream):
                 flush = packet.size == 0 and packet.dts is None
+                if not flush:
+                    self._retime(timeline, packet)
                 if not flush and not packet.is_discard:
                     if packet.pts is None:
                         dated = False
@@ -245,6 +251,37 @@ class VideoReader:
         if len(self.corrupt_times) > _WARN_CORRUPT:
             log.warning("%s %s: %d corrupt frames in all, each replaced by the previous frame",
                         self.what, self.path, len(self.corrupt_times))
+
+    def _retime(self, timeline: _Timeline, packet: Any) -> None:
+        """Keep decode timestamps increasing: where they go back (recordings joined, as
+        MPEG-TS files often are: the second one's clock restarts), this packet and all after
+        it move to follow on from the last one by one frame. Forward jumps are timing the
+        file means (a frame shown longer) and stay."""
+        dts, pts = packet.dts, packet.pts
+        if dts is None:
+            return
+        shift = timeline.shift
+        if timeline.last_dts is not None and dts + shift < timeline.last_dts:
+            step = int(packet.duration or 0) or max(1, round(1 / (self.rate * self.time_base)))
+            shift = timeline.last_dts + step - dts
+            if pts is not None and timeline.max_pts is not None:
+                shift = max(shift, timeline.max_pts + step - pts)  # its picture after every earlier one
+            start = float(self._start_ticks * self.time_base)
+            self.retimed.append((float((timeline.last_dts + step) * self.time_base), float((shift - timeline.shift) * self.time_base)))
+            log.warning(
+                "%s %s: timestamps go back after %s (to %s: recordings joined?); the frames from there on "
+                "are re-timed to follow on", self.what, self.path,
+                format_time(float((timeline.last_dts - timeline.shift) * self.time_base) - start),
+                format_time(float(dts * self.time_base) - start),
+            )
+            timeline.shift = shift
+        if shift:
+            packet.dts = dts + shift
+            if pts is not None:
+                packet.pts = pts + shift
+        timeline.last_dts = packet.dts
+        if packet.pts is not None:
+            timeline.max_pts = packet.pts if timeline.max_pts is None else max(timeline.max_pts, packet.pts)
 
     def _good(self, state: _State, frame: Any) -> Iterator[DecodedFrame]:
         if state.index == 0 and not state.waiting:
@@ -343,6 +380,15 @@ class VideoReader:
 
     def close(self) -> None:
         self._container.close()
+
+
+@dataclass(slots=True)
+class _Timeline:
+    """Decode timestamps seen so far (after re-timing) and the shift now applied, in ticks."""
+
+    shift: int = 0
+    last_dts: int | None = None
+    max_pts: int | None = None
 
 
 @dataclass(slots=True)
