@@ -215,3 +215,26 @@ def test_latest_policy_passes_through_in_off_mode_without_waiting() -> None:
 def test_unknown_alpha_policy_is_refused() -> None:
     with pytest.raises(ValueError, match=r"alpha_policy must be one of \('wait', 'latest'\), got 'fast'"):
         Pipeline(ListSource([]), FakeEngine(), PassThrough(), MemorySink(), output_size=(64, 36), alpha_policy="fast")  # type: ignore[arg-type]
+
+
+def test_a_stop_ends_the_capture_threads_wait_for_a_frame_100_s_away() -> None:
+    """D5: at 0.01 fps the capture thread waits 100 s for the next frame; a stop must end that
+    wait (the pipeline binds its stop to the source), not leave the thread behind."""
+    from vcam.sources.synthetic import TestPatternSource
+
+    src = TestPatternSource((64, 36), fps=0.01)
+    sink = MemorySink()
+    pipe = Pipeline(src, FakeEngine(), PassThrough(), sink, output_size=(64, 36))
+    stop = threading.Event()
+    runner = threading.Thread(target=lambda: pipe.run(stop), name="test-run", daemon=True)
+    runner.start()
+    deadline = time.monotonic() + 60
+    while not sink.images and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(sink.images) == 1  # the first frame went out; the next one is 100 s away
+    time.sleep(0.2)
+    stop.set()
+    runner.join(60)
+    assert not runner.is_alive()
+    assert [t.name for t in threading.enumerate() if t.name.startswith("vcam-")] == []
+    assert len(sink.images) == 1

@@ -1,18 +1,26 @@
 """Sources: webcam (with a fake OpenCV capture), video files (looping, pacing), test pattern."""
 
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from mediafiles import probe, red_levels, write_clip
 
-from vcam.errors import DeviceError, InputError
+from vcam.errors import DeviceError, InputError, VcamError
 from vcam.sources.file import FileSource
 from vcam.sources.synthetic import TestPatternSource
 from vcam.sources.webcam import CameraSource
 
-from conftest import color_frames, write_video
+from conftest import color_frames, run_cli, write_video
 from fakes import FakeClock
 
 
@@ -199,3 +207,199 @@ def test_placeholder_frames_are_passed_through_unprocessed() -> None:
     pipe.step()
     assert eng.calls == 0
     assert sink.images[0][0, 0].tolist() == [200, 200, 200]
+
+
+# -- sources that hang (issue 17) -------------------------------------------------------------
+
+
+def _jumping_clip(path: Path, jump_ms: int = 60_000) -> Path:
+    """50 frames at 25 fps whose timestamps jump forward by ``jump_ms`` after frame 24, as two
+    recordings joined into one file (or a damaged PTS) show."""
+    pts = [i * 40 for i in range(25)] + [jump_ms + i * 40 for i in range(25)]
+    return write_clip(path, color_frames(50), pts=pts, audio=None)
+
+
+def test_file_source_bridges_a_forward_jump_in_timestamps(tmp_path: Path) -> None:
+    clip = _jumping_clip(tmp_path / "jump.mp4")
+    clock = FakeClock(start=0.0)
+    src = FileSource(clip, loop=True, pace=True, clock=clock, sleep=clock.sleep)
+    frames = [src.read() for _ in range(60)]
+    assert all(f is not None for f in frames)
+    # every frame 40 ms after the one before it: across the 60 s jump and across the loop
+    assert [round(f.pts * 1000) for f in frames if f] == [i * 40 for i in range(60)]
+    assert [round(f.timestamp * 1000) for f in frames if f] == [i * 40 for i in range(60)]
+    assert red_levels([f.image for f in frames if f][22:26]) == [22, 23, 24, 25]  # none left out
+    src.close()
+
+
+def _joined_ts(path: Path, first: int, second: int, audio: str | None = None) -> Path:
+    """Two MPEG-TS recordings (30 fps) joined byte by byte, as recorders and ``cat`` make
+    them: the timestamps restart where the second one begins. Frames are ``color_frames``."""
+    frames = color_frames(first + second)
+    a = write_clip(path.with_suffix(".a.ts"), frames[:first], rate=30, audio=audio)
+    b = write_clip(path.with_suffix(".b.ts"), frames[first:], rate=30, audio=audio)
+    path.write_bytes(a.read_bytes() + b.read_bytes())
+    return path
+
+
+def test_file_source_bridges_timestamps_that_restart(tmp_path: Path) -> None:
+    clip = _joined_ts(tmp_path / "joined.ts", 10, 10)
+    clock = FakeClock(start=0.0)
+    src = FileSource(clip, pace=True, clock=clock, sleep=clock.sleep)
+    frames = list(iter(src.read, None))
+    # the second recording is not handed out at once (as if late) but at the same pace
+    assert [round(f.timestamp * 30) for f in frames] == list(range(20))
+    assert red_levels([f.image for f in frames]) == list(range(20))
+    src.close()
+
+
+def _read_in_thread(read: Callable[[], object]) -> threading.Thread:
+    t = threading.Thread(target=read, name="test-reader", daemon=True)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("kind", ["testpattern", "file", "resilient"])
+def test_a_pacing_wait_ends_when_the_stop_event_is_set(kind: str, tmp_path: Path) -> None:
+    """A source that waits 100 s for its next frame returns at once when the stop it was
+    bound to (``stop_on``) is set; the real clock, real threads."""
+    from vcam.sources.resilient import ResilientSource
+
+    src: TestPatternSource | FileSource | ResilientSource
+    if kind == "testpattern":
+        src = TestPatternSource((64, 48), 0.01)  # one frame per 100 s
+    elif kind == "file":
+        # a slide show: one frame per 10 s (a wait within the bound of a few frame periods)
+        clip = write_clip(tmp_path / "slides.mp4", color_frames(3), pts=[0, 10_000, 20_000], rate=Fraction(1, 10), audio=None)
+        src = FileSource(clip, pace=True)
+    else:
+        def broken() -> TestPatternSource:
+            raise DeviceError("camera 0 (/dev/video0) cannot be opened")
+
+        src = ResilientSource(broken, (4, 4), 0.01, backoff_s=(1000.0, 1000.0), first=TestPatternSource((4, 4), 0.01, frames=1))
+    stop = threading.Event()
+    src.stop_on(stop)
+    src.read()  # the first frame comes at once
+    if kind == "resilient":
+        src.read()  # the source ended: the first stand-in comes at once too
+    reader = _read_in_thread(src.read)
+    time.sleep(0.2)
+    assert reader.is_alive()  # waiting for the next frame
+    stop.set()
+    reader.join(10.0)
+    assert not reader.is_alive()
+    src.close()
+
+
+def _wait_until(what: str, cond: Callable[[], bool], proc: subprocess.Popen[str], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"vcam exited {proc.returncode} before {what}: {proc.communicate()[1][-2000:]}")
+        try:
+            if cond():
+                return
+        except (OSError, VcamError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"no {what} within {timeout} s")
+
+
+def _live(source: str, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "vcam", "run", "--source", source, "--output", "null", "--no-tray",
+         "--size", "320x180", "--model-input", "64x36", "--threads", "1", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _sigterm_and_wait(proc: subprocess.Popen[str], within: float) -> tuple[float, str]:
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=within)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate(timeout=30)
+        raise AssertionError(f"vcam still running {within} s after SIGTERM: {err[-2000:]}") from None
+    return time.monotonic() - t0, err
+
+
+def test_live_file_with_a_60_s_jump_keeps_delivering_and_stops_on_sigterm(tmp_path: Path, isolated_home: Path) -> None:
+    """D4: `vcam run --source jump.mp4 --output null` in a real process: frames flow past the
+    jump (no freeze at 0 fps for its length) and SIGTERM stops it."""
+    from vcam.control_socket import Request, send_request
+
+    clip = _jumping_clip(tmp_path / "jump.mp4", jump_ms=600_000)
+    proc = _live(str(clip))
+    sock = Path(os.environ["XDG_RUNTIME_DIR"]) / "vcam" / "control.sock"
+    try:
+        _wait_until("control socket", sock.exists, proc)
+        # 60 frames: past the jump at frame 25 (reached after 1 s of 25 fps) and past the end
+        # (2.4 s of video; it used to freeze for the 600 s of the jump)
+        _wait_until("60 frames", lambda: send_request(Request("status"), sock, timeout=10)["frames_in"] >= 60, proc, 60.0)
+        status = send_request(Request("status"), sock, timeout=10)
+        assert status["camera"] == "open"
+        _, err = _sigterm_and_wait(proc, 20.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "did not stop" not in err
+    assert "vcam: stopped (stopped)" in err
+
+
+def test_live_test_pattern_at_a_low_rate_stops_on_sigterm_without_waiting_a_frame(isolated_home: Path) -> None:
+    """D5: at --fps 0.01 the next frame is 100 s away; SIGTERM must not wait for it (systemd
+    gives 90 s before SIGKILL)."""
+    proc = _live("testpattern", "--fps", "0.01")
+    assert proc.stderr is not None
+    try:
+        line = ""
+        while "running:" not in line and proc.poll() is None:
+            line = proc.stderr.readline()
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        time.sleep(1.0)  # the first frame went out; the capture thread waits for the second
+        _, err = _sigterm_and_wait(proc, 15.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "did not stop" not in err
+
+
+def test_reader_re_times_timestamps_that_restart_and_keeps_every_frame(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """B1/B2: two TS recordings joined; the second one's clock restarts. Every frame comes out
+    once, none is taken for a lost one, and the times go on from the first recording."""
+    from vcam.sources.file import VideoReader
+
+    clip = _joined_ts(tmp_path / "joined.ts", 60, 60)
+    reader = VideoReader(clip, "input video", on_corrupt="fail")
+    frames = list(iter(reader.read_frame, None))
+    reader.close()
+    assert red_levels([f.image for f in frames][:26]) == list(range(26))
+    assert len(frames) == 120 and not any(f.repeated for f in frames)
+    start = frames[0].time
+    assert [round((f.time - start) * 30) for f in frames] == list(range(120))
+    assert reader.corrupt_times == []
+    assert [(round(at - start, 3), round(shift, 3)) for at, shift in reader.retimed] == [(1.933, 2.0)]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"input video {clip}: timestamps go back after 00:00:01.900 (to 00:00:00.000: recordings joined?); "
+        "the frames from there on are re-timed to follow on"
+    ]
+
+
+def test_process_writes_every_frame_of_joined_ts_recordings(tmp_path: Path, isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """B1/B2 end to end: `vcam process` of a joined TS file (``--on-corrupt repeat``) writes
+    as many frames as it decoded (it wrote 244 from 240, then failed), at increasing times."""
+    clip = _joined_ts(tmp_path / "joined.ts", 60, 60)
+    out = tmp_path / "out.mp4"
+    code, stdout, err = run_cli(capsys, "process", str(clip), "-o", str(out), "--mode", "off", "--on-corrupt", "repeat")
+    assert code == 0, err
+    assert stdout.strip().splitlines()[-1] == f"wrote {out} (120 frames)"
+    assert "timestamps go back after 00:00:01.900" in err
+    p = probe(out)
+    assert len(p.video_pts) == 120
+    assert [round(float(t * p.time_base) * 30) for t in p.video_pts] == list(range(120))

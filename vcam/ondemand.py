@@ -24,6 +24,7 @@ import numpy as np
 from vcam.errors import VcamError
 from vcam.frames import Frame, placeholder_image
 from vcam.sources import Source
+from vcam.sources.pacing import bind_stop
 
 __all__ = [
     "ConsumerMonitor",
@@ -73,6 +74,7 @@ class GatedSource:
         self._retry_s = retry_s
         self._clock, self._sleep = clock, sleep
         self._lock = threading.Lock()
+        self._stop: threading.Event | None = None
         self._closed = False
         self._index = 0
         self._next_placeholder: float | None = None
@@ -83,6 +85,14 @@ class GatedSource:
         self._inner: Source | None = factory()
         self.name = self._inner.name
         self.fps = self._inner.fps
+
+    def stop_on(self, stop: threading.Event) -> None:
+        """End the wrapped source's waits as soon as ``stop`` is set (this one's and those of
+        sources opened later). Without the lock: a read in progress holds it while it waits."""
+        self._stop = stop
+        inner = self._inner
+        if inner is not None:
+            bind_stop(inner, stop)
 
     def set_gate(self, gate: Gate) -> None:
         """Use ``gate`` from the next frame on."""
@@ -140,11 +150,11 @@ class GatedSource:
             if not wanted:
                 return
             try:
-                self._inner = factory()
+                self._inner = self._bound(factory())
             except VcamError:
                 self._factory = old
                 try:
-                    self._inner = old()
+                    self._inner = self._bound(old())
                 except VcamError as exc:
                     self._error = str(exc)
                 raise
@@ -159,6 +169,11 @@ class GatedSource:
 
     # -- helpers (called with the lock held) ---------------------------------------------
 
+    def _bound(self, source: Source) -> Source:
+        if self._stop is not None:
+            bind_stop(source, self._stop)
+        return source
+
     def _release(self, reason: str) -> None:
         assert self._inner is not None
         self._inner.close()
@@ -170,7 +185,7 @@ class GatedSource:
         if now < self._retry_at:
             return False
         try:
-            self._inner = self._factory()
+            self._inner = self._bound(self._factory())
         except VcamError as exc:
             if str(exc) != self._error:
                 log.error("%s; retrying every %g s", exc, self._retry_s)

@@ -44,6 +44,7 @@ from vcam.pipeline.stats import Stats
 from vcam.pipeline.threads import join_threads, name_native_thread
 from vcam.sinks import Sink, StopRequested
 from vcam.sources import Source
+from vcam.sources.pacing import bind_stop
 
 __all__ = ["ALPHA_POLICIES", "Matted", "Pipeline"]
 
@@ -102,6 +103,7 @@ class Pipeline:
         self._matting_active = False
         self._paused = False
         self._engine_in_use: object = engine
+        self._stop: threading.Event | None = None  # the stop of the run under way
 
     # -- live changes (thread-safe; take effect on the next frame) --------------------------
 
@@ -121,6 +123,8 @@ class Pipeline:
             self.engine = engine
 
     def set_source(self, source: Source) -> None:
+        if self._stop is not None:
+            bind_stop(source, self._stop)
         with self._lock:
             old, self.source = self.source, source
             self.engine.reset()
@@ -236,6 +240,10 @@ class Pipeline:
         """Run the threaded live pipeline until ``stop`` is set, ``duration`` seconds pass, the
         source ends or the sink asks to stop. Returns why it stopped ("stopped", "duration",
         "end of source", "sink"). Re-raises the first error of any stage thread.
+
+        ``stop`` is bound to the source (``stop_on``, see :mod:`vcam.sources`): a source
+        waiting for its next frame (a low frame rate, a gap in a file) returns as soon as it
+        is set, so the capture thread never outlives the stop by a frame period.
         """
         latest = self.alpha_policy == "latest"
         # The stages already run in parallel; OpenCV's own worker threads on top only add
@@ -247,6 +255,9 @@ class Pipeline:
         errors: list[BaseException] = []
         reason: list[str] = []
         done = threading.Event()
+        self._stop = stop
+        with self._lock:
+            bind_stop(self.source, stop)
 
         def guarded(body: Callable[[], None]) -> Callable[[], None]:
             def target() -> None:
@@ -267,6 +278,8 @@ class Pipeline:
                 frame = self._read()
                 if frame is None:
                     reason.append("end of source")
+                    break
+                if stop.is_set():  # a wait the stop cut short: this frame came early, drop it
                     break
                 prepared = self.prepare(frame)
                 replaced = to_matte.put(prepared)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,12 +28,15 @@ import numpy as np
 from vcam.errors import InputError
 from vcam.frames import Frame
 from vcam.media.display import Orientation
+from vcam.sources.pacing import StopSleep
 
 __all__ = [
     "CORRUPT_POLICIES",
     "ColourTags",
     "DecodedFrame",
     "FileSource",
+    "MAX_GAP_FRAMES",
+    "MAX_GAP_S",
     "VideoInfo",
     "VideoReader",
     "format_time",
@@ -43,6 +47,10 @@ log = logging.getLogger(__name__)
 CORRUPT_POLICIES = ("fail", "repeat")
 _WARN_CORRUPT = 5  # corrupt frames reported one by one; the rest are counted
 _MATRIX = "DISPLAYMATRIX"
+# A live file source waits at most this long between two frames (or this many frame periods,
+# for files slower than that); a longer step is a discontinuity (FileSource).
+MAX_GAP_S = 1.0
+MAX_GAP_FRAMES = 3
 
 
 def format_time(seconds: float) -> str:
@@ -146,6 +154,9 @@ class VideoReader:
         self.time_base: Fraction = self.stream.time_base or Fraction(1, 90000)
         self._start_ticks = int(self.stream.start_time or 0)
         self.corrupt_times: list[float] = []
+        # (seconds on the output timeline, seconds added there) for each place where the
+        # timestamps went back and the rest was re-timed (see _retime)
+        self.retimed: list[tuple[float, float]] = []
         self._upright = upright
         self.orientation = Orientation()
         self._frames = self._decode()
@@ -197,9 +208,12 @@ class VideoReader:
         expected: list[int] = []  # pts of packets whose frame has not come out yet (a heap)
         dated = True  # every packet has a pts: missing frames can be found by their pts
         state = _State()
+        timeline = _Timeline()
         try:
             for packet in self._container.demux(self.stream):
                 flush = packet.size == 0 and packet.dts is None
+                if not flush:
+                    self._retime(timeline, packet)
                 if not flush and not packet.is_discard:
                     if packet.pts is None:
                         dated = False
@@ -237,6 +251,37 @@ class VideoReader:
         if len(self.corrupt_times) > _WARN_CORRUPT:
             log.warning("%s %s: %d corrupt frames in all, each replaced by the previous frame",
                         self.what, self.path, len(self.corrupt_times))
+
+    def _retime(self, timeline: _Timeline, packet: Any) -> None:
+        """Keep decode timestamps increasing: where they go back (recordings joined, as
+        MPEG-TS files often are: the second one's clock restarts), this packet and all after
+        it move to follow on from the last one by one frame. Forward jumps are timing the
+        file means (a frame shown longer) and stay."""
+        dts, pts = packet.dts, packet.pts
+        if dts is None:
+            return
+        shift = timeline.shift
+        if timeline.last_dts is not None and dts + shift < timeline.last_dts:
+            step = int(packet.duration or 0) or max(1, round(1 / (self.rate * self.time_base)))
+            shift = timeline.last_dts + step - dts
+            if pts is not None and timeline.max_pts is not None:
+                shift = max(shift, timeline.max_pts + step - pts)  # its picture after every earlier one
+            start = float(self._start_ticks * self.time_base)
+            self.retimed.append((float((timeline.last_dts + step) * self.time_base), float((shift - timeline.shift) * self.time_base)))
+            log.warning(
+                "%s %s: timestamps go back after %s (to %s: recordings joined?); the frames from there on "
+                "are re-timed to follow on", self.what, self.path,
+                format_time(float((timeline.last_dts - timeline.shift) * self.time_base) - start),
+                format_time(float(dts * self.time_base) - start),
+            )
+            timeline.shift = shift
+        if shift:
+            packet.dts = dts + shift
+            if pts is not None:
+                packet.pts = pts + shift
+        timeline.last_dts = packet.dts
+        if packet.pts is not None:
+            timeline.max_pts = packet.pts if timeline.max_pts is None else max(timeline.max_pts, packet.pts)
 
     def _good(self, state: _State, frame: Any) -> Iterator[DecodedFrame]:
         if state.index == 0 and not state.waiting:
@@ -338,6 +383,15 @@ class VideoReader:
 
 
 @dataclass(slots=True)
+class _Timeline:
+    """Decode timestamps seen so far (after re-timing) and the shift now applied, in ticks."""
+
+    shift: int = 0
+    last_dts: int | None = None
+    max_pts: int | None = None
+
+
+@dataclass(slots=True)
 class _State:
     index: int = 0
     last: DecodedFrame | None = None
@@ -368,6 +422,14 @@ class FileSource:
     frame rate on ``clock`` (like a camera would). Without either it is a plain reader, where
     nothing is skipped. Pictures are upright (display matrix applied); corrupt frames repeat
     the previous one.
+
+    Frame ``pts`` run on one continuous timeline: a step between two frames that goes back
+    (the loop's restart, timestamps that restart) or forward by more than
+    :data:`MAX_GAP_S` or :data:`MAX_GAP_FRAMES` frame periods, whichever is longer (two
+    recordings joined, a damaged timestamp), is a discontinuity: that frame follows the one
+    before it by the last regular step, and the clock is re-anchored there. So a live source
+    never freezes for the length of a jump. Waits for the next frame end as soon as the
+    event of :meth:`stop_on` is set.
     """
 
     def __init__(
@@ -377,30 +439,38 @@ class FileSource:
         loop: bool = False,
         pace: bool = False,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         what: str = "input video",
     ) -> None:
         self.path = Path(path)
         self.what = what
         self.loop, self.pace = loop, pace
-        self._clock, self._sleep = clock, sleep
+        self._clock, self._sleep = clock, StopSleep(sleep)
         self._reader = VideoReader(self.path, what)
         self.fps = self._reader.fps
         self.size = self._reader.size
         self.name = str(self.path)
         self._index = 0
-        self._offset = 0.0  # seconds added to pts after each loop
-        self._last_pts = 0.0
+        self._shift = 0.0  # seconds added to the file's pts (loops and discontinuities)
+        self._last: float | None = None  # the previous frame's pts on the output timeline
+        self._step = 1.0 / self.fps  # the last regular step between frames
+        self._max_gap = max(MAX_GAP_S, MAX_GAP_FRAMES / self.fps)
         self._t0: float | None = None
+        self._jumps = 0
 
     @property
     def reader(self) -> VideoReader:
         return self._reader
 
+    def stop_on(self, stop: threading.Event) -> None:
+        """End a wait for the next frame as soon as ``stop`` is set."""
+        self._sleep.bind(stop)
+
     def read(self) -> Frame | None:
         item = self._reader.read()
+        looped = False
         if item is None and self.loop and self._index > 0:
-            self._offset += self._last_pts + 1.0 / self.fps
+            looped = True
             if not self._reader.rewind():
                 self._reader.close()
                 self._reader = VideoReader(self.path, self.what)
@@ -408,18 +478,37 @@ class FileSource:
         if item is None:
             return None
         image, pts, _ = item
-        self._last_pts = pts
-        t = self._offset + pts
+        t = self._timeline(pts, looped)
         if self.pace:
             now = self._clock()
             if self._t0 is None:
                 self._t0 = now - t
-            delay = self._t0 + t - now
-            if delay > 0:
-                self._sleep(delay)
+            self._sleep(self._t0 + t - now)  # bounded by the largest gap; ends on a stop
         frame = Frame(image, self._index, self._clock(), pts=t)
         self._index += 1
         return frame
+
+    def _timeline(self, pts: float, looped: bool) -> float:
+        """``pts`` on the continuous output timeline (see the class notes)."""
+        t = pts + self._shift
+        last = self._last
+        if last is not None:
+            gap = t - last
+            if gap < 0 or gap > self._max_gap:
+                if not looped:
+                    self._jumps += 1
+                    if self._jumps <= _WARN_CORRUPT:
+                        log.warning(
+                            "%s %s: timestamps jump by %+.3f s at %s; playing on without the jump%s",
+                            self.what, self.path, gap, format_time(pts), " (further ones are not reported)"
+                            if self._jumps == _WARN_CORRUPT else "",
+                        )
+                self._shift += last + self._step - t
+                t = last + self._step
+            elif gap > 0:
+                self._step = gap
+        self._last = t
+        return t
 
     def close(self) -> None:
         self._reader.close()

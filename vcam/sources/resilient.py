@@ -9,6 +9,7 @@ reopen is marked ``restart`` so the matting state is reset.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -16,6 +17,7 @@ from vcam.backoff import Backoff
 from vcam.errors import VcamError
 from vcam.frames import Frame, placeholder_image
 from vcam.sources import Source
+from vcam.sources.pacing import StopSleep, bind_stop
 
 __all__ = ["ResilientSource"]
 
@@ -36,14 +38,15 @@ class ResilientSource:
         hold_s: float = 1.0,
         backoff_s: tuple[float, float] = (0.5, 10.0),
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         first: Source | None = None,
     ) -> None:
         self._open = open_source
         self.size, self.fps = size, fps
         self.hold_s = hold_s
         self._backoff = Backoff(*backoff_s)
-        self._clock, self._sleep = clock, sleep
+        self._clock, self._sleep = clock, StopSleep(sleep)
+        self._stop: threading.Event | None = None
         self._inner: Source | None = first
         self.name = first.name if first is not None else "camera"
         self._last: Frame | None = None
@@ -83,6 +86,8 @@ class ResilientSource:
             delay = self._backoff.retry_failed(now)
             log.info("%s still unavailable (%s); next try in %.1f s", self.name, exc, delay)
             return
+        if self._stop is not None:
+            bind_stop(self._inner, self._stop)
         self.name = self._inner.name
         self.reopens += 1
         self._restart = True
@@ -91,7 +96,7 @@ class ResilientSource:
     def _standin(self) -> Frame:
         now = self._clock()
         if self._next_standin > now:
-            self._sleep(self._next_standin - now)
+            self._sleep(self._next_standin - now)  # ends early on a stop (stop_on)
             now = self._clock()
         self._next_standin = now + 1.0 / self.fps
         holding = self._last is not None and self._failed_at is not None and now - self._failed_at < self.hold_s
@@ -117,6 +122,14 @@ class ResilientSource:
             self._last = out
             return out
         return self._standin()
+
+    def stop_on(self, stop: threading.Event) -> None:
+        """End the wait for a stand-in frame, and the wrapped source's waits (this one's and
+        those of sources reopened later), as soon as ``stop`` is set."""
+        self._stop = stop
+        self._sleep.bind(stop)
+        if self._inner is not None:
+            bind_stop(self._inner, stop)
 
     def close(self) -> None:
         if self._inner is not None:

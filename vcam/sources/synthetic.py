@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 
@@ -10,6 +11,7 @@ import cv2
 import numpy as np
 
 from vcam.frames import Frame
+from vcam.sources.pacing import StopSleep
 
 __all__ = ["TestPatternSource"]
 
@@ -17,7 +19,8 @@ __all__ = ["TestPatternSource"]
 class TestPatternSource:
     """Colour bars with a moving head-and-shoulders silhouette and a frame counter.
 
-    ``frames`` = 0 means endless; ``pace`` hands frames out at ``fps`` on ``clock``.
+    ``frames`` = 0 means endless; ``pace`` hands frames out at ``fps`` on ``clock``
+    (``sleep`` waits; by default the real clock, cut short by the event of ``stop_on``).
     """
 
     __test__ = False  # not a pytest test class, despite its name
@@ -29,11 +32,11 @@ class TestPatternSource:
         frames: int = 0,
         pace: bool = True,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.name = "test pattern"
         self.size, self.fps, self.frames, self.pace = size, fps, frames, pace
-        self._clock, self._sleep = clock, sleep
+        self._clock, self._sleep = clock, StopSleep(sleep)
         w, h = size
         bars = np.array(
             [[192, 192, 192], [192, 192, 0], [0, 192, 192], [0, 192, 0], [192, 0, 192], [192, 0, 0], [0, 0, 192]],
@@ -52,8 +55,7 @@ class TestPatternSource:
             if self._t0 is None:
                 self._t0 = now
             delay = self._t0 + self._index / self.fps - now
-            if delay > 0:
-                self._sleep(delay)
+            self._sleep(delay)
         w, h = self.size
         img = self._bars.copy()
         cx = int(w / 2 + w * 0.15 * math.sin(self._index / 30.0))
@@ -63,6 +65,10 @@ class TestPatternSource:
         frame = Frame(img, self._index, self._clock(), pts=self._index / self.fps)
         self._index += 1
         return frame
+
+    def stop_on(self, stop: threading.Event) -> None:
+        """End a wait for the next frame as soon as ``stop`` is set."""
+        self._sleep.bind(stop)
 
     def close(self) -> None:
         pass
