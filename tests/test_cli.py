@@ -110,7 +110,7 @@ def test_run_publishes_to_the_virtual_camera(tmp_path: Path, capsys: pytest.Capt
         (["process", "/nope.mp4", "-o", "{tmp}/o.mp4"], "vcam: error: input video /nope.mp4: file not found"),
         (["process", "{video}", "-o", "{tmp}/missing/o.mp4"], "vcam: error: output {tmp}/missing/o.mp4: folder {tmp}/missing does not exist"),
         (["process", "{video}", "-o", "{video}"], "vcam: error: output {video} is the input file; choose another output name"),
-        (["run", "--model-input", "8x8"], "vcam: error: config: model.input_size: width and height must be in 16..4096, got 8x8"),
+        (["run", "--model-input", "8x8"], "vcam: error: config: model.input_size: width and height must be in 16..1920, got 8x8"),
     ],
 )
 def test_bad_input_gives_one_clear_line(

@@ -233,3 +233,75 @@ def test_background_video_without_frames(tmp_path: Path) -> None:
         c.start_encoding()
     with pytest.raises(InputError, match=r"^background video .*empty.avi: has no frames$"):
         load_background(empty, (32, 32), 30.0)
+
+
+def _halves_jpeg(path: Path, orientation: int) -> Path:
+    """A 32x16 JPEG stored with its left half white and right half black, tagged with EXIF
+    ``orientation``. 4:4:4, quality 100 and 8x8-aligned halves decode to exact 0 and 255."""
+    stored = np.zeros((16, 32, 3), np.uint8)
+    stored[:, :16] = 255
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # Orientation
+    Image.fromarray(stored).save(path, "JPEG", quality=100, subsampling=0, exif=exif.tobytes())
+    return path
+
+
+def _split(h: int, w: int, first_white: bool, vertical: bool) -> np.ndarray:
+    out = np.zeros((h, w, 3), np.uint8)
+    if vertical:  # halves side by side
+        out[:, : w // 2] = 255 if first_white else 0
+        out[:, w // 2:] = 0 if first_white else 255
+    else:  # halves one above the other
+        out[: h // 2] = 255 if first_white else 0
+        out[h // 2:] = 0 if first_white else 255
+    return out
+
+
+@pytest.mark.parametrize(("orientation", "expected"), [
+    (1, _split(16, 32, first_white=True, vertical=True)),    # as stored
+    (3, _split(16, 32, first_white=False, vertical=True)),   # turned 180 degrees
+    (6, _split(32, 16, first_white=True, vertical=False)),   # turned 90 degrees clockwise: left goes on top
+    (8, _split(32, 16, first_white=False, vertical=False)),  # turned 90 degrees anticlockwise: left goes below
+])
+def test_background_photo_is_turned_upright_by_its_exif_orientation(
+    tmp_path: Path, orientation: int, expected: np.ndarray
+) -> None:
+    p = _halves_jpeg(tmp_path / f"phone-{orientation}.jpg", orientation)
+    got = load_image(p)
+    assert got.shape == expected.shape
+    assert np.array_equal(got, expected)
+    if orientation == 6:  # and the replace background is fitted from the upright picture
+        assert np.array_equal(ImageBackground(p, (16, 32)).frame(0), expected)
+
+
+def test_16_bit_grayscale_png_is_scaled_to_8_bit(tmp_path: Path) -> None:
+    levels = np.array([[0, 257, 1000, 32896, 65534, 65535]], np.uint16)
+    p = tmp_path / "deep.png"
+    Image.fromarray(levels).save(p)
+    assert Image.open(p).mode in ("I;16", "I")  # what Pillow makes of a 16-bit grey PNG
+    got = load_image(p)
+    assert got.dtype == np.uint8 and got.shape == (1, 6, 3)
+    assert got[..., 0].tolist() == [[0, 1, 4, 128, 255, 255]]  # round(v * 255 / 65535)
+    assert np.array_equal(got[..., 0], got[..., 1]) and np.array_equal(got[..., 0], got[..., 2])
+
+
+def _png_header_only(path: Path, w: int, h: int) -> Path:
+    """A PNG whose header says ``w`` x ``h`` (its pixels are never read): a huge image's
+    size without writing gigabytes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)  # 8-bit grey
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    return path
+
+
+def test_an_image_over_pillows_bomb_limit_is_too_large_not_unreadable(tmp_path: Path) -> None:
+    p = _png_header_only(tmp_path / "giant.png", 20000, 20000)  # 400 MP: Pillow refuses it at open
+    with pytest.raises(InputError) as info:
+        load_image(p)
+    assert str(info.value) == (
+        f"background image {p}: 20000x20000 is too large (400 megapixels, at most 64); scale it down first")

@@ -159,6 +159,28 @@ def test_missing_model(isolated_home: Path, tmp_path: Path, monkeypatch: pytest.
                       "vcam models fetch")
 
 
+def test_model_folder_that_cannot_be_created(isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    folder = tmp_path / "file" / "models"
+    monkeypatch.setenv("VCAM_MODEL_DIR", str(folder))
+    c = by_name(run_checks(None, machine(tmp_path)))["model"]
+    assert c == Check(
+        "model", "fail",
+        f"{folder / 'rvm_mobilenetv3_fp32.onnx'}: missing; model folder {folder} cannot be created "
+        f"({tmp_path / 'file'} is not a folder)",
+        "set model.dir or VCAM_MODEL_DIR to a writable folder",
+    )
+
+
+def test_model_file_that_is_a_folder(isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "models"
+    (folder / "rvm_mobilenetv3_fp32.onnx").mkdir(parents=True)
+    monkeypatch.setenv("VCAM_MODEL_DIR", str(folder))
+    c = by_name(run_checks(None, machine(tmp_path)))["model"]
+    assert c == Check("model", "fail", f"{folder / 'rvm_mobilenetv3_fp32.onnx'}: is a folder, not the model file",
+                      "remove it, then run 'vcam models fetch'")
+
+
 def test_doctor_exit_status(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import vcam.doctor
 

@@ -127,3 +127,31 @@ def test_tensorrt_gets_fp16_and_an_engine_cache(tmp_path: Path) -> None:
     name, trt = opts[0]  # type: ignore[misc]
     assert name == "TensorrtExecutionProvider"
     assert trt == {"trt_fp16_enable": "True", "trt_engine_cache_enable": "True", "trt_engine_cache_path": str(tmp_path)}
+
+
+def test_model_input_size_is_capped_in_the_config() -> None:
+    # 4096x4096 took over 40 s to start (one inference about 5 s, 10 of them to choose the
+    # threads) and could not be interrupted in that time.
+    from vcam.config import validate_config
+    from vcam.errors import ConfigError
+
+    assert validate_config({"model": {"input_size": [1920, 1920]}}, "config").model.input_size == (1920, 1920)
+    with pytest.raises(ConfigError) as info:
+        validate_config({"model": {"input_size": [4096, 4096]}}, "config")
+    assert str(info.value) == "config: model.input_size: width and height must be in 16..1920, got 4096x4096"
+
+
+def test_thread_calibration_stops_at_its_time_limit(model_path: Path) -> None:
+    eng = MattingEngine(model_path, providers=("cpu",), threads=1, input_size=(128, 72), downsample_ratio=0.5)
+    readings: list[float] = []
+
+    def clock() -> float:  # every reading one second after the last: each inference "takes" 1 s
+        readings.append(float(len(readings)))
+        return readings[-1]
+
+    assert eng.time_inference(runs=8, limit_s=3.0, clock=clock) == 1.0
+    assert len(readings) == 1 + 2 * 2  # the start, then two inferences: 4 s had passed after the second
+    readings.clear()
+    assert eng.time_inference(runs=8, clock=clock) == 1.0
+    assert len(readings) == 1 + 2 * 10  # no limit: two warm-up runs and eight timed ones
+    assert eng.frames_since_reset == 0

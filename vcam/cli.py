@@ -327,22 +327,24 @@ def _cmd_soak(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from vcam.matting.models import KNOWN_MODELS, ensure_model, fetch_model, list_models
+    from vcam.matting.models import KNOWN_MODELS, UrlSource, ensure_model, fetch_model, list_models
 
     cfg = _config(args)
     from vcam.app import model_dir
 
     folder = Path(args.dir).expanduser() if args.dir else model_dir(cfg)
     if args.action == "fetch":
+        sources = (UrlSource(args.url),) if args.url else None
         for spec in KNOWN_MODELS.values():
-            path = ensure_model(spec.name, None, folder, progress=_tqdm_bytes) if not args.force else fetch_model(
-                spec, folder, _tqdm_bytes
-            )
+            if args.force:
+                path = fetch_model(spec, folder, _tqdm_bytes, sources)
+            else:
+                path = ensure_model(spec.name, None, folder, progress=_tqdm_bytes, sources=sources)
             print(f"{spec.name}  {path}  verified")
         return 0
     for st in list_models(folder):
         size = f"{st.size} bytes" if st.size is not None else "-"
-        print(f"{st.name}  {st.path}  {size}  {st.note}")
+        print(f"{st.name}  {st.path}  {size}  {st.note}" + (f"; {st.fix}" if st.fix else ""))
     return 0
 
 
@@ -532,6 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", choices=["fetch", "list"])
     models.add_argument("--dir", metavar="DIR", help="model folder (default: model.dir or ~/.cache/vcam/models)")
     models.add_argument("--force", action="store_true", help="fetch again even if a verified copy exists")
+    models.add_argument("--url", metavar="URL",
+                        help="fetch from this HTTPS URL (a mirror) instead; the known sha256 is still checked")
     models.add_argument("--config", "-c", metavar="PATH", help="config file")
     models.set_defaults(func=_cmd_models)
 

@@ -75,6 +75,9 @@ def parse_color(value: object) -> tuple[int, int, int]:
     raise ValueError(f"expected a colour like '#00b140' or [0, 177, 64], got {value!r}")
 
 
+MAX_MODEL_INPUT = 1920  # model.input_size, each side
+
+
 def _check_size(value: object, lo: int, hi: int) -> tuple[int, int]:
     if isinstance(value, str):
         w, h = parse_size(value)
@@ -197,7 +200,9 @@ class ModelConfig(_Section):
     @field_validator("input_size", mode="before")
     @classmethod
     def _input_size(cls, v: object) -> tuple[int, int]:
-        return _check_size(v, 16, 4096)
+        # 1920 covers a 1080p frame at its own size; 4096x4096 took over 40 s to start (about
+        # 5 s per inference on 2 cores), uninterruptible inside each ONNX Runtime call.
+        return _check_size(v, 16, MAX_MODEL_INPUT)
 
     @field_validator("downsample_ratio", mode="before")
     @classmethod

@@ -329,7 +329,7 @@ def _check_model(cfg: Config) -> Check:
             continue
         if st.verified:
             return Check("model", "ok", f"{st.path} (verified)")
-        return Check("model", "fail", f"{st.path}: {st.note}", "vcam models fetch")
+        return Check("model", "fail", f"{st.path}: {st.note}", st.fix or "vcam models fetch")
     return Check("model", "fail", f"model.name {cfg.model.name!r} is not a known model", f"use one of: {', '.join(KNOWN_MODELS)}")
 
 

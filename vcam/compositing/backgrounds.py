@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vcam.errors import InputError
 from vcam.frames import cover_fit
@@ -35,23 +36,70 @@ class Background(Protocol):
     def close(self) -> None: ...
 
 
+def _header_size(p: Path) -> tuple[int, int] | None:
+    """(width, height) from the header of an image Pillow refused to open as a
+    decompression bomb, read by the plugin that accepts the file (its pixels are not read),
+    or None if no plugin does."""
+    Image.init()
+    with p.open("rb") as fp:
+        prefix = fp.read(16)
+        for fmt in Image.ID:
+            factory, accept = Image.OPEN[fmt]
+            accepted = not accept or accept(prefix)  # as Image.open decides (a text is a warning: no)
+            if isinstance(accepted, str) or not accepted:
+                continue
+            fp.seek(0)
+            try:
+                size = factory(fp, str(p)).size
+            except (SyntaxError, IndexError, TypeError, ValueError, OSError, struct.error):
+                continue
+            return int(size[0]), int(size[1])
+    return None
+
+
+def _too_large(what: str, p: Path, w: int, h: int) -> InputError:
+    return InputError(
+        f"{what} {p}: {w}x{h} is too large ({w * h / 1e6:.0f} megapixels, at most "
+        f"{MAX_IMAGE_PIXELS / 1e6:.0f}); scale it down first"
+    )
+
+
+def _rgb8(im: Image.Image) -> np.ndarray:
+    """(H, W, 3) uint8 RGB. Greyscale deeper than 8 bits (16-bit PNG and TIFF: modes
+    ``I;16*``, and ``I`` holding 0..65535) is scaled, round(v * 255 / 65535); Pillow's own
+    ``convert`` clips it at 255, which turns all but the darkest greys white."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        deep = np.clip(np.asarray(im).astype(np.int64), 0, 65535)
+        grey = ((deep * 255 + 32767) // 65535).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    return np.asarray(im.convert("RGB"))
+
+
 def load_image(path: str | Path, what: str = "background image") -> np.ndarray:
-    """Read an image file into (H, W, 3) uint8 RGB; refuses files over 64 megapixels."""
+    """Read an image file into (H, W, 3) uint8 RGB, upright (its EXIF orientation applied);
+    refuses files over 64 megapixels from their header, before decoding."""
     p = Path(path).expanduser()
     try:
         with Image.open(p) as im:
             w, h = im.size
             if w * h > MAX_IMAGE_PIXELS:
-                raise InputError(
-                    f"{what} {p}: {w}x{h} is too large ({w * h / 1e6:.0f} megapixels, at most "
-                    f"{MAX_IMAGE_PIXELS / 1e6:.0f}); scale it down first"
-                )
-            rgb = np.asarray(im.convert("RGB"))
+                raise _too_large(what, p, w, h)
+            upright = ImageOps.exif_transpose(im)  # phone photos are stored sideways
+            rgb = _rgb8(upright)
     except FileNotFoundError:
         raise InputError(f"{what} {p}: file not found") from None
     except IsADirectoryError:
         raise InputError(f"{what} {p}: is a folder, expected an image file") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        # Pillow refuses images over twice its own limit (179 MP) at open, before vcam sees the size.
+        size = _header_size(p)
+        if size is None:
+            raise InputError(
+                f"{what} {p}: is too large (over {2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f} megapixels, "
+                f"at most {MAX_IMAGE_PIXELS / 1e6:.0f}); scale it down first"
+            ) from None
+        raise _too_large(what, p, *size) from None
+    except UnidentifiedImageError:
         raise InputError(f"{what} {p}: not an image vcam can read (PNG, JPEG, WebP, BMP, ...)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{what} {p}: cannot read it ({exc})") from None

