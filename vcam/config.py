@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -48,6 +49,7 @@ Mode = Literal["blur", "replace", "color", "off"]
 MODES: tuple[str, ...] = get_args(Mode)
 Provider = Literal["tensorrt", "cuda", "cpu"]
 MAX_CONFIG_BYTES = 1_000_000
+_READ_CHUNK = 1 << 16
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -379,14 +381,65 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(mode: int) -> str | None:
+    """What a non-regular file is (``"a named pipe"``), or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _FILE_KINDS if test(mode)), "not a file")
+
+
+def _read_capped(path: Path, source: str) -> bytes:
+    """The bytes of the regular file ``path``, at most :data:`MAX_CONFIG_BYTES`.
+
+    The path is checked before it is opened (a FIFO would block ``open`` until a writer
+    comes; a device reads forever), opened with ``O_NONBLOCK`` in case something else was
+    put there in between, and checked again on the open file. At most the cap plus one
+    chunk is read whatever ``st_size`` says (procfs and some FUSE file systems report 0).
+    """
+    kind = _not_regular(os.stat(path).st_mode)
+    if kind == "a directory":
+        raise IsADirectoryError(path)
+    if kind is not None:
+        raise ConfigError(source, [f"is not a regular file ({kind}), expected a YAML file"])
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb", buffering=0) as f:
+        st = os.fstat(fd)
+        kind = _not_regular(st.st_mode)
+        if kind is not None:
+            raise ConfigError(source, [f"is not a regular file ({kind}), expected a YAML file"])
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(source, [f"file is {st.st_size} bytes; a config is at most 1 MB"])
+        chunks: list[bytes] = []
+        total = 0
+        while total <= MAX_CONFIG_BYTES:
+            chunk = f.read(_READ_CHUNK)  # a multiple of 8: /proc files such as pagemap need it
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    if total > MAX_CONFIG_BYTES:
+        raise ConfigError(source, [f"file is larger than {MAX_CONFIG_BYTES} bytes; a config is at most 1 MB"])
+    return b"".join(chunks)
+
+
 def read_yaml(path: Path) -> object:
-    """Read a YAML file with the safe, alias-free loader. Raises :class:`ConfigError`."""
+    """Read a YAML file with the safe, alias-free loader. Raises :class:`ConfigError`.
+
+    Only a regular file of at most 1 MB is read: a directory, FIFO, device or socket is
+    refused before it is opened, so nothing can block or read forever.
+    """
     source = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise ConfigError(source, [f"file is {size} bytes; a config is at most 1 MB"])
-        text = path.read_text(encoding="utf-8")
+        text = _read_capped(path, source).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(source, ["file not found"]) from None
     except IsADirectoryError:
