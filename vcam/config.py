@@ -40,6 +40,7 @@ __all__ = [
     "TrayConfig",
     "default_config_path",
     "load_config",
+    "non_regular_kind",
     "parse_color",
     "parse_size",
     "validate_config",
@@ -390,8 +391,10 @@ _FILE_KINDS = (
 )
 
 
-def _not_regular(mode: int) -> str | None:
-    """What a non-regular file is (``"a named pipe"``), or None for a regular file."""
+def non_regular_kind(mode: int) -> str | None:
+    """What a file that is not a regular file is (``"a named pipe"``), from its ``st_mode``;
+    None for a regular file. Such files are refused before they are opened: a FIFO blocks
+    ``open`` until a writer comes, a device such as ``/dev/zero`` reads for ever."""
     if stat.S_ISREG(mode):
         return None
     return next((kind for test, kind in _FILE_KINDS if test(mode)), "not a file")
@@ -405,7 +408,7 @@ def _read_capped(path: Path, source: str) -> bytes:
     put there in between, and checked again on the open file. At most the cap plus one
     chunk is read whatever ``st_size`` says (procfs and some FUSE file systems report 0).
     """
-    kind = _not_regular(os.stat(path).st_mode)
+    kind = non_regular_kind(os.stat(path).st_mode)
     if kind == "a directory":
         raise IsADirectoryError(path)
     if kind is not None:
@@ -413,7 +416,7 @@ def _read_capped(path: Path, source: str) -> bytes:
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     with os.fdopen(fd, "rb", buffering=0) as f:
         st = os.fstat(fd)
-        kind = _not_regular(st.st_mode)
+        kind = non_regular_kind(st.st_mode)
         if kind is not None:
             raise ConfigError(source, [f"is not a regular file ({kind}), expected a YAML file"])
         if st.st_size > MAX_CONFIG_BYTES:
