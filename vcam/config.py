@@ -299,7 +299,9 @@ class Config(_Section):
         return self.output.fps or self.camera.fps
 
 
-def _format_errors(exc: ValidationError) -> list[str]:
+def _format_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    """Each problem as (key path, ``"key.path: what is wrong"``); the path is "" for a
+    whole-config rule, whose message names its own key."""
     problems = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
@@ -308,19 +310,59 @@ def _format_errors(exc: ValidationError) -> list[str]:
         if kind == "extra_forbidden":
             parent = loc.rpartition(".")[0]
             known = _known_keys(parent)
-            problems.append(f"{loc}: unknown key (known keys here: {', '.join(known)})")
+            problems.append((loc, f"{loc}: unknown key (known keys here: {', '.join(known)})"))
             continue
         msg = str(err["msg"])
         msg = re.sub(r"^(Value|Assertion) error, ", "", msg)
         msg = re.sub(r"^Input should be", "must be", msg)
         msg = msg[:1].lower() + msg[1:]
         if not loc:  # a whole-config rule: its message names its own key
-            problems.append(msg)
+            problems.append((loc, msg))
             continue
         if "got" not in msg:
             msg = f"{msg}, got {value!r}"
-        problems.append(f"{loc}: {msg}")
+        problems.append((loc, f"{loc}: {msg}"))
     return problems
+
+
+def _key_paths(tree: Mapping[str, Any], prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    for k, v in tree.items():
+        if isinstance(v, Mapping):
+            out |= _key_paths(v, f"{prefix}{k}.")
+        else:
+            out.add(f"{prefix}{k}")
+    return out
+
+
+def _config_error(
+    exc: ValidationError, source: str, overrides: Mapping[str, Any] | None, flags: Mapping[str, str] | None
+) -> ConfigError:
+    """The :class:`ConfigError` for ``exc``: a problem at a key the command line set is
+    blamed on its flag (``--size: ...``), never on the file, whose value it replaced."""
+    given = _key_paths(overrides or {})
+    flags = flags or {}
+    texts: list[str] = []
+    named: list[tuple[str, str]] = []  # (flag, what is wrong) for problems of named flags
+    blamed = 0
+    for loc, text in _format_errors(exc):
+        if loc not in given:
+            texts.append(text)
+            continue
+        blamed += 1
+        what = text[len(loc) + 2 :]
+        if loc in flags:
+            named.append((flags[loc], what))
+            texts.append(f"{flags[loc]}: {what}")
+        else:
+            texts.append(text)  # "command line: camera.size: ..."
+    if not blamed:
+        return ConfigError(source, texts)
+    if blamed < len(texts):
+        return ConfigError(f"{source} and the command line", texts)
+    if len(named) == 1 == len(texts):
+        return ConfigError(named[0][0], [named[0][1]])  # "--size: ..."
+    return ConfigError("command line", texts)
 
 
 def _known_keys(section: str) -> list[str]:
@@ -349,13 +391,16 @@ def validate_config(
     source: str = "config",
     overrides: Mapping[str, Any] | None = None,
     defaults: Mapping[str, Any] | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> Config:
     """Validate a mapping (as read from YAML) plus optional overrides into a :class:`Config`.
 
     ``overrides`` is a nested mapping (``{"effect": {"mode": "off"}}``) applied on top, as
     CLI flags are; ``defaults`` (same form) lies underneath, as a command's own defaults do
     (``vcam process`` uses ``{"model": {"preset": "offline"}}``). Raises
-    :class:`ConfigError` listing every problem with its key path.
+    :class:`ConfigError` listing every problem with its key path; a problem with an
+    override is blamed on the command line, under its flag's name from ``flags``
+    (``{"camera.size": "--size"}``), not on ``source``.
     """
     if data is None:
         data = {}
@@ -367,7 +412,7 @@ def validate_config(
     try:
         return Config.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(source, _format_errors(exc)) from None
+        raise _config_error(exc, source, overrides, flags) from None
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -480,15 +525,16 @@ def load_config(
     overrides: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     defaults: Mapping[str, Any] | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> tuple[Config, Path | None]:
     """Load the config from ``path``, or the user's default file if it exists, or defaults.
 
     Returns the config and the file it came from (None when only defaults were used).
     An explicitly given path must exist; the default path is optional. ``overrides`` and
-    ``defaults`` are as in :func:`validate_config`.
+    ``defaults`` and ``flags`` are as in :func:`validate_config`.
     """
     if path is None:
         candidate = default_config_path(env)
         path = candidate if candidate.exists() else None
     data = read_yaml(path) if path is not None else {}
-    return validate_config(data, str(path) if path else "config", overrides, defaults), path
+    return validate_config(data, str(path) if path else "config", overrides, defaults, flags), path
