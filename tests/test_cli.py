@@ -110,7 +110,7 @@ def test_run_publishes_to_the_virtual_camera(tmp_path: Path, capsys: pytest.Capt
         (["process", "/nope.mp4", "-o", "{tmp}/o.mp4"], "vcam: error: input video /nope.mp4: file not found"),
         (["process", "{video}", "-o", "{tmp}/missing/o.mp4"], "vcam: error: output {tmp}/missing/o.mp4: folder {tmp}/missing does not exist"),
         (["process", "{video}", "-o", "{video}"], "vcam: error: output {video} is the input file; choose another output name"),
-        (["run", "--model-input", "8x8"], "vcam: error: config: model.input_size: width and height must be in 16..1920, got 8x8"),
+        (["run", "--model-input", "8x8"], "vcam: error: --model-input: width and height must be in 16..1920, got 8x8"),
     ],
 )
 def test_bad_input_gives_one_clear_line(
@@ -228,3 +228,54 @@ def test_ctrl_c_in_run_exits_130_and_writes_stats(tmp_path: Path, isolated_home:
     assert proc.returncode == 130, err.decode()
     assert err.decode().strip().splitlines()[-1] == "vcam: interrupted"
     assert json.loads(stats.read_text())["frames_out"] > 0
+
+
+# -- a bad flag is blamed on the flag, not on the config file (issue 17, D18) ---------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--size", "1x1", "--output", "null"], "--size: width and height must be in 16..8192, got 1x1"),
+        (["run", "--fps", "0", "--output", "null"], "--fps: must be greater than 0, got 0.0"),
+        (["run", "--output-size", "9000x100", "--output", "null"],
+         "--output-size: width and height must be in 16..8192, got 9000x100"),
+        (["process", "in.mp4", "-o", "out.mp4", "--downsample-ratio", "2"],
+         "--downsample-ratio: must be less than or equal to 1, got 2.0"),
+        (["process", "in.mp4", "-o", "out.mp4", "--providers", "gpu"],
+         "--providers: must be 'tensorrt', 'cuda' or 'cpu', got 'gpu'"),
+        (["process", "in.mp4", "-o", "out.mp4", "--blur-strength", "0"],
+         "--blur-strength: must be greater than or equal to 1, got 0"),
+    ],
+)
+def test_a_bad_flag_names_the_flag_not_the_config_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("camera:\n  fps: 30\n")
+    assert run_cli(capsys, *argv, "--config", str(good)) == (1, "", f"vcam: error: {message}\n")
+    assert run_cli(capsys, *argv) == (1, "", f"vcam: error: {message}\n")  # and without a file
+
+
+def test_errors_in_the_file_and_in_flags_are_each_blamed_on_their_own_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("camera:\n  fps: fast\n")
+    assert run_cli(capsys, "run", "--config", str(bad), "--size", "1x1", "--threads", "999", "--output", "null") == (
+        1, "",
+        f"vcam: error: {bad} and the command line: 3 errors:\n"
+        "  --size: width and height must be in 16..8192, got 1x1\n"
+        "  camera.fps: must be a valid number, got 'fast'\n"
+        "  --threads: must be less than or equal to 256, got 999\n",
+    )
+    assert run_cli(capsys, "run", "--size", "1x1", "--threads", "999", "--output", "null") == (
+        1, "",
+        "vcam: error: command line: 2 errors:\n"
+        "  --size: width and height must be in 16..8192, got 1x1\n"
+        "  --threads: must be less than or equal to 256, got 999\n",
+    )
+    # The file's own error is still the file's, with its key path.
+    assert run_cli(capsys, "run", "--config", str(bad), "--size", "64x36", "--output", "null") == (
+        1, "", f"vcam: error: {bad}: camera.fps: must be a valid number, got 'fast'\n"
+    )

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,68 @@ def test_default_path_follows_xdg_and_is_optional(tmp_path: Path) -> None:
     p.write_text("effect: {mode: off}\n")  # a bare YAML `off` is false; it means mode off
     cfg, src = load_config(None, env=env)
     assert src == p and cfg.effect.mode == "off"
+
+
+# -- inputs that hang or mislead (issue 17) ------------------------------------------------
+
+
+def _read_in_thread(path: Path, unblock: Path | None = None) -> BaseException | object:
+    """``read_yaml(path)`` in a thread, joined with a generous bound; a read that hangs (a
+    FIFO with no writer blocks in open) is released by opening ``unblock`` for writing."""
+    import threading
+
+    out: list[BaseException | object] = []
+
+    def read() -> None:
+        try:
+            out.append(read_yaml(path))
+        except BaseException as exc:
+            out.append(exc)
+
+    t = threading.Thread(target=read, name="read-yaml-test", daemon=True)
+    t.start()
+    t.join(10)
+    if t.is_alive():
+        if unblock is not None:  # give the blocked open() a writer and an EOF, so the thread ends
+            fd = os.open(unblock, os.O_WRONLY | os.O_NONBLOCK)
+            os.close(fd)
+        t.join(10)
+        raise AssertionError(f"read_yaml({path}) was still reading after 10 s")
+    return out[0]
+
+
+def test_dev_zero_is_refused_without_reading_it() -> None:
+    result = _read_in_thread(Path("/dev/zero"))
+    assert isinstance(result, ConfigError)
+    assert str(result) == "/dev/zero: is not a regular file (a character device), expected a YAML file"
+
+
+def test_a_fifo_is_refused_at_once_instead_of_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    result = _read_in_thread(fifo, unblock=fifo)
+    assert isinstance(result, ConfigError)
+    assert str(result) == f"{fifo}: is not a regular file (a named pipe), expected a YAML file"
+    with pytest.raises(ConfigError, match=r"is not a regular file \(a named pipe\), expected a YAML file$"):
+        load_config(fifo)
+
+
+def test_the_size_cap_holds_when_the_file_system_reports_no_size() -> None:
+    # /proc/self/pagemap is a regular file whose st_size is 0 but which reads as gigabytes
+    # (8 bytes per page of address space): only the cap, not st_size, can stop the read.
+    path = Path("/proc/self/pagemap")
+    assert path.stat().st_size == 0
+    result = _read_in_thread(path)
+    assert isinstance(result, ConfigError)
+    assert str(result) == "/proc/self/pagemap: file is larger than 1000000 bytes; a config is at most 1 MB"
+
+
+def test_an_oversize_regular_file_is_refused(tmp_path: Path) -> None:
+    f = tmp_path / "big.yaml"
+    f.write_bytes(b"#" * 1_000_001)
+    with pytest.raises(ConfigError) as info:
+        read_yaml(f)
+    assert info.value.problems == ["file is 1000001 bytes; a config is at most 1 MB"]
+    f.write_bytes(b"effect: {mode: color}\n" + b"#" * (1_000_000 - 23) + b"\n")
+    assert f.stat().st_size == 1_000_000
+    assert validate_config(read_yaml(f)).effect.mode == "color"

@@ -3,6 +3,7 @@ errors, and `vcam ctl` end to end against running daemons."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -10,6 +11,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -179,8 +181,9 @@ def test_ctl_against_a_running_daemon_process(isolated_home: Path, tmp_path: Pat
     try:
         wait_for(lambda: sock.exists() or daemon.poll() is not None, timeout=60, what="the control socket")
         assert daemon.poll() is None
-        assert stat.S_IMODE(sock.stat().st_mode) == 0o600
         wait_for(lambda: send_request(Request("status"))["frames_out"] > 0, timeout=30, what="frames")
+        # Checked once it answers: the file exists from bind() on, a moment before its chmod.
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o600
         res = _ctl("status")
         assert res.returncode == 0
         status = json.loads(res.stdout)
@@ -270,3 +273,224 @@ def test_mode_change_is_visible_in_the_next_frames(
         stop.set()
         t.join(10)
     assert errors == []
+
+
+# -- inputs that hang or mislead (issue 17) ------------------------------------------------
+
+
+def _raw(path: Path, timeout: float = 30.0) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(str(path))
+    return s
+
+
+def _reply_and_eof(s: socket.socket) -> tuple[dict, bytes]:
+    """The one reply line of the server, then what follows it up to the server's close."""
+    f = s.makefile("rb")
+    line = f.readline()
+    rest = f.read()
+    return json.loads(line), rest
+
+
+def test_twenty_clients_at_once_are_all_answered(tmp_path: Path) -> None:
+    rig = make_rig({"mode": "blur"})
+    server = ControlServer(rig.controller, tmp_path / "run" / "vcam" / "control.sock")
+    server.start()
+    stop = threading.Event()
+    results: list[object] = []
+    trying = threading.Semaphore(0)
+
+    def client() -> None:
+        trying.release()
+        try:
+            results.append(send_request(Request("status"), server.path, timeout=60)["mode"])
+        except Exception as exc:
+            results.append(exc)
+
+    clients = [threading.Thread(target=client, name=f"ctl-{i}", daemon=True) for i in range(20)]
+    for c in clients:
+        c.start()
+    for _ in clients:
+        assert trying.acquire(timeout=30)
+    # All 20 connect before the daemon accepts any (more than a small listen backlog holds);
+    # the assertion does not depend on this delay, it only gives the clients time to pile up.
+    time.sleep(0.5)
+    t = threading.Thread(target=server.run, args=(stop, 0.05), name="vcam-control-test", daemon=True)
+    t.start()
+    try:
+        for c in clients:
+            c.join(60)
+        assert results == ["blur"] * 20
+    finally:
+        stop.set()
+        t.join(10)
+        server.close()
+
+
+def test_the_client_waits_while_the_backlog_is_full_but_not_for_ever(tmp_path: Path) -> None:
+    path = tmp_path / "control.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(0)
+    fillers = []
+    while True:  # fill the listen queue until a connect would fail with EAGAIN
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.setblocking(False)
+        try:
+            s.connect(str(path))
+        except BlockingIOError:
+            s.close()
+            break
+        fillers.append(s)
+    try:
+        with pytest.raises(ControlError) as exc:
+            send_request(Request("status"), path, timeout=0.5)
+        assert str(exc.value) == "the vcam daemon did not answer within 0.5 s"
+        out: list[object] = []
+        t = threading.Thread(target=lambda: out.append(send_request(Request("status"), path, timeout=60)), daemon=True)
+        t.start()
+        served = 0
+        while served < len(fillers) + 1:  # the daemon gets round to the queue: the client is answered
+            conn, _ = listener.accept()
+            with conn:
+                served += 1
+                conn.settimeout(0.2)
+                try:
+                    line = conn.recv(4096)
+                except TimeoutError:
+                    continue  # a filler: it sends nothing
+                assert line == b'{"command": "status"}\n'
+                conn.sendall(b'{"ok": true, "status": {"mode": "blur"}}\n')
+                break
+        t.join(30)
+        assert out == [{"mode": "blur"}]
+    finally:
+        for s in fillers:
+            s.close()
+        listener.close()
+
+
+def test_a_silent_client_does_not_hold_up_the_others(served) -> None:
+    _rig, server = served
+    silent = _raw(server.path)
+    try:
+        assert send_request(Request("status"), server.path, timeout=30)["mode"] == "blur"
+        silent.setblocking(False)
+        with pytest.raises(BlockingIOError):  # answered while the silent one is still waited for
+            silent.recv(1)
+        silent.settimeout(30)
+        assert _reply_and_eof(silent) == (
+            {"ok": False, "error": "bad request: no complete request line within 3 s"}, b""
+        )
+    finally:
+        silent.close()
+
+
+def test_a_dripping_client_is_cut_off_and_others_are_served(served) -> None:
+    _rig, server = served
+    drip = _raw(server.path)
+    done = threading.Event()
+
+    def dripping() -> None:  # a byte every 0.3 s: never idle long enough for a per-read time-out
+        drip.sendall(b'{"command": ')
+        while not done.wait(0.3):
+            try:
+                drip.sendall(b" ")
+            except OSError:
+                return
+
+    t = threading.Thread(target=dripping, name="drip", daemon=True)
+    t.start()
+    try:
+        time.sleep(0.5)  # let it drip a little first; nothing below depends on this delay
+        assert send_request(Request("status"), server.path, timeout=15)["mode"] == "blur"
+        reply, _rest = _reply_and_eof(drip)
+        assert reply == {"ok": False, "error": "bad request: no complete request line within 3 s"}
+    finally:
+        done.set()
+        t.join(10)
+        drip.close()
+
+
+@pytest.mark.parametrize("size", [20_000, 200_000])
+def test_an_oversize_request_gets_the_error_reply(served, size: int) -> None:
+    _rig, server = served
+    with _raw(server.path) as s:
+        s.sendall(b"x" * size + b"\n")  # 200 kB fills the socket buffer: the server must drain it
+        s.shutdown(socket.SHUT_WR)
+        assert _reply_and_eof(s) == ({"ok": False, "error": "bad request: longer than 8192 bytes"}, b"")
+    assert send_request(Request("status"), server.path, timeout=30)["mode"] == "blur"
+
+
+def test_ctl_background_fifo_is_answered_and_the_daemon_stays_controllable(served, tmp_path: Path) -> None:
+    _rig, server = served
+    fifo = tmp_path / "bg.png"
+    os.mkfifo(fifo)
+    try:
+        with pytest.raises(ControlError) as exc:
+            send_request(Request("background", str(fifo)), server.path, timeout=10)
+        assert str(exc.value) == f"background {fifo}: is not a regular file (a named pipe); give an image or video file"
+        status = send_request(Request("status"), server.path, timeout=10)
+        assert (status["mode"], status["background"]) == ("blur", None)
+    finally:  # before the fix the control thread sits in open(fifo): give it a writer so it ends
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
+def test_ctl_background_fifo_is_refused_by_the_client(
+    isolated_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = tmp_path / "bg.png"
+    os.mkfifo(fifo)
+    assert main(["ctl", "background", str(fifo)]) == 1  # no daemon runs: the client did not ask one
+    assert capsys.readouterr().err == (
+        f"vcam: error: background {fifo}: is not a regular file (a named pipe); give an image or video file\n"
+    )
+
+
+def test_ctl_reload_of_a_fifo_config_is_answered_and_the_daemon_stays_controllable(tmp_path: Path) -> None:
+    from vcam.reload import config_loader
+
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    rig = make_rig({"mode": "blur"}, config_path=fifo, load_config=config_loader(fifo, required=True))
+    server = ControlServer(rig.controller, tmp_path / "run" / "vcam" / "control.sock")
+    server.start()
+    stop = threading.Event()
+    t = threading.Thread(target=server.run, args=(stop, 0.05), name="vcam-control-test", daemon=True)
+    t.start()
+    try:
+        with pytest.raises(ControlError) as exc:
+            send_request(Request("reload"), server.path, timeout=10)
+        assert str(exc.value) == f"{fifo}: is not a regular file (a named pipe), expected a YAML file"
+        assert send_request(Request("status"), server.path, timeout=10)["config_error"] == str(exc.value)
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        stop.set()
+        t.join(10)
+        server.close()
+
+
+def test_serve_once_cuts_off_a_client_at_its_deadline_on_the_given_clock(tmp_path: Path) -> None:
+    """The thread-free twin: the deadline is read from the clock passed in, not the wall."""
+    now = [100.0]
+    server = ControlServer(make_rig({"mode": "blur"}).controller, tmp_path / "run" / "vcam" / "control.sock",
+                           clock=lambda: now[0])
+    server.start()
+    try:
+        with _raw(server.path) as silent, _raw(server.path) as prompt:
+            prompt.sendall(b'{"command": "status"}\n')
+            while not server.serve_once(5):  # accepts both, answers the prompt one
+                pass
+            assert json.loads(prompt.makefile("rb").readline())["status"]["mode"] == "blur"
+            now[0] += 2.9
+            assert server.serve_once(0) is False  # 2.9 s on its clock: still waited for
+            now[0] += 0.1
+            assert server.serve_once(0) is True
+            assert _reply_and_eof(silent) == (
+                {"ok": False, "error": "bad request: no complete request line within 3 s"}, b""
+            )
+    finally:
+        server.close()

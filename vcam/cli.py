@@ -79,47 +79,64 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     m.add_argument("--stats-json", metavar="PATH", help="write run statistics as JSON at exit")
 
 
+# (section, key, argparse dest) of each flag that overrides a config key; the flag itself is
+# --DEST with "-" for "_" (--no-DEST when a boolean flag was given as false).
+_FLAG_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("effect", "mode", "mode"),
+    ("effect", "background", "background"),
+    ("effect", "color", "color"),
+    ("effect", "blur_strength", "blur_strength"),
+    ("effect", "mirror", "mirror"),
+    ("model", "preset", "preset"),
+    ("model", "refine", "refine"),
+    ("model", "input_size", "model_input"),
+    ("model", "downsample_ratio", "downsample_ratio"),
+    ("model", "threads", "threads"),
+    ("model", "providers", "providers"),
+    ("camera", "size", "size"),
+    ("camera", "fps", "fps"),
+    ("camera", "device", "source"),
+    ("output", "size", "output_size"),
+    ("output", "device", "device"),
+    ("live", "alpha", "alpha"),
+    ("camera", "on_demand", "on_demand"),
+    ("tray", "enabled", "tray"),
+)
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """CLI flags as a nested mapping over the config file (validated with it)."""
-
-    def arg(name: str) -> Any:
-        return getattr(args, name, None)
-
     o: dict[str, dict[str, Any]] = {"camera": {}, "model": {}, "effect": {}, "output": {}, "live": {}, "tray": {}}
-    flags = [
-        ("effect", "mode", arg("mode")),
-        ("effect", "background", arg("background")),
-        ("effect", "color", arg("color")),
-        ("effect", "blur_strength", arg("blur_strength")),
-        ("effect", "mirror", arg("mirror")),
-        ("model", "preset", arg("preset")),
-        ("model", "refine", arg("refine")),
-        ("model", "input_size", arg("model_input")),
-        ("model", "downsample_ratio", arg("downsample_ratio")),
-        ("model", "threads", arg("threads")),
-        ("camera", "size", arg("size")),
-        ("camera", "fps", arg("fps")),
-        ("output", "size", arg("output_size")),
-        ("output", "device", arg("device")),
-        ("live", "alpha", arg("alpha")),
-        ("camera", "on_demand", arg("on_demand")),
-        ("tray", "enabled", arg("tray")),
-    ]
-    for section, key, value in flags:
-        if value is not None:
-            o[section][key] = list(value) if isinstance(value, tuple) else value
-    if arg("providers") is not None:
-        o["model"]["providers"] = [x.strip() for x in arg("providers").split(",") if x.strip()]
-    if arg("source") is not None:
-        src = arg("source")
-        o["camera"]["device"] = int(src) if src.isdigit() else src
+    for section, key, dest in _FLAG_KEYS:
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if dest == "providers":
+            value = [x.strip() for x in value.split(",") if x.strip()]
+        elif dest == "source":
+            value = int(value) if value.isdigit() else value
+        o[section][key] = list(value) if isinstance(value, tuple) else value
     return {k: v for k, v in o.items() if v}
+
+
+def _flag_names(args: argparse.Namespace) -> dict[str, str]:
+    """``{"camera.size": "--size", ...}`` for the flags given, so that a bad value is blamed
+    on its flag rather than on the config file it overrides."""
+    names = {}
+    for section, key, dest in _FLAG_KEYS:
+        value = getattr(args, dest, None)
+        if value is not None:
+            flag = dest.replace("_", "-")
+            names[f"{section}.{key}"] = f"--no-{flag}" if value is False else f"--{flag}"
+    return names
 
 
 def _config(args: argparse.Namespace, preset: str = LIVE_PRESET) -> Config:
     """The config file (or defaults) under the CLI flags, over the command's default ``preset``."""
     defaults = {"model": {"preset": preset}}
-    cfg, path = load_config(Path(args.config) if args.config else None, _overrides(args), defaults=defaults)
+    cfg, path = load_config(
+        Path(args.config) if args.config else None, _overrides(args), defaults=defaults, flags=_flag_names(args)
+    )
     log.debug("config from %s", path or "defaults")
     return cfg
 
@@ -130,7 +147,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from vcam.daemon import DesktopOptions
 
     overrides = _overrides(args)
-    cfg, path = load_config(Path(args.config) if args.config else None, overrides)
+    cfg, path = load_config(Path(args.config) if args.config else None, overrides, flags=_flag_names(args))
     # Hot reload watches the given file, or the default user file (which may appear later).
     desktop = DesktopOptions(
         config_path=path or default_config_path(), config_required=args.config is not None, overrides=overrides

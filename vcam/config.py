@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -39,6 +40,7 @@ __all__ = [
     "TrayConfig",
     "default_config_path",
     "load_config",
+    "non_regular_kind",
     "parse_color",
     "parse_size",
     "validate_config",
@@ -48,6 +50,7 @@ Mode = Literal["blur", "replace", "color", "off"]
 MODES: tuple[str, ...] = get_args(Mode)
 Provider = Literal["tensorrt", "cuda", "cpu"]
 MAX_CONFIG_BYTES = 1_000_000
+_READ_CHUNK = 1 << 16
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -301,7 +304,9 @@ class Config(_Section):
         return self.output.fps or self.camera.fps
 
 
-def _format_errors(exc: ValidationError) -> list[str]:
+def _format_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    """Each problem as (key path, ``"key.path: what is wrong"``); the path is "" for a
+    whole-config rule, whose message names its own key."""
     problems = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
@@ -310,19 +315,59 @@ def _format_errors(exc: ValidationError) -> list[str]:
         if kind == "extra_forbidden":
             parent = loc.rpartition(".")[0]
             known = _known_keys(parent)
-            problems.append(f"{loc}: unknown key (known keys here: {', '.join(known)})")
+            problems.append((loc, f"{loc}: unknown key (known keys here: {', '.join(known)})"))
             continue
         msg = str(err["msg"])
         msg = re.sub(r"^(Value|Assertion) error, ", "", msg)
         msg = re.sub(r"^Input should be", "must be", msg)
         msg = msg[:1].lower() + msg[1:]
         if not loc:  # a whole-config rule: its message names its own key
-            problems.append(msg)
+            problems.append((loc, msg))
             continue
         if "got" not in msg:
             msg = f"{msg}, got {value!r}"
-        problems.append(f"{loc}: {msg}")
+        problems.append((loc, f"{loc}: {msg}"))
     return problems
+
+
+def _key_paths(tree: Mapping[str, Any], prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    for k, v in tree.items():
+        if isinstance(v, Mapping):
+            out |= _key_paths(v, f"{prefix}{k}.")
+        else:
+            out.add(f"{prefix}{k}")
+    return out
+
+
+def _config_error(
+    exc: ValidationError, source: str, overrides: Mapping[str, Any] | None, flags: Mapping[str, str] | None
+) -> ConfigError:
+    """The :class:`ConfigError` for ``exc``: a problem at a key the command line set is
+    blamed on its flag (``--size: ...``), never on the file, whose value it replaced."""
+    given = _key_paths(overrides or {})
+    flags = flags or {}
+    texts: list[str] = []
+    named: list[tuple[str, str]] = []  # (flag, what is wrong) for problems of named flags
+    blamed = 0
+    for loc, text in _format_errors(exc):
+        if loc not in given:
+            texts.append(text)
+            continue
+        blamed += 1
+        what = text[len(loc) + 2 :]
+        if loc in flags:
+            named.append((flags[loc], what))
+            texts.append(f"{flags[loc]}: {what}")
+        else:
+            texts.append(text)  # "command line: camera.size: ..."
+    if not blamed:
+        return ConfigError(source, texts)
+    if blamed < len(texts):
+        return ConfigError(f"{source} and the command line", texts)
+    if len(named) == 1 == len(texts):
+        return ConfigError(named[0][0], [named[0][1]])  # "--size: ..."
+    return ConfigError("command line", texts)
 
 
 def _known_keys(section: str) -> list[str]:
@@ -351,13 +396,16 @@ def validate_config(
     source: str = "config",
     overrides: Mapping[str, Any] | None = None,
     defaults: Mapping[str, Any] | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> Config:
     """Validate a mapping (as read from YAML) plus optional overrides into a :class:`Config`.
 
     ``overrides`` is a nested mapping (``{"effect": {"mode": "off"}}``) applied on top, as
     CLI flags are; ``defaults`` (same form) lies underneath, as a command's own defaults do
     (``vcam process`` uses ``{"model": {"preset": "offline"}}``). Raises
-    :class:`ConfigError` listing every problem with its key path.
+    :class:`ConfigError` listing every problem with its key path; a problem with an
+    override is blamed on the command line, under its flag's name from ``flags``
+    (``{"camera.size": "--size"}``), not on ``source``.
     """
     if data is None:
         data = {}
@@ -369,7 +417,7 @@ def validate_config(
     try:
         return Config.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(source, _format_errors(exc)) from None
+        raise _config_error(exc, source, overrides, flags) from None
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -384,14 +432,67 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def non_regular_kind(mode: int) -> str | None:
+    """What a file that is not a regular file is (``"a named pipe"``), from its ``st_mode``;
+    None for a regular file. Such files are refused before they are opened: a FIFO blocks
+    ``open`` until a writer comes, a device such as ``/dev/zero`` reads for ever."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _FILE_KINDS if test(mode)), "not a file")
+
+
+def _read_capped(path: Path, source: str) -> bytes:
+    """The bytes of the regular file ``path``, at most :data:`MAX_CONFIG_BYTES`.
+
+    The path is checked before it is opened (a FIFO would block ``open`` until a writer
+    comes; a device reads forever), opened with ``O_NONBLOCK`` in case something else was
+    put there in between, and checked again on the open file. At most the cap plus one
+    chunk is read whatever ``st_size`` says (procfs and some FUSE file systems report 0).
+    """
+    kind = non_regular_kind(os.stat(path).st_mode)
+    if kind == "a directory":
+        raise IsADirectoryError(path)
+    if kind is not None:
+        raise ConfigError(source, [f"is not a regular file ({kind}), expected a YAML file"])
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb", buffering=0) as f:
+        st = os.fstat(fd)
+        kind = non_regular_kind(st.st_mode)
+        if kind is not None:
+            raise ConfigError(source, [f"is not a regular file ({kind}), expected a YAML file"])
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(source, [f"file is {st.st_size} bytes; a config is at most 1 MB"])
+        chunks: list[bytes] = []
+        total = 0
+        while total <= MAX_CONFIG_BYTES:
+            chunk = f.read(_READ_CHUNK)  # a multiple of 8: /proc files such as pagemap need it
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    if total > MAX_CONFIG_BYTES:
+        raise ConfigError(source, [f"file is larger than {MAX_CONFIG_BYTES} bytes; a config is at most 1 MB"])
+    return b"".join(chunks)
+
+
 def read_yaml(path: Path) -> object:
-    """Read a YAML file with the safe, alias-free loader. Raises :class:`ConfigError`."""
+    """Read a YAML file with the safe, alias-free loader. Raises :class:`ConfigError`.
+
+    Only a regular file of at most 1 MB is read: a directory, FIFO, device or socket is
+    refused before it is opened, so nothing can block or read forever.
+    """
     source = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise ConfigError(source, [f"file is {size} bytes; a config is at most 1 MB"])
-        text = path.read_text(encoding="utf-8")
+        text = _read_capped(path, source).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(source, ["file not found"]) from None
     except IsADirectoryError:
@@ -429,15 +530,16 @@ def load_config(
     overrides: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     defaults: Mapping[str, Any] | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> tuple[Config, Path | None]:
     """Load the config from ``path``, or the user's default file if it exists, or defaults.
 
     Returns the config and the file it came from (None when only defaults were used).
     An explicitly given path must exist; the default path is optional. ``overrides`` and
-    ``defaults`` are as in :func:`validate_config`.
+    ``defaults`` and ``flags`` are as in :func:`validate_config`.
     """
     if path is None:
         candidate = default_config_path(env)
         path = candidate if candidate.exists() else None
     data = read_yaml(path) if path is not None else {}
-    return validate_config(data, str(path) if path else "config", overrides, defaults), path
+    return validate_config(data, str(path) if path else "config", overrides, defaults, flags), path

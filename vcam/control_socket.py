@@ -21,17 +21,19 @@ import contextlib
 import json
 import logging
 import os
+import selectors
 import socket
 import stat
 import struct
 import tempfile
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vcam.config import MODES
+from vcam.config import MODES, non_regular_kind
 from vcam.errors import ControlError, VcamError
 
 if TYPE_CHECKING:  # the client side (vcam ctl) does not need the controller's imports
@@ -40,8 +42,10 @@ if TYPE_CHECKING:  # the client side (vcam ctl) does not need the controller's i
 __all__ = [
     "COMMANDS",
     "MAX_REQUEST",
+    "REQUEST_DEADLINE_S",
     "ControlServer",
     "Request",
+    "check_background_path",
     "default_socket_path",
     "parse_request",
     "send_request",
@@ -54,6 +58,13 @@ MAX_PATH = 4096
 _MAX_REPLY = 1 << 20
 _SUN_PATH_MAX = 107
 _IO_TIMEOUT_S = 2.0
+# The daemon reads every connection at once (a selector), so a slow client delays no other;
+# each still gets a total time to send its one line, and to close after its reply.
+REQUEST_DEADLINE_S = 3.0
+_LINGER_S = 1.0  # after a reply: wait this long for the client to close (see _finish)
+_MAX_DRAIN = 1 << 20  # ... and discard at most this much of what it still sends
+_MAX_PENDING = 64  # connections read at once; more wait in the listen queue
+_BACKLOG = 128  # was 8: a burst of `vcam ctl` (hotkeys, scripts) failed with EAGAIN
 # command -> kind of value it takes: None (no value), "mode", "path" or "bool"
 COMMANDS: Mapping[str, str | None] = {
     "status": None,
@@ -144,6 +155,22 @@ def default_socket_path(env: Mapping[str, str] | None = None) -> Path:
     return Path(tempfile.gettempdir()) / f"vcam-{os.getuid()}" / "control.sock"
 
 
+def check_background_path(path: str) -> None:
+    """Raise :class:`ControlError` when ``path`` exists but is not a regular file.
+
+    Checked before anything opens it (by the client and again by the daemon): a FIFO would
+    block the control thread in ``open`` and a device would be read for ever. A missing or
+    unreadable file is left to the background loader, whose error says which.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return
+    kind = non_regular_kind(mode)
+    if kind is not None:
+        raise ControlError(f"background {path}: is not a regular file ({kind}); give an image or video file")
+
+
 def _check_path(path: Path) -> None:
     if len(os.fsencode(str(path))) > _SUN_PATH_MAX:
         raise ControlError(f"control socket path {path} is too long for a Unix socket (at most {_SUN_PATH_MAX} bytes)")
@@ -157,29 +184,60 @@ def _peer_uid(conn: socket.socket) -> int | None:
     return int(uid)
 
 
-def _read_line(conn: socket.socket, limit: int) -> bytes:
+def _read_line(conn: socket.socket, limit: int, deadline: float) -> bytes:
+    """Bytes up to and including the first newline (or EOF, or ``limit``), all before
+    ``deadline`` (``time.monotonic``); raises TimeoutError after it."""
     buf = bytearray()
     while b"\n" not in buf and len(buf) <= limit:
-        chunk = conn.recv(4096)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        conn.settimeout(left)
+        chunk = conn.recv(65536)
         if not chunk:
             break
         buf += chunk
     return bytes(buf)
 
 
+@dataclass(eq=False)
+class _Conn:
+    """One accepted connection: what it sent so far and until when it may take."""
+
+    sock: socket.socket
+    deadline: float
+    buf: bytearray = field(default_factory=bytearray)
+    replied: bool = False  # the reply is sent; now only waiting for the client to close
+    drained: int = 0
+
+
 class ControlServer:
     """Serves control requests for ``controller`` on the Unix socket at ``path``.
 
     :meth:`start` creates the socket (raising :class:`ControlError` when another daemon
-    answers there); ``serve_once()`` answers at most one connection (the thread-free twin of
-    ``run(stop)``); :meth:`close` removes the socket.
+    answers there); ``serve_once()`` waits for activity once and answers every request that
+    became complete (the thread-free twin of ``run(stop)``); :meth:`close` removes the socket.
+
+    Connections are read side by side, requests handled one at a time in arrival order. A
+    client has :data:`REQUEST_DEADLINE_S` seconds in all to send its line (one that sends
+    nothing, or a byte now and then, is answered with an error and cut off), so no client can
+    hold the channel. Every reply is followed by a shutdown of the write side, and what the
+    client still sends is read and discarded until it closes, so the reply is never lost
+    to a reset (an over-long request used to get ECONNRESET instead of its error).
     """
 
-    def __init__(self, controller: Controller, path: Path | None = None) -> None:
+    def __init__(
+        self, controller: Controller, path: Path | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.controller = controller
         self.path = path or default_socket_path()
+        self.request_deadline = REQUEST_DEADLINE_S
+        self._clock = clock
         self._sock: socket.socket | None = None
         self._ino: int | None = None
+        self._selector: selectors.BaseSelector | None = None
+        self._listening: socket.socket | None = None  # the socket the selector watches for accept
+        self._conns: dict[socket.socket, _Conn] = {}
 
     def start(self) -> None:
         path = self.path
@@ -209,7 +267,7 @@ class ControlServer:
         try:
             sock.bind(str(path))
             os.chmod(path, 0o600)
-            sock.listen(8)
+            sock.listen(_BACKLOG)
         except OSError as exc:
             sock.close()
             raise ControlError(f"cannot create the control socket {path} ({exc.strerror or exc})") from exc
@@ -218,27 +276,130 @@ class ControlServer:
         log.info("control socket: %s", path)
 
     def serve_once(self, timeout: float | None = None) -> bool:
-        """Wait up to ``timeout`` s for a connection and answer it; True when one was served."""
+        """Wait up to ``timeout`` s for activity, then answer every request that is complete
+        and every client past its deadline; True when at least one was answered."""
         if self._sock is None:
             raise ControlError("the control server is not started")
-        self._sock.settimeout(timeout)
-        try:
-            conn, _ = self._sock.accept()
-        except (TimeoutError, BlockingIOError):
-            return False
-        with conn:
-            conn.settimeout(_IO_TIMEOUT_S)
+        sel = self._watch(self._sock)
+        wait = timeout
+        if self._conns:
+            nearest = max(0.0, min(c.deadline for c in self._conns.values()) - self._clock())
+            wait = nearest if wait is None else min(wait, nearest)
+        answered = 0
+        for key, _events in sel.select(wait):
+            if key.fileobj is self._sock:
+                self._accept()
+            else:
+                answered += self._read(key.data)
+        now = self._clock()
+        for conn in [c for c in self._conns.values() if now >= c.deadline]:
+            if conn.replied:
+                self._drop(conn)  # it did not close in time: close it from this side
+            elif self._read(conn):  # its line came while a request was being handled
+                answered += 1
+            elif conn.sock in self._conns:
+                secs = f"{self.request_deadline:g}"
+                self._finish(conn, {"ok": False, "error": f"bad request: no complete request line within {secs} s"})
+                answered += 1
+        self._sync_accepting()
+        return answered > 0
+
+    def _watch(self, listener: socket.socket) -> selectors.BaseSelector:
+        if self._selector is None or self._listening is not listener:
+            self._drop_connections()
+            self._selector = selectors.DefaultSelector()
+            listener.setblocking(False)
+            self._selector.register(listener, selectors.EVENT_READ)
+            self._listening = listener
+        return self._selector
+
+    def _sync_accepting(self) -> None:
+        # With _MAX_PENDING connections open, stop watching the listener (it would stay
+        # readable and spin the loop); the kernel queue holds the rest until one ends.
+        sel, listener = self._selector, self._listening
+        if sel is None or listener is None:
+            return
+        watched = listener in sel.get_map()
+        if watched and len(self._conns) >= _MAX_PENDING:
+            sel.unregister(listener)
+        elif not watched and len(self._conns) < _MAX_PENDING:
+            sel.register(listener, selectors.EVENT_READ)
+
+    def _accept(self) -> None:
+        assert self._sock is not None and self._selector is not None
+        while len(self._conns) < _MAX_PENDING:
             try:
-                uid = _peer_uid(conn)
-                if uid is not None and uid != os.getuid():
-                    log.warning("control socket: refused a connection from uid %d", uid)
-                    reply: dict[str, Any] = {"ok": False, "error": "permission denied"}
-                else:
-                    reply = self.handle(_read_line(conn, MAX_REQUEST))
-                conn.sendall(json.dumps(reply).encode("utf-8") + b"\n")
+                sock, _ = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("control socket: accept failed (%s)", exc)
+                return
+            sock.setblocking(False)
+            conn = _Conn(sock, self._clock() + self.request_deadline)
+            self._conns[sock] = conn
+            self._selector.register(sock, selectors.EVENT_READ, conn)
+            try:
+                uid = _peer_uid(sock)
+            except OSError:
+                uid = None
+            if uid is not None and uid != os.getuid():
+                log.warning("control socket: refused a connection from uid %d", uid)
+                self._finish(conn, {"ok": False, "error": "permission denied"})
+
+    def _read(self, conn: _Conn) -> int:
+        """Read all that ``conn`` sent so far; 1 when that completed its request and it was answered."""
+        while conn.sock in self._conns:
+            try:
+                chunk = conn.sock.recv(16384)
+            except (BlockingIOError, InterruptedError):
+                return 0
             except OSError as exc:
                 log.warning("control socket: connection failed (%s)", exc)
-        return True
+                self._drop(conn)
+                return 0
+            if conn.replied:  # discard: the client may still be sending an over-long request
+                conn.drained += len(chunk)
+                if not chunk or conn.drained > _MAX_DRAIN:
+                    self._drop(conn)
+                continue
+            conn.buf += chunk
+            if not chunk or b"\n" in conn.buf or len(conn.buf) > MAX_REQUEST:
+                self._finish(conn, self.handle(bytes(conn.buf)))
+                return 1
+        return 0
+
+    def _finish(self, conn: _Conn, reply: dict[str, Any]) -> None:
+        """Send ``reply``, end the write side, and wait (in the loop) for the client to close.
+
+        Closing a Unix socket with unread input resets the connection, and the client then
+        loses the reply it had not read yet; so what still comes is read and discarded, for
+        at most _LINGER_S and _MAX_DRAIN bytes."""
+        conn.replied = True
+        conn.deadline = self._clock() + _LINGER_S
+        try:
+            conn.sock.settimeout(_IO_TIMEOUT_S)  # replies are small: this never waits in practice
+            conn.sock.sendall(json.dumps(reply).encode("utf-8") + b"\n")
+            conn.sock.shutdown(socket.SHUT_WR)
+            conn.sock.setblocking(False)
+        except OSError as exc:
+            log.warning("control socket: connection failed (%s)", exc)
+            self._drop(conn)
+
+    def _drop(self, conn: _Conn) -> None:
+        if self._conns.pop(conn.sock, None) is not None and self._selector is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(conn.sock)
+        conn.sock.close()
+
+    def _drop_connections(self) -> None:
+        """Close every open connection and the selector (at close, or a new listener)."""
+        for conn in list(self._conns.values()):
+            self._drop(conn)
+        if self._selector is not None:
+            self._selector.close()
+        self._selector = None
+        self._listening = None
 
     def handle(self, data: bytes) -> dict[str, Any]:
         """The reply object for one request line."""
@@ -248,6 +409,7 @@ class ControlServer:
             if req.command == "mode":
                 c.set_mode(str(req.value))
             elif req.command == "background":
+                check_background_path(str(req.value))
                 c.set_background(str(req.value))
             elif req.command == "mirror":
                 c.set_mirror(bool(req.value))
@@ -271,6 +433,7 @@ class ControlServer:
             self.serve_once(poll)
 
     def close(self) -> None:
+        self._drop_connections()
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -292,28 +455,52 @@ def _answers(path: Path) -> bool:
 def send_request(request: Request, path: Path | None = None, timeout: float = 30.0) -> dict[str, Any]:
     """Send ``request`` to the running daemon; returns its status object.
 
-    Raises :class:`ControlError` when no daemon runs, it does not answer, or it refuses the
-    request (with the daemon's error message).
+    ``timeout`` bounds the whole exchange: a daemon whose listen queue is full (a burst of
+    clients) is tried again until then. A ``background`` path that is not a regular file is
+    refused here, before the daemon is asked. Raises :class:`ControlError` when no daemon
+    runs, it does not answer, or it refuses the request (with the daemon's error message).
     """
     path = path or default_socket_path()
     _check_path(path)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
+    if request.command == "background" and isinstance(request.value, str):
+        check_background_path(request.value)
+    deadline = time.monotonic() + timeout
+    late = ControlError(f"the vcam daemon did not answer within {timeout:g} s")
+    pause = 0.01
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
+            s.settimeout(max(deadline - time.monotonic(), 0.001))
             s.connect(str(path))
+            break
+        except BlockingIOError:  # EAGAIN: the listen queue is full; the daemon is busy, not gone
+            s.close()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise late from None
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.1)
         except (FileNotFoundError, ConnectionRefusedError):
+            s.close()
             raise ControlError(
                 f"no vcam daemon is running (nothing answers at {path}); start one with 'vcam run'"
             ) from None
         except PermissionError:
+            s.close()
             raise ControlError(f"control socket {path}: permission denied (is it another user's daemon?)") from None
-        except OSError as exc:
-            raise ControlError(f"control socket {path}: cannot connect ({exc.strerror or exc})") from None
-        try:
-            s.sendall(request.encode())
-            raw = _read_line(s, _MAX_REPLY)
         except TimeoutError:
-            raise ControlError(f"the vcam daemon did not answer within {timeout:g} s") from None
+            s.close()
+            raise late from None
+        except OSError as exc:
+            s.close()
+            raise ControlError(f"control socket {path}: cannot connect ({exc.strerror or exc})") from None
+    with s:
+        try:
+            s.settimeout(max(deadline - time.monotonic(), 0.001))
+            s.sendall(request.encode())
+            raw = _read_line(s, _MAX_REPLY, deadline)
+        except TimeoutError:
+            raise late from None
         except OSError as exc:
             raise ControlError(f"control socket {path}: {exc.strerror or exc}") from None
     try:
