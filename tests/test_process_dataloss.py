@@ -1,5 +1,5 @@
 """File mode never loses a file it did not write (issue 17): matte and PNG-sequence folders,
-outputs that appear while processing, renames that fail.
+outputs that appear while processing, renames that fail, killed workers, SIGHUP.
 
 Library-level cases use the fake engine (fast, every pixel known); the command-line cases run
 the real ``vcam`` in a child process and send it real signals.
@@ -7,19 +7,25 @@ the real ``vcam`` in a child process and send it real signals.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
-from mediafiles import probe, write_clip
+from mediafiles import damage_packet, probe, write_clip
 
 from vcam.config import Config, validate_config
 from vcam.errors import OutputError
 from vcam.fileproc import FileOptions, process_file
 
-from conftest import color_frames, last_line, run_cli
+from conftest import REPO, color_frames, last_line, run_cli
 from fakes import FakeEngine
 
 
@@ -297,3 +303,99 @@ def test_matte_folder_parent_removed_while_processing(tmp_path: Path) -> None:
     assert str(info.value) == f"matte folder {m}: cannot put the finished files in place (folder {sub} no longer exists)"
     # the video was finished before the mattes
     assert _names(tmp_path) == ["in.mp4", "o.mp4"]
+
+
+# -- command line: B11, D11, D14 -------------------------------------------------------
+
+
+def _spawn(args: list[str], **kw: object) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen(  # type: ignore[call-overload,no-any-return]
+        [sys.executable, "-m", "vcam", *args], stdout=kw.pop("stdout", subprocess.PIPE), stderr=subprocess.PIPE,
+        env=env, cwd=kw.pop("cwd", REPO), **kw,
+    )
+
+
+@pytest.mark.usefixtures("isolated_home")
+@pytest.mark.parametrize("argv", [["-o", "{tmp}/pngs/", "--codec", "png"], ["{tmp}/good.mp4", "-o", "{tmp}/out/", "--matte-out", "{tmp}/m"]],
+                         ids=["png-sequence", "matte-folders"])
+def test_no_empty_folder_vcam_created_is_left_after_a_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    bad = write_clip(tmp_path / "bad.mp4", color_frames(6), options={"g": "1"}, audio=None)
+    damage_packet(bad, 3)
+    write_clip(tmp_path / "good.mp4", color_frames(2), options={"g": "1"}, audio=None)
+    damage_packet(tmp_path / "good.mp4", 1)  # fails too: nothing is written anywhere
+    code, _, err = run_cli(capsys, "process", str(bad), *[a.format(tmp=tmp_path) for a in argv], "--mode", "off")
+    assert code == 1, err
+    assert _names(tmp_path) == ["bad.mp4", "good.mp4", "home"]
+
+
+def _wait_writing(proc: subprocess.Popen[bytes], folder: Path, count: int, timeout: float = 180.0) -> None:
+    """Wait until ``count`` hidden temporary files are being written in ``folder``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if folder.is_dir() and len([p for p in folder.iterdir() if p.name.startswith(".")]) >= count:
+            return
+        time.sleep(0.05)
+    proc.kill()
+    _, err = proc.communicate(timeout=30)
+    raise AssertionError(f"vcam process did not start writing (exit {proc.returncode}): {err.decode()[-2000:]}")
+
+
+def _long_inputs(tmp_path: Path, n: int = 2, frames: int = 150) -> list[Path]:
+    pictures = [np.full((360, 640, 3), i % 256, np.uint8) for i in range(frames)]
+    return [write_clip(tmp_path / f"long{i}.mp4", pictures, rate=30) for i in range(n)]
+
+
+@pytest.mark.usefixtures("isolated_home")
+@pytest.mark.parametrize(
+    ("jobs", "sig", "group"),
+    [("1", signal.SIGHUP, False), ("2", signal.SIGHUP, True), ("2", signal.SIGTERM, False), ("2", signal.SIGINT, True)],
+    ids=["sighup", "terminal-closed-jobs-2", "sigterm-jobs-2", "ctrl-c-jobs-2"],
+)
+def test_stop_signals_leave_no_temporary_file_and_exit_128_plus_the_signal(
+    tmp_path: Path, jobs: str, sig: signal.Signals, group: bool
+) -> None:
+    inputs = _long_inputs(tmp_path)
+    out, m = tmp_path / "out", tmp_path / "m"
+    # group: the signal reaches every process of the job, as when the terminal is closed
+    proc = _spawn(["process", *map(str, inputs), "-o", f"{out}/", "--jobs", jobs, "--matte-out", str(m)], start_new_session=True)
+    _wait_writing(proc, out, int(jobs))
+    if group:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, err.decode()
+    assert last_line(err.decode()) == "vcam: interrupted"
+    assert "Traceback" not in err.decode()
+    assert _names(tmp_path) == ["home", "long0.mp4", "long1.mp4"]  # not even the folders vcam made
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The --jobs worker processes of ``pid`` (not multiprocessing's resource tracker)."""
+    kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(k) for k in kids if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()]
+
+
+@pytest.mark.usefixtures("isolated_home")
+def test_a_killed_worker_leaves_no_temporary_file_and_the_others_go_on(tmp_path: Path) -> None:
+    inputs = _long_inputs(tmp_path)
+    out, m = tmp_path / "out", tmp_path / "m"
+    proc = _spawn(["process", *map(str, inputs), "-o", f"{out}/", "--jobs", "2", "--matte-out", str(m)])
+    _wait_writing(proc, out, 2)
+    workers = _workers_of(proc.pid)
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    stdout, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err.decode()
+    written = _names(out)
+    assert len(written) == 1, (written, err.decode())  # the other file, and no temporary file
+    done = written[0]
+    lost = inputs[0] if done == "long1.mp4" else inputs[1]
+    assert f"vcam: error: {lost}: worker process exited unexpectedly (killed by SIGKILL); its temporary files were removed" in err.decode()
+    assert last_line(err.decode()) == f"vcam: error: 1 of 2 files failed: {lost}"
+    assert stdout.decode().splitlines()[-1] == "1 of 2 files written"
+    assert _names(m) == [Path(done).stem]  # the mattes of the file that was written, no temporary folder
+    assert len(probe(out / done).video_pts) == 150

@@ -1,6 +1,8 @@
 """Command line: argument parsing and the one place errors become exit codes.
 
-Known errors (:class:`vcam.errors.VcamError`) print one line and exit 1; Ctrl-C exits 130.
+Known errors (:class:`vcam.errors.VcamError`) print one line and exit 1. Every command but
+``run`` stops on Ctrl-C, SIGTERM and SIGHUP alike (temporary files removed) and exits 128 +
+the signal's number: 130, 143, 129 (``run`` keeps its own daemon handling).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from vcam import __version__
 from vcam.config import Config, load_config, parse_color, parse_size
-from vcam.errors import ConfigError, VcamError
+from vcam.errors import ConfigError, Interrupted, VcamError
 from vcam.media.formats import ENCODER_PRESETS
 from vcam.presets import LIVE_PRESET, OFFLINE_PRESET, PRESETS, RefineMethod
 
@@ -167,32 +169,44 @@ def _cmd_process(args: argparse.Namespace) -> int:
         audio=not args.no_audio, on_corrupt=args.on_corrupt, overwrite=args.overwrite, overlap=not args.no_overlap,
     )
     inputs = expand_inputs(args.input)
-    jobs, skipped = plan_jobs(
-        inputs, args.output, args.out_pattern, options, matte_out=args.matte_out, skip_existing=args.skip_existing
-    )
-    for job in skipped:
-        print(f"skipped {job.input}: {job.output} exists")
-    with _sigterm_as_interrupt():
+    created: list[Path] = []
+    try:
+        jobs, skipped = plan_jobs(
+            inputs, args.output, args.out_pattern, options, matte_out=args.matte_out,
+            skip_existing=args.skip_existing, created=created,
+        )
+        for job in skipped:
+            print(f"skipped {job.input}: {job.output} exists")
         return _process_jobs(args, cfg, options, inputs, jobs, skipped)
+    finally:
+        for folder in reversed(created):  # a folder vcam made stays only if something is in it
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a service manager, ``kill``) stops file processing the way Ctrl-C does:
-    temporary files deleted, exit 130."""
+def _stop_signals_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a service manager, ``kill``) and SIGHUP (the terminal closed) stop a command
+    the way Ctrl-C does: raised as :class:`Interrupted` in the main thread, so temporary
+    files are deleted on the way out; main() exits 128 + the signal's number."""
 
     def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+        raise Interrupted(signum)
 
+    previous: dict[signal.Signals, Any] = {}
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        for signum in _STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, interrupt)
     except ValueError:  # not the main thread
-        yield
-        return
+        pass
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for held, handler in previous.items():
+            signal.signal(held, handler)
 
 
 def _process_jobs(
@@ -576,18 +590,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose, args.quiet)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        # `run` is the daemon: it handles SIGTERM (stop) and SIGHUP (reload) itself
+        with contextlib.nullcontext() if func is _cmd_run else _stop_signals_as_interrupt():
+            code = func(args)
+        return code
     except VcamError as exc:
         print(f"vcam: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("vcam: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # a bug: say so in one line, full traceback with -v
-        if args.verbose:
-            log.exception("internal error")
-        print(f"vcam: internal error: {type(exc).__name__}: {exc} (run with -v for details and please report it)", file=sys.stderr)
-        return 2
+        return 128 + (exc.signum if isinstance(exc, Interrupted) else signal.SIGINT)
+    except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, full traceback with -v
+        return _internal_error(args, exc)
+
+
+def _internal_error(args: argparse.Namespace, exc: Exception) -> int:
+    if args.verbose:
+        log.error("internal error", exc_info=exc)
+    print(f"vcam: internal error: {type(exc).__name__}: {exc} (run with -v for details and please report it)", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
