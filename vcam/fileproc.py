@@ -475,14 +475,16 @@ def _run_overlapped(
         threading.Thread(target=guarded(worker(i, fn)), name=f"vcam-{name}", daemon=True)
         for i, (name, fn) in enumerate(stages)
     ]
-    for t in threads:
-        t.start()
     try:
+        # started inside the try: a stop signal between two starts must still stop and join
+        # the ones started (else they go on decoding from a file that is being closed: -11)
+        for t in threads:
+            t.start()
         while threads[-1].is_alive() and not stop.is_set():
             threads[-1].join(_POLL_S)
             report()
     finally:
         stop.set()
-        join_threads(threads, _JOIN_S)
+        join_threads([t for t in threads if t.ident is not None], _JOIN_S)
     if errors:
         raise errors[0]
