@@ -1,5 +1,5 @@
 """File mode never loses a file it did not write (issue 17): matte and PNG-sequence folders,
-outputs that appear while processing, renames that fail, killed workers, SIGHUP.
+outputs that appear while processing, renames that fail, killed workers, SIGHUP, a closed pipe.
 
 Library-level cases use the fake engine (fast, every pixel known); the command-line cases run
 the real ``vcam`` in a child process and send it real signals.
@@ -305,7 +305,7 @@ def test_matte_folder_parent_removed_while_processing(tmp_path: Path) -> None:
     assert _names(tmp_path) == ["in.mp4", "o.mp4"]
 
 
-# -- command line: B11, D11, D14 -------------------------------------------------------
+# -- command line: B5, B6, B11, D11, D14 -------------------------------------------------------
 
 
 def _spawn(args: list[str], **kw: object) -> subprocess.Popen[bytes]:
@@ -314,6 +314,38 @@ def _spawn(args: list[str], **kw: object) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "vcam", *args], stdout=kw.pop("stdout", subprocess.PIPE), stderr=subprocess.PIPE,
         env=env, cwd=kw.pop("cwd", REPO), **kw,
     )
+
+
+@pytest.mark.usefixtures("isolated_home")
+def test_an_unwritable_stats_file_is_refused_before_any_work(tmp_path: Path) -> None:
+    inp = write_clip(tmp_path / "in.mp4", color_frames(3))
+    out = tmp_path / "o.mp4"
+    for stats, message in [
+        (tmp_path / "missing" / "s.json", f"--stats-json {tmp_path}/missing/s.json: folder {tmp_path}/missing does not exist"),
+        (tmp_path, f"--stats-json {tmp_path}: is a folder; give a file name such as stats.json"),
+    ]:
+        proc = _spawn(["process", str(inp), "-o", str(out), "--stats-json", str(stats)])
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 1, err.decode()
+        assert last_line(err.decode()) == f"vcam: error: {message}"
+        assert "matting engine" not in err.decode()  # the model was not even loaded
+        assert not out.exists()
+
+
+@pytest.mark.usefixtures("isolated_home")
+@pytest.mark.parametrize("command", ["models", "process"])
+def test_a_closed_pipe_ends_quietly_with_141(tmp_path: Path, command: str) -> None:
+    inp = write_clip(tmp_path / "in.mp4", color_frames(3))
+    argv = ["-q", "models", "list"] if command == "models" else ["-q", "process", str(inp), "-o", str(tmp_path / "o.mp4")]
+    r, w = os.pipe()
+    os.close(r)  # like `| head -0`: nobody reads what vcam prints
+    proc = _spawn(argv, stdout=w)
+    os.close(w)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141, err.decode()
+    assert err.decode() == ""
+    if command == "process":
+        assert len(probe(tmp_path / "o.mp4").video_pts) == 3  # the work itself was done
 
 
 @pytest.mark.usefixtures("isolated_home")

@@ -2,7 +2,8 @@
 
 Known errors (:class:`vcam.errors.VcamError`) print one line and exit 1. Every command but
 ``run`` stops on Ctrl-C, SIGTERM and SIGHUP alike (temporary files removed) and exits 128 +
-the signal's number: 130, 143, 129 (``run`` keeps its own daemon handling).
+the signal's number: 130, 143, 129 (``run`` keeps its own daemon handling). Output to a
+closed pipe (``vcam ... | head``) ends quietly with 141, as for other command-line tools.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from vcam import __version__
 from vcam.config import Config, load_config, parse_color, parse_size
-from vcam.errors import ConfigError, Interrupted, VcamError
+from vcam.errors import ConfigError, Interrupted, OutputError, VcamError
 from vcam.media.formats import ENCODER_PRESETS
 from vcam.presets import LIVE_PRESET, OFFLINE_PRESET, PRESETS, RefineMethod
 
@@ -168,6 +170,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
         codec=args.codec, crf=args.crf, encoder_preset=args.encoder_preset, transparent=transparent,
         audio=not args.no_audio, on_corrupt=args.on_corrupt, overwrite=args.overwrite, overlap=not args.no_overlap,
     )
+    _check_stats_path(args.stats_json)  # before any work, not after all of it
     inputs = expand_inputs(args.input)
     created: list[Path] = []
     try:
@@ -182,6 +185,20 @@ def _cmd_process(args: argparse.Namespace) -> int:
         for folder in reversed(created):  # a folder vcam made stays only if something is in it
             with contextlib.suppress(OSError):
                 folder.rmdir()
+
+
+def _check_stats_path(path: str | None) -> None:
+    """Refuse a ``--stats-json`` that cannot be written (raises OutputError)."""
+    if not path:
+        return
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise OutputError(f"--stats-json {path}: is a folder; give a file name such as stats.json")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"--stats-json {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise OutputError(f"--stats-json {path}: not writable (permission denied)")
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -593,6 +610,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `run` is the daemon: it handles SIGTERM (stop) and SIGHUP (reload) itself
         with contextlib.nullcontext() if func is _cmd_run else _stop_signals_as_interrupt():
             code = func(args)
+        sys.stdout.flush()  # here, so that a closed pipe is seen here
         return code
     except VcamError as exc:
         print(f"vcam: error: {exc}", file=sys.stderr)
@@ -600,6 +618,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print("vcam: interrupted", file=sys.stderr)
         return 128 + (exc.signum if isinstance(exc, Interrupted) else signal.SIGINT)
+    except BrokenPipeError as exc:
+        if not _stdout_closed():  # some other pipe or socket: not the reader of our output gone
+            return _internal_error(args, exc)
+        _silence_stdout()
+        return 128 + signal.SIGPIPE
     except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, full traceback with -v
         return _internal_error(args, exc)
 
@@ -609,6 +632,28 @@ def _internal_error(args: argparse.Namespace, exc: Exception) -> int:
         log.error("internal error", exc_info=exc)
     print(f"vcam: internal error: {type(exc).__name__}: {exc} (run with -v for details and please report it)", file=sys.stderr)
     return 2
+
+
+def _stdout_closed() -> bool:
+    """Whether nobody reads standard output any more (a pipe whose reader has exited)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), 0)  # POLLERR is reported whatever is asked for
+        return any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no real descriptor (captured in tests)
+        return False
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null: what is still buffered cannot fail again at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":
