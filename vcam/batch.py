@@ -3,8 +3,11 @@ processed one after the other — or in ``jobs`` parallel processes — with one
 
 Every output is planned, and every conflict reported, before the first frame is processed:
 two inputs writing the same output, an output that is an input, an existing output without
-``--overwrite``. A file that fails is reported and the others go on; Ctrl-C stops them all
-and leaves no partial file (each process aborts its own).
+``--overwrite``, a matte or PNG-sequence folder holding files vcam did not write. A file
+that fails is reported and the others go on — also when its worker process dies (killed):
+the parent then deletes that worker's temporary files, found by the tag in their names.
+Ctrl-C, SIGTERM and SIGHUP stop them all and leave no partial file (each process aborts its
+own; the workers stop on all three).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+import secrets
 import signal
 import sys
 import threading
@@ -29,10 +33,11 @@ import av.error
 
 from vcam.config import Config
 from vcam.errors import InputError, OutputError, VcamError
-from vcam.fileproc import FileOptions, FrameProgress, process_file
+from vcam.fileproc import FileOptions, FrameProgress, hold_stop_signals, process_file
 from vcam.matting.engine import available_cores
 from vcam.matting.models import ProgressFactory
 from vcam.media.formats import default_extension
+from vcam.media.paths import MATTES, PNG_SEQUENCE, check_folder, remove_temp_files
 
 __all__ = [
     "BatchDisplay",
@@ -53,12 +58,14 @@ _WORKER_STOP_S = 30.0
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One input and where its results go. ``index`` is 1-based (as in ``{index}``)."""
+    """One input and where its results go. ``index`` is 1-based (as in ``{index}``).
+    ``temp_tag`` marks its temporary files' names (set for worker processes)."""
 
     index: int
     input: Path
     output: Path
     matte_out: Path | None = None
+    temp_tag: str = ""
 
 
 @dataclass(slots=True)
@@ -117,6 +124,7 @@ def plan_jobs(
     *,
     matte_out: str | None = None,
     skip_existing: bool = False,
+    created: list[Path] | None = None,
 ) -> tuple[list[Job], list[Job]]:
     """Where each input goes: (jobs to run, jobs skipped because their output exists).
 
@@ -125,7 +133,8 @@ def plan_jobs(
     (``--out-pattern``) names each output with ``{stem} {name} {ext} {parent} {folder} {index}``
     (``{parent}`` is the input's folder as given, ``{folder}`` only its name),
     inside ``output`` when that is a folder. With several inputs, ``matte_out`` is a folder
-    holding one folder of mattes per input, named by its output's stem.
+    holding one folder of mattes per input, named by its output's stem. Folders it creates
+    are appended to ``created`` (the caller removes them again if they stay empty).
     """
     if not inputs:
         raise InputError("no input files given")
@@ -153,6 +162,11 @@ def plan_jobs(
     _check_conflicts(jobs)
     skipped = [j for j in jobs if skip_existing and j.output.exists()]
     todo = [j for j in jobs if j not in skipped]
+    for j in todo:  # a folder holding what vcam did not write is refused even with --overwrite
+        if options.codec == "png" and j.output.is_dir():
+            check_folder(j.output, PNG_SEQUENCE, True, [("input video", j.input)])
+        if j.matte_out is not None and j.matte_out.is_dir():
+            check_folder(j.matte_out, MATTES, options.overwrite, [("input video", j.input), ("output", j.output)])
     if not options.overwrite:
         existing = [j.output for j in todo if j.output.exists() and not _empty_dir(j.output)]
         if existing:
@@ -165,6 +179,8 @@ def plan_jobs(
         if not folder.parent.is_dir():
             raise OutputError(f"output folder {folder}: folder {folder.parent} does not exist")
         folder.mkdir()
+        if created is not None:
+            created.append(folder)
         log.info("created output folder %s", folder)
     if matte_out is not None and len(inputs) > 1:
         base = Path(matte_out).expanduser()
@@ -172,6 +188,8 @@ def plan_jobs(
             if not base.parent.is_dir():
                 raise OutputError(f"matte folder {base}: folder {base.parent} does not exist")
             base.mkdir()
+            if created is not None:
+                created.append(base)
     return todo, skipped
 
 
@@ -366,7 +384,10 @@ def _worker_main(wid: int, cfg: Config, options: FileOptions, tasks: Any, events
     # process group must not cut this process's clean-up short.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop = _WorkerStop(stop, os.getppid())
+    # SIGTERM (kill, the parent's clean-up) and SIGHUP (the terminal closed: it reaches the
+    # whole process group) stop this worker's file cleanly, like the parent's stop event
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: stop.set())
     logging.basicConfig(level=logging.WARNING, format="vcam: %(message)s", stream=sys.stderr)
     from vcam.app import build_engine
 
@@ -378,6 +399,7 @@ def _worker_main(wid: int, cfg: Config, options: FileOptions, tasks: Any, events
             continue
         if job is None:
             return
+        events.put(("take", wid, job.index))
 
         def factory(total: int | None, job: Job = job) -> Callable[[int], None]:
             events.put(("start", wid, job.index, total))
@@ -387,7 +409,9 @@ def _worker_main(wid: int, cfg: Config, options: FileOptions, tasks: Any, events
         try:
             if engine is None:
                 engine = build_engine(cfg)
-            summary = process_file(cfg, job.input, job.output, opts, frame_progress=factory, engine=engine, stop=stop)
+            summary = process_file(
+                cfg, job.input, job.output, opts, frame_progress=factory, engine=engine, stop=stop, temp_tag=job.temp_tag
+            )
             events.put(("written", wid, job.index, f"wrote {job.output} ({summary['frames_out']} frames)", summary))
         except VcamError as exc:
             events.put(("failed", wid, job.index, str(exc), None))
@@ -401,6 +425,7 @@ def _worker_main(wid: int, cfg: Config, options: FileOptions, tasks: Any, events
 @contextlib.contextmanager
 def _workers(count: int, cfg: Config, options: FileOptions, jobs: Sequence[Job]) -> Iterator[tuple[list[Any], Any, Any]]:
     ctx = mp.get_context("spawn")  # no fork of a process that holds threads and ORT sessions
+    _start_resource_tracker()
     tasks, events, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
     for job in jobs:
         tasks.put(job)
@@ -415,15 +440,50 @@ def _workers(count: int, cfg: Config, options: FileOptions, jobs: Sequence[Job])
     try:
         yield procs, events, stop
     finally:
-        stop.set()
-        for p in procs:
-            p.join(_WORKER_STOP_S)
-            if p.is_alive():
-                log.error("worker %s did not stop within %.0f s; killing it", p.name, _WORKER_STOP_S)
-                p.kill()
-                p.join()
-        tasks.cancel_join_thread()
-        events.cancel_join_thread()
+        with hold_stop_signals():  # a second Ctrl-C must not cut the clean-up short
+            stop.set()
+            for p in procs:
+                p.join(_WORKER_STOP_S)
+                if p.is_alive():
+                    log.error("worker %s did not stop within %.0f s; killing it", p.name, _WORKER_STOP_S)
+                    p.kill()
+                    p.join()
+            # whatever a worker that died (or was killed above) left behind; the others
+            # removed their own, so this finds nothing of theirs
+            for job in jobs:
+                _remove_temp_files(job)
+            tasks.cancel_join_thread()
+            events.cancel_join_thread()
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with SIGHUP blocked. It ignores SIGINT and
+    SIGTERM itself but not SIGHUP: a closed terminal (SIGHUP to the whole process group)
+    killed it, and the one started again in its place printed a KeyError traceback for every
+    semaphore it had not seen. A blocked signal stays blocked across exec."""
+    from multiprocessing import resource_tracker
+
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _remove_temp_files(job: Job) -> list[Path]:
+    if not job.temp_tag:
+        return []
+    folders = {job.output.parent} | ({job.matte_out.parent} if job.matte_out is not None else set())
+    return [p for folder in folders for p in remove_temp_files(folder, job.temp_tag)]
+
+
+def _how_it_ended(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"
 
 
 def _run_parallel(
@@ -445,35 +505,55 @@ def _run_parallel(
         ensure_model(cfg.model.name, cfg.model.path, model_dir(cfg), progress=progress)
     wcfg = _worker_threads(cfg, count)
     log.info("%d worker processes, %d ONNX Runtime threads each", count, wcfg.model.threads)
+    run_tag = secrets.token_hex(3)
+    jobs = [dataclasses.replace(j, temp_tag=f"{run_tag}-{j.index}-") for j in jobs]
     by_index = {j.index: j for j in jobs}
     results: dict[int, JobResult] = {}
     current: dict[int, int] = {}  # worker → job index in progress
+    gone: set[int] = set()  # workers whose end was dealt with
     with _workers(count, wcfg, options, jobs) as (procs, events, _stop):
         while len(results) < len(jobs):
-            try:
-                ev = events.get(timeout=_EVENT_POLL_S)
-            except queue.Empty:
-                for wid, p in enumerate(procs):
-                    if not p.is_alive() and wid in current:  # died without a word (crash)
-                        idx = current.pop(wid)
-                        _record(results, JobResult(by_index[idx], "failed", f"worker process exited unexpectedly (exit code {p.exitcode})"), display, on_result)
-                if not any(p.is_alive() for p in procs):
-                    for j in jobs:
-                        if j.index not in results:
-                            _record(results, JobResult(j, "failed", "not processed: every worker process has exited"), display, on_result)
-                continue
-            kind, wid, idx = ev[0], ev[1], ev[2]
-            if kind == "start":
-                current[wid] = idx
-                if display is not None:
-                    display.start(idx, by_index[idx].input.name, ev[3])
-            elif kind == "tick":
-                if display is not None:
-                    display.tick(idx, ev[3])
-            else:
-                current.pop(wid, None)
-                _record(results, JobResult(by_index[idx], kind, ev[3], ev[4]), display, on_result)
+            # which workers have ended, before reading: everything they sent is then queued
+            ended = [wid for wid, p in enumerate(procs) if wid not in gone and not p.is_alive()]
+            for ev in _drain(events):
+                kind, wid, idx = ev[0], ev[1], ev[2]
+                if kind == "take":
+                    current[wid] = idx
+                elif kind == "start":
+                    if display is not None:
+                        display.start(idx, by_index[idx].input.name, ev[3])
+                elif kind == "tick":
+                    if display is not None:
+                        display.tick(idx, ev[3])
+                elif idx not in results:
+                    current.pop(wid, None)
+                    _record(results, JobResult(by_index[idx], kind, ev[3], ev[4]), display, on_result)
+            for wid in ended:
+                gone.add(wid)
+                if wid in current:  # died without a word (killed, crashed): its file failed
+                    job = by_index[current.pop(wid)]
+                    _remove_temp_files(job)
+                    how = _how_it_ended(procs[wid].exitcode)
+                    message = f"{job.input}: worker process exited unexpectedly ({how}); its temporary files were removed"
+                    _record(results, JobResult(job, "failed", message), display, on_result)
+            if len(gone) == len(procs):
+                for j in jobs:
+                    if j.index not in results:
+                        _record(results, JobResult(j, "failed", "not processed: every worker process has exited"), display, on_result)
     return [results[j.index] for j in jobs]
+
+
+def _drain(events: Any) -> list[Any]:
+    """The events queued now: waits up to _EVENT_POLL_S for the first, then takes the rest."""
+    try:
+        out = [events.get(timeout=_EVENT_POLL_S)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            out.append(events.get_nowait())
+        except queue.Empty:
+            return out
 
 
 def _record(

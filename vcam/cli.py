@@ -1,6 +1,9 @@
 """Command line: argument parsing and the one place errors become exit codes.
 
-Known errors (:class:`vcam.errors.VcamError`) print one line and exit 1; Ctrl-C exits 130.
+Known errors (:class:`vcam.errors.VcamError`) print one line and exit 1. Every command but
+``run`` stops on Ctrl-C, SIGTERM and SIGHUP alike (temporary files removed) and exits 128 +
+the signal's number: 130, 143, 129 (``run`` keeps its own daemon handling). Output to a
+closed pipe (``vcam ... | head``) ends quietly with 141, as for other command-line tools.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -16,7 +20,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from vcam import __version__
 from vcam.config import Config, load_config, parse_color, parse_size
-from vcam.errors import ConfigError, VcamError
+from vcam.errors import ConfigError, Interrupted, OutputError, VcamError
 from vcam.media.formats import ENCODER_PRESETS
 from vcam.presets import LIVE_PRESET, OFFLINE_PRESET, PRESETS, RefineMethod
 
@@ -183,33 +187,60 @@ def _cmd_process(args: argparse.Namespace) -> int:
         codec=args.codec, crf=args.crf, encoder_preset=args.encoder_preset, transparent=transparent,
         audio=not args.no_audio, on_corrupt=args.on_corrupt, overwrite=args.overwrite, overlap=not args.no_overlap,
     )
+    _check_stats_path(args.stats_json)  # before any work, not after all of it
     inputs = expand_inputs(args.input)
-    jobs, skipped = plan_jobs(
-        inputs, args.output, args.out_pattern, options, matte_out=args.matte_out, skip_existing=args.skip_existing
-    )
-    for job in skipped:
-        print(f"skipped {job.input}: {job.output} exists")
-    with _sigterm_as_interrupt():
+    created: list[Path] = []
+    try:
+        jobs, skipped = plan_jobs(
+            inputs, args.output, args.out_pattern, options, matte_out=args.matte_out,
+            skip_existing=args.skip_existing, created=created,
+        )
+        for job in skipped:
+            print(f"skipped {job.input}: {job.output} exists")
         return _process_jobs(args, cfg, options, inputs, jobs, skipped)
+    finally:
+        for folder in reversed(created):  # a folder vcam made stays only if something is in it
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def _check_stats_path(path: str | None) -> None:
+    """Refuse a ``--stats-json`` that cannot be written (raises OutputError)."""
+    if not path:
+        return
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise OutputError(f"--stats-json {path}: is a folder; give a file name such as stats.json")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"--stats-json {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise OutputError(f"--stats-json {path}: not writable (permission denied)")
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a service manager, ``kill``) stops file processing the way Ctrl-C does:
-    temporary files deleted, exit 130."""
+def _stop_signals_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a service manager, ``kill``) and SIGHUP (the terminal closed) stop a command
+    the way Ctrl-C does: raised as :class:`Interrupted` in the main thread, so temporary
+    files are deleted on the way out; main() exits 128 + the signal's number."""
 
     def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+        raise Interrupted(signum)
 
+    previous: dict[signal.Signals, Any] = {}
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        for signum in _STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, interrupt)
     except ValueError:  # not the main thread
-        yield
-        return
+        pass
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for held, handler in previous.items():
+            signal.signal(held, handler)
 
 
 def _process_jobs(
@@ -597,18 +628,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose, args.quiet)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        # `run` is the daemon: it handles SIGTERM (stop) and SIGHUP (reload) itself
+        with contextlib.nullcontext() if func is _cmd_run else _stop_signals_as_interrupt():
+            code = func(args)
+        sys.stdout.flush()  # here, so that a closed pipe is seen here
+        return code
     except VcamError as exc:
         print(f"vcam: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("vcam: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # a bug: say so in one line, full traceback with -v
-        if args.verbose:
-            log.exception("internal error")
-        print(f"vcam: internal error: {type(exc).__name__}: {exc} (run with -v for details and please report it)", file=sys.stderr)
-        return 2
+        return 128 + (exc.signum if isinstance(exc, Interrupted) else signal.SIGINT)
+    except BrokenPipeError as exc:
+        if not _stdout_closed():  # some other pipe or socket: not the reader of our output gone
+            return _internal_error(args, exc)
+        _silence_stdout()
+        return 128 + signal.SIGPIPE
+    except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, full traceback with -v
+        return _internal_error(args, exc)
+
+
+def _internal_error(args: argparse.Namespace, exc: Exception) -> int:
+    if args.verbose:
+        log.error("internal error", exc_info=exc)
+    print(f"vcam: internal error: {type(exc).__name__}: {exc} (run with -v for details and please report it)", file=sys.stderr)
+    return 2
+
+
+def _stdout_closed() -> bool:
+    """Whether nobody reads standard output any more (a pipe whose reader has exited)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), 0)  # POLLERR is reported whatever is asked for
+        return any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no real descriptor (captured in tests)
+        return False
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null: what is still buffered cannot fail again at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Every failure a user can cause or meet (bad config, missing camera, corrupt model, unwritable
 output) is raised as a subclass of :class:`VcamError` whose message is one complete line
 saying what went wrong and what to do. The CLI prints that line and exits 1; anything else
-is a bug.
+is a bug. A stop signal is not an error: :class:`Interrupted` (a ``KeyboardInterrupt``) says
+which one arrived, and the CLI exits 128 + its number.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ __all__ = [
     "ControlError",
     "DeviceError",
     "InputError",
+    "Interrupted",
     "ModelError",
     "OutputError",
     "VcamError",
@@ -56,3 +58,13 @@ class InputError(VcamError):
 
 class OutputError(VcamError):
     """An output path cannot be written."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread like Ctrl-C so that everything stops the
+    same way (temporary files deleted, nothing half-written). ``signum`` is the signal's
+    number; the command exits with 128 + ``signum`` (143 for SIGTERM, 129 for SIGHUP)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

@@ -3,8 +3,9 @@
 Nothing is dropped and nothing is invented: the output has the input's frames, timestamps
 (variable frame rate too), durations, display matrix and colour description, and its audio
 streams copied packet for packet (see :mod:`vcam.sinks.file`). It is written under a
-temporary name that replaces the output only when complete; an error or Ctrl-C leaves no
-partial file behind.
+temporary name that becomes the output only when complete; an error, Ctrl-C, SIGTERM or
+SIGHUP leaves no partial file behind, and nothing vcam did not write is ever replaced or
+deleted (the rules: :mod:`vcam.media.paths`).
 
 Decoding, matting, compositing and encoding overlap: each runs on its own named thread,
 joined by small bounded queues whose ``put`` waits (file mode never drops a frame). The
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import queue
 import shutil
 import signal
@@ -43,7 +43,7 @@ from vcam.frames import Frame
 from vcam.matting.engine import MattingEngine
 from vcam.matting.models import ProgressFactory
 from vcam.media.formats import ENCODER_PRESETS, OutputFormat, resolve_output_format
-from vcam.media.paths import temp_dir_beside
+from vcam.media.paths import MATTES, PNG_SEQUENCE, check_folder, place_folder, temp_dir_beside
 from vcam.pipeline import Pipeline
 from vcam.pipeline.pipeline import Matted
 from vcam.pipeline.threads import join_threads, name_native_thread
@@ -51,7 +51,7 @@ from vcam.sinks.file import FileSink, check_output_path
 from vcam.sinks.pngseq import PngSequenceSink
 from vcam.sources.file import CORRUPT_POLICIES, DecodedFrame, VideoReader, format_time
 
-__all__ = ["FileOptions", "FrameProgress", "output_format_for", "process_file"]
+__all__ = ["FileOptions", "FrameProgress", "hold_stop_signals", "output_format_for", "process_file"]
 
 log = logging.getLogger(__name__)
 _POLL_S = 0.1
@@ -165,53 +165,56 @@ def output_format_for(path: Path, options: FileOptions) -> OutputFormat:
 
 
 @contextlib.contextmanager
-def _matte_dir(path: str | None, overwrite: bool) -> Iterator[Path | None]:
-    """A temporary folder beside ``path`` that becomes ``path`` only when the run succeeds."""
+def _matte_dir(path: str | None, overwrite: bool, tag: str = "") -> Iterator[Path | None]:
+    """A temporary folder beside ``path`` whose mattes go into ``path`` only when the run
+    succeeds (an existing folder is kept: only vcam's own mattes in it are replaced)."""
     if path is None:
         yield None
         return
     final = Path(path).expanduser()
-    if final.exists() and not final.is_dir():
-        raise OutputError(f"matte folder {final} is a file; give a folder path")
-    if final.is_dir() and any(final.iterdir()) and not overwrite:
-        raise OutputError(f"matte folder {final} is not empty; pass --overwrite to replace it")
-    parent = final.parent
-    if not parent.is_dir():
-        raise OutputError(f"matte folder {final}: folder {parent} does not exist")
+    parent = check_folder(final, MATTES, overwrite)
     try:
-        tmp = temp_dir_beside(final, parent)
+        tmp = temp_dir_beside(final, parent, tag)
     except OSError as exc:
         raise OutputError(f"matte folder {final}: cannot write in {parent} ({exc.strerror})") from exc
     try:
         yield tmp
     except BaseException:
-        with _sigint_deferred():
+        with hold_stop_signals():
             shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    with hold_stop_signals():
+        place_folder(tmp, final, MATTES, overwrite)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Finishing or deleting files, which a Ctrl-C must not cut short: SIGINT is held until
-    the block is done, then raised (only where Python allows handlers: the main thread)."""
+def hold_stop_signals() -> Iterator[None]:
+    """Finishing or deleting files, which a stop signal (Ctrl-C, SIGTERM, SIGHUP) must not
+    cut short: the signals are held until the block is done, then delivered to the handlers
+    that were there before (only where Python allows handlers: the main thread)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     pending: list[int] = []
+    previous: dict[signal.Signals, Any] = {}
     try:
-        previous = signal.signal(signal.SIGINT, lambda signum, _frame: pending.append(signum))
+        for signum in _STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, lambda n, _frame: pending.append(n))
     except ValueError:  # not the main interpreter
+        for held, handler in previous.items():
+            signal.signal(held, handler)
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if pending:  # now that the files are in order, the interrupt goes on
-        raise KeyboardInterrupt
+        for held, handler in previous.items():
+            signal.signal(held, handler)
+    if pending:  # now that the files are in order, the signal goes on (raised here by its handler)
+        signal.raise_signal(pending[0])
 
 
 def process_file(
@@ -225,22 +228,30 @@ def process_file(
     frame_progress: FrameProgress | None = None,
     engine: MattingEngine | None = None,
     stop: _Stop | None = None,
+    temp_tag: str = "",
 ) -> dict[str, object]:
     """Run the engine and compositor over every frame of a video file (nothing dropped).
 
     The output keeps the input's size, frames, timestamps and audio (see the module notes).
     With ``options.matte_out`` the alpha of every frame is also written as ``000000.png``,
     ... (8-bit, 255 = person, upright). ``engine`` replaces the configured one (tests);
-    ``stop``, when set, interrupts the run like Ctrl-C (raises KeyboardInterrupt). Returns
-    the run statistics (also written to ``stats_json``).
+    ``stop``, when set, interrupts the run like Ctrl-C (raises KeyboardInterrupt).
+    ``temp_tag`` goes into the names of the temporary files (see
+    :func:`vcam.media.paths.remove_temp_files`). Every output is checked before anything is
+    loaded or decoded. Returns the run statistics (also written to ``stats_json``).
     """
     opts = options or FileOptions()
     inp, outp = Path(input_path).expanduser(), Path(output_path).expanduser()
     if inp.exists() and outp.exists() and inp.resolve() == outp.resolve():
         raise OutputError(f"output {outp} is the input file; choose another output name")
     fmt = output_format_for(outp, opts)
-    empty_folder = fmt.png_sequence and outp.is_dir() and not any(outp.iterdir())
-    check_output_path(outp, opts.overwrite or empty_folder, folder_ok=fmt.png_sequence)
+    mattes = Path(opts.matte_out).expanduser() if opts.matte_out is not None else None
+    if fmt.png_sequence:
+        check_folder(outp, PNG_SEQUENCE, opts.overwrite, [("input video", inp)] + ([("matte folder", mattes)] if mattes else []))
+    else:
+        check_output_path(outp, opts.overwrite)
+    if mattes is not None:
+        check_folder(mattes, MATTES, opts.overwrite, [("input video", inp), ("output", outp)])
     reader = VideoReader(inp, "input video", on_corrupt=opts.on_corrupt, upright=True)
     try:
         info = reader.info
@@ -252,8 +263,8 @@ def process_file(
         engine = engine or build_engine(cfg, progress)
         compositor = _compositor(cfg, opts, size, info.rate)
         try:
-            with _matte_dir(opts.matte_out, opts.overwrite) as mdir:
-                sink = _open_sink(outp, fmt, opts, info)
+            with _matte_dir(opts.matte_out, opts.overwrite, temp_tag) as mdir:
+                sink = _open_sink(outp, fmt, opts, info, temp_tag)
                 ok = False
                 try:
                     pipeline = Pipeline(
@@ -263,12 +274,12 @@ def process_file(
                     )
                     tick = frame_progress(info.frame_count) if frame_progress else None
                     _run(reader, pipeline, sink, compositor, opts, tick, stop)
-                    with _sigint_deferred():
+                    with hold_stop_signals():
                         sink.close()
                     ok = True
                 finally:
                     if not ok:
-                        with _sigint_deferred():
+                        with hold_stop_signals():
                             sink.abort()
         finally:
             close = getattr(compositor, "close", None)
@@ -304,12 +315,14 @@ def _compositor(cfg: Config, opts: FileOptions, size: tuple[int, int], rate: Fra
     return compositor
 
 
-def _open_sink(outp: Path, fmt: OutputFormat, opts: FileOptions, info: Any) -> _Sink:
+def _open_sink(outp: Path, fmt: OutputFormat, opts: FileOptions, info: Any, tag: str) -> _Sink:
     if fmt.png_sequence:
-        return PngSequenceSink(outp, info.size, alpha=fmt.alpha, overwrite=True, like=info, audio=opts.audio)
+        return PngSequenceSink(
+            outp, info.size, alpha=fmt.alpha, overwrite=opts.overwrite, like=info, audio=opts.audio, temp_tag=tag
+        )
     return FileSink(
         outp, info.size, info.rate, crf=opts.crf, preset=opts.encoder_preset, overwrite=opts.overwrite,
-        like=info, audio=opts.audio, output_format=fmt,
+        like=info, audio=opts.audio, output_format=fmt, temp_tag=tag,
     )
 
 
@@ -462,14 +475,16 @@ def _run_overlapped(
         threading.Thread(target=guarded(worker(i, fn)), name=f"vcam-{name}", daemon=True)
         for i, (name, fn) in enumerate(stages)
     ]
-    for t in threads:
-        t.start()
     try:
+        # started inside the try: a stop signal between two starts must still stop and join
+        # the ones started (else they go on decoding from a file that is being closed: -11)
+        for t in threads:
+            t.start()
         while threads[-1].is_alive() and not stop.is_set():
             threads[-1].join(_POLL_S)
             report()
     finally:
         stop.set()
-        join_threads(threads, _JOIN_S)
+        join_threads([t for t in threads if t.ident is not None], _JOIN_S)
     if errors:
         raise errors[0]

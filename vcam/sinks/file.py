@@ -1,8 +1,9 @@
 """A video file sink (PyAV / FFmpeg) that never leaves a partial file.
 
-Frames are written to a hidden temporary file in the output's folder; ``close()`` renames it
+Frames are written to a hidden temporary file in the output's folder; ``close()`` moves it
 onto the output name only after the encoder was flushed (and, for transparent output, after
-the alpha was read back from the file), and ``abort()`` deletes it.
+the alpha was read back from the file), and ``abort()`` deletes it. Without ``overwrite`` an
+output that appeared meanwhile is kept (see :func:`vcam.media.paths.place_file`).
 
 Given the input's :class:`~vcam.sources.file.VideoInfo` (``like``), the output is written
 like the input: same time base and timestamps (variable frame rate included), frame
@@ -27,7 +28,7 @@ from vcam.media.alpha import read_rgba
 from vcam.media.audio import AudioCopier
 from vcam.media.display import Orientation
 from vcam.media.formats import CODECS, OutputFormat, resolve_output_format
-from vcam.media.paths import temp_file_beside
+from vcam.media.paths import place_file, temp_file_beside
 from vcam.sources.file import VideoInfo
 
 __all__ = ["FileSink", "check_output_path"]
@@ -65,7 +66,8 @@ class FileSink:
     ``like`` is given) and are kept exactly (less the input's ``start_offset``); else ``pts``
     in seconds is used, else frame ``n`` is at ``n / fps``. ``codec`` is a ``--codec`` name
     (h264, hevc, vp9, prores) or its FFmpeg encoder name; ``crf`` None means the codec's
-    default.
+    default. ``temp_tag`` goes into the temporary file's name (a parent process finds it by
+    that if this one dies).
     """
 
     def __init__(
@@ -83,9 +85,11 @@ class FileSink:
         like: VideoInfo | None = None,
         audio: bool = True,
         output_format: OutputFormat | None = None,
+        temp_tag: str = "",
     ) -> None:
         self.path = Path(path).expanduser()
         self.name = str(self.path)
+        self._overwrite = overwrite
         parent = check_output_path(self.path, overwrite)
         name = _ENCODER_NAMES.get(codec, codec) if codec else None
         fmt = output_format or resolve_output_format(self.path, name, alpha)
@@ -113,7 +117,7 @@ class FileSink:
         self._orient = orient if can_matrix else Orientation()
         coded = (size[1], size[0]) if self._orient.quarter_turns % 2 else size
         try:
-            self._tmp = temp_file_beside(self.path, parent)
+            self._tmp = temp_file_beside(self.path, parent, temp_tag)
         except OSError as exc:
             raise OutputError(f"output {self.path}: cannot write in {parent} ({exc.strerror or exc})") from exc
         self._audio: AudioCopier | None = None
@@ -225,7 +229,7 @@ class FileSink:
             raise
         if self.alpha:
             self._check_alpha()
-        os.replace(self._tmp, self.path)
+        place_file(self._tmp, self.path, self._overwrite)
         log.debug("wrote %d frames to %s", self._n, self.path)
 
     def _check_alpha(self) -> None:

@@ -1,7 +1,9 @@
 """A folder of PNG files (``000000.png``, ``000001.png``, ...) for editors, RGBA for transparency.
 
-Written into a hidden temporary folder beside the output that is renamed only when complete.
-The input's audio, if any, is copied packet for packet into ``audio.mka`` in the same folder
+Written into a hidden temporary folder beside the output that is moved into place only when
+complete. An existing folder is kept, never deleted: with ``overwrite`` only vcam's own files
+in it (``000000.png`` ..., ``audio.mka``) are replaced, and a folder holding anything else is
+refused (see :func:`vcam.media.paths.place_folder`). The input's audio, if any, is copied packet for packet into ``audio.mka`` in the same folder
 (an image sequence has no place for it). Pictures are upright: PNG files carry no display
 matrix.
 """
@@ -9,7 +11,6 @@ matrix.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from pathlib import Path
 
@@ -20,8 +21,7 @@ import numpy as np
 
 from vcam.errors import InputError, OutputError
 from vcam.media.audio import AudioCopier
-from vcam.media.paths import temp_dir_beside
-from vcam.sinks.file import check_output_path
+from vcam.media.paths import PNG_SEQUENCE, check_folder, place_folder, temp_dir_beside
 from vcam.sources.file import VideoInfo
 
 __all__ = ["AUDIO_NAME", "PngSequenceSink"]
@@ -42,15 +42,15 @@ class PngSequenceSink:
         overwrite: bool = False,
         like: VideoInfo | None = None,
         audio: bool = True,
+        temp_tag: str = "",
     ) -> None:
         self.path = Path(path).expanduser()
         self.name = str(self.path)
         self.size, self.alpha = size, alpha
-        if self.path.is_dir() and not any(self.path.iterdir()):
-            overwrite = True  # an empty folder is nothing to lose
-        parent = check_output_path(self.path, overwrite, folder_ok=True)
+        self._overwrite = overwrite
+        parent = check_folder(self.path, PNG_SEQUENCE, overwrite)
         try:
-            self._tmp = temp_dir_beside(self.path, parent)
+            self._tmp = temp_dir_beside(self.path, parent, temp_tag)
         except OSError as exc:
             raise OutputError(f"output {self.path}: cannot write in {parent} ({exc.strerror})") from exc
         self._like = like if audio and like is not None and like.audio_streams else None
@@ -68,13 +68,11 @@ class PngSequenceSink:
         self._n += 1
 
     def close(self) -> None:
-        """Copy the audio, then move the finished folder onto the output name."""
+        """Copy the audio, then move the finished files into the output folder."""
         try:
             if self._like is not None:
                 self._write_audio(self._like)
-            if self.path.exists():
-                shutil.rmtree(self.path)
-            os.replace(self._tmp, self.path)
+            place_folder(self._tmp, self.path, PNG_SEQUENCE, self._overwrite)
         except BaseException:
             self.abort()
             raise
@@ -98,7 +96,7 @@ class PngSequenceSink:
         out.close()
 
     def abort(self) -> None:
-        """Delete the temporary folder; the output name is left untouched."""
+        """Delete the temporary folder (vcam's own); the output name is left untouched."""
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     @property
