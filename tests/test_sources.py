@@ -1,5 +1,6 @@
 """Sources: webcam (with a fake OpenCV capture), video files (looping, pacing), test pattern."""
 
+import itertools
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -403,3 +405,25 @@ def test_process_writes_every_frame_of_joined_ts_recordings(tmp_path: Path, isol
     p = probe(out)
     assert len(p.video_pts) == 120
     assert [round(float(t * p.time_base) * 30) for t in p.video_pts] == list(range(120))
+
+
+def test_process_copies_the_audio_of_joined_ts_recordings_in_order(
+    tmp_path: Path, isolated_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """B1/B2 with sound: the second recording's audio clock restarts too. Every audio packet is
+    copied (bytes untouched), re-timed to follow on like the video, so the output is written
+    (the muxer refused the backward timestamps: 'returned 22')."""
+    clip = _joined_ts(tmp_path / "joined.ts", 60, 60, audio="aac")
+    out = tmp_path / "out.mp4"
+    code, stdout, err = run_cli(capsys, "process", str(clip), "-o", str(out), "--mode", "off")
+    assert code == 0, err
+    assert stdout.strip().splitlines()[-1] == f"wrote {out} (120 frames)"
+    with av.open(str(clip)) as c:
+        src = [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
+    got = probe(out).audio[0]
+    # MP4 keeps raw AAC: the muxer drops each packet's 7-byte ADTS header (0xFFF1: no CRC)
+    assert len(src) > 150 and all(s[:2] == b"\xff\xf1" for s in src)
+    assert [b for _, _, b in got] == [s[7:] for s in src]
+    dts = [d for _, d, _ in got]
+    assert all(b > a for a, b in itertools.pairwise(dts))
+    assert "audio timestamps go back" in err

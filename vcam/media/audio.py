@@ -26,7 +26,10 @@ class AudioCopier:
     :meth:`mux_until` with the time (seconds) of each video packet before muxing it, so audio
     and video stay interleaved, and :meth:`finish` once at the end. ``what`` names the output
     in error messages. ``shift`` (seconds, the video's too) is subtracted from every
-    timestamp, so that a file that starts late is written starting at 0.
+    timestamp, so that a file that starts late is written starting at 0. Where a stream's
+    timestamps go back (recordings joined, as the file reader's video re-timing handles too),
+    the packets from there on are moved to follow on after the last one (logged once per
+    stream); the muxer refuses timestamps that go back.
     """
 
     def __init__(self, source: Path, output: Any, what: str, shift: float = 0.0) -> None:
@@ -61,6 +64,11 @@ class AudioCopier:
         self.packets = 0
         self._packets: Iterator[Any] = self._in.demux(*streams) if streams else iter(())
         self._pending: Any = None
+        self._what = what
+        # per input stream: ticks added to its timestamps, and where its next packet may start
+        self._offset: dict[int, int] = {}
+        self._next_dts: dict[int, int] = {}
+        self._warned: set[int] = set()
 
     def mux_until(self, seconds: float | None) -> None:
         """Mux the audio packets up to ``seconds`` (all that are left for None)."""
@@ -76,8 +84,9 @@ class AudioCopier:
                     ) from None
                 if packet is None:
                     return
-            if packet.dts is None or packet.size == 0:  # the demuxer's end-of-stream markers
-                continue
+                if packet.dts is None or packet.size == 0:  # the demuxer's end-of-stream markers
+                    continue
+                self._follow_on(packet)  # once per packet: a held-back one is already re-timed
             if seconds is not None and packet.time_base is not None and packet.dts * packet.time_base - self._shift > seconds:
                 self._pending = packet
                 return
@@ -89,6 +98,30 @@ class AudioCopier:
             packet.stream = self._map[packet.stream_index]
             self._out.mux(packet)
             self.packets += 1
+
+    def _follow_on(self, packet: Any) -> None:
+        """Add the stream's offset to ``packet``'s timestamps; a packet that would go back
+        (by more than one packet's length) makes the offset larger so that it follows on."""
+        idx = packet.stream_index
+        offset = self._offset.get(idx, 0)
+        dts = packet.dts + offset
+        expected = self._next_dts.get(idx)
+        if expected is not None and dts < expected - max(packet.duration or 0, 1):
+            offset += expected - dts
+            dts = expected
+            if idx not in self._warned:
+                self._warned.add(idx)
+                tb = packet.time_base
+                at = float(expected * tb) if tb is not None else expected
+                log.warning(
+                    "%s: the input's audio timestamps go back after %.3f s (recordings joined?); "
+                    "the audio from there on is re-timed to follow on", self._what, at,
+                )
+        self._offset[idx] = offset
+        packet.dts = dts
+        if packet.pts is not None:
+            packet.pts += offset
+        self._next_dts[idx] = dts + (packet.duration or 0)
 
     def finish(self) -> None:
         """Mux what is left and close the input."""
