@@ -258,6 +258,9 @@ def _reload(controller: Controller) -> None:
         controller.reload()
     except VcamError:
         pass  # already logged, shown in the status and sent to the tray
+    except Exception as exc:  # a bug in a reload must not end the daemon
+        log.error("config reload failed, keeping the last good settings: internal error: %s: %s", type(exc).__name__, exc)
+        log.debug("config reload failed", exc_info=True)
 
 
 def _proc_counter(device: str) -> Callable[[], int]:
