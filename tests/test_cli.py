@@ -358,3 +358,40 @@ def test_repeated_ctrl_c_while_recording_keeps_the_recording(isolated_home: Path
         n, _rate, (w, h) = count_frames(rec)
         assert n >= 5 and f"{w}x{h}" == size
         assert not sock.exists(), f"run {run}: stale control socket"
+
+
+def test_a_full_disk_while_recording_keeps_the_recording(isolated_home: Path, tmp_path: Path) -> None:
+    """Disk full, made real with RLIMIT_FSIZE in the child (every write past the limit fails
+    with EFBIG, as ENOSPC on a full disk): the recording so far stays, playable, and vcam
+    stops with one clear line (exit 1)."""
+    import re
+    import resource
+
+    limit = 100_000
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    rec = out_dir / "rec.mp4"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("DISPLAY", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vcam", "run", "--source", "testpattern", "--size", "640x360", "--output", str(rec),
+         "--no-tray", "--model-input", "64x36", "--threads", "1", "--duration", "120"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=REPO, text=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY)),
+    )
+    try:
+        _, err = proc.communicate(timeout=150)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, err
+    assert re.fullmatch(
+        rf"vcam: error: output {re.escape(str(rec))}: writing failed after \d+ frames \(\[Errno 27\] File too large: "
+        r"'.*'\); the recording up to there was kept; free some space and start again",
+        last_line(err),
+    ), err
+    assert [p.name for p in out_dir.iterdir()] == ["rec.mp4"]  # no temporary file left
+    assert rec.stat().st_size <= limit
+    n, _rate, size = count_frames(rec)
+    assert n >= 10 and size == (640, 360)

@@ -140,7 +140,7 @@ def open_sink(cfg: Config, target: str | None = None, overwrite: bool = False) -
         return PreviewSink()
     if target == "null":
         return NullSink()
-    return FileSink(target, size, fps, overwrite=overwrite)
+    return FileSink(target, size, fps, overwrite=overwrite, keep_partial=True)  # a full disk keeps the recording
 
 
 def write_stats(path: str | None, data: dict[str, object]) -> None:
