@@ -17,7 +17,7 @@ from vcam.compositing import make_compositor
 from vcam.compositing.refine import make_refiner
 from vcam.config import Config
 from vcam.daemon import DesktopOptions, open_gated_source, run_desktop
-from vcam.errors import InputError, ModelError, OutputError
+from vcam.errors import ControlError, InputError, ModelError, OutputError
 from vcam.matting import MattingEngine, ensure_model
 from vcam.matting.models import ProgressFactory, default_model_dir
 from vcam.pipeline import Pipeline
@@ -174,6 +174,21 @@ def summarize(pipeline: Pipeline, engine: MattingEngine) -> dict[str, object]:
     }
 
 
+def _daemon_lock() -> contextlib.AbstractContextManager[object]:
+    """One desktop daemon per user: a second one is refused (:class:`DaemonRunningError`, exit 1).
+    A lock that cannot be taken for another reason (runtime folder unusable) is only a warning,
+    as the control socket is."""
+    from vcam.control_socket import DaemonRunningError, lock_daemon
+
+    try:
+        return lock_daemon()
+    except DaemonRunningError:
+        raise
+    except ControlError as exc:
+        log.warning("%s; a second vcam daemon would not be noticed", exc)
+        return contextlib.nullcontext()
+
+
 def run_live(
     cfg: Config,
     *,
@@ -191,9 +206,11 @@ def run_live(
     the virtual camera's consumers and shows the tray icon (see :mod:`vcam.daemon`).
     """
     stop = stop or threading.Event()
-    engine = build_live_engine(cfg, progress)
-    compositor = make_compositor(cfg.effect, cfg.output_size, cfg.output_fps)
     with contextlib.ExitStack() as stack:
+        if desktop is not None:  # before the camera and the virtual camera are opened
+            stack.enter_context(_daemon_lock())
+        engine = build_live_engine(cfg, progress)
+        compositor = make_compositor(cfg.effect, cfg.output_size, cfg.output_fps)
         close = getattr(compositor, "close", None)
         if close is not None:
             stack.callback(close)
