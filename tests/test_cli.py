@@ -279,3 +279,169 @@ def test_errors_in_the_file_and_in_flags_are_each_blamed_on_their_own_source(
     assert run_cli(capsys, "run", "--config", str(bad), "--size", "64x36", "--output", "null") == (
         1, "", f"vcam: error: {bad}: camera.fps: must be a valid number, got 'fast'\n"
     )
+
+# -- the daemon stays up (issue 17) ------------------------------------------------------------
+
+
+class _Daemon:
+    """``vcam run`` in a child process (no display: headless), its stderr collected by a thread."""
+
+    def __init__(self, args: list[str]) -> None:
+        import threading
+
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env.pop("DISPLAY", None)
+        env.pop("WAYLAND_DISPLAY", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vcam", "run", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=env, cwd=REPO, text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def err(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for_line(self, text: str, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.lines):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} in the log (exit {self.proc.poll()}):\n{self.err[-3000:]}")
+            time.sleep(0.005)
+
+    def finish(self, timeout: float = 60.0) -> int:
+        try:
+            code = self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(10)
+        return code
+
+
+def _status() -> dict[str, object]:
+    from vcam.control_socket import Request, send_request
+    from vcam.errors import ControlError
+
+    try:
+        return send_request(Request("status"), timeout=10)
+    except ControlError:
+        return {}
+
+
+SMALL_RUN = ["--source", "testpattern", "--size", "160x90", "--fps", "10", "--output", "null", "--no-tray",
+             "--model-input", "64x36", "--threads", "1"]
+
+
+def test_sighup_during_start_up_does_not_kill_the_daemon(isolated_home: Path) -> None:
+    """systemctl --user reload while the model loads: the daemon comes up, serves, and does
+    the reload once it runs (the config may have changed after it was read)."""
+    d = _Daemon(SMALL_RUN)
+    try:
+        d.wait_for_line("vcam: quality preset")  # building the engine: before "running"
+        assert not any("running:" in line for line in d.lines)
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 90
+        while not _status() and d.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert d.proc.poll() is None, f"died with {d.proc.returncode}:\n{d.err[-3000:]}"
+        st = _status()
+        assert st["mode"] == "blur"
+        frames = int(st["frames_out"])  # type: ignore[call-overload]
+        deadline = time.monotonic() + 60
+        while int(_status().get("frames_out", 0)) <= frames and time.monotonic() < deadline:  # type: ignore[call-overload]
+            time.sleep(0.05)
+        assert int(_status()["frames_out"]) > frames  # type: ignore[call-overload]
+        config = isolated_home / ".config" / "vcam" / "config.yaml"
+        d.wait_for_line(f"vcam: reloading config file {config} on request")
+        d.proc.send_signal(signal.SIGTERM)
+        code = d.finish()
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+    assert code == 0, d.err
+    assert "vcam: stopped (stopped)" in d.lines
+
+
+def test_sigterm_during_start_up_is_a_clean_stop(isolated_home: Path, tmp_path: Path) -> None:
+    rec = tmp_path / "rec.mp4"
+    d = _Daemon(["--source", "testpattern", "--size", "160x90", "--fps", "10", "--output", str(rec), "--no-tray",
+                 "--model-input", "64x36", "--threads", "1"])
+    d.wait_for_line("vcam: quality preset")
+    d.proc.send_signal(signal.SIGTERM)
+    code = d.finish()
+    assert code == 0, d.err
+    assert "vcam: stopped (stopped)" in d.lines
+    assert not (isolated_home.parent / "run" / "vcam" / "control.sock").exists()
+
+
+@pytest.mark.parametrize("size", ["640x360", "320x180"])
+def test_repeated_ctrl_c_while_recording_keeps_the_recording(isolated_home: Path, tmp_path: Path, size: str) -> None:
+    """Ten SIGINTs 20 ms apart: the first stops, the rest must not cut the finishing short."""
+    sock = isolated_home.parent / "run" / "vcam" / "control.sock"
+    for run in range(3):
+        rec = tmp_path / f"rec{run}.mp4"
+        d = _Daemon(["--source", "testpattern", "--output", str(rec), "--size", size])
+        try:
+            d.wait_for_line("vcam: running:")
+            deadline = time.monotonic() + 60
+            while int(_status().get("frames_out", 0)) < 5 and time.monotonic() < deadline:  # type: ignore[call-overload]
+                time.sleep(0.05)
+            for _ in range(10):
+                d.proc.send_signal(signal.SIGINT)
+                time.sleep(0.02)
+            code = d.finish()
+        finally:
+            if d.proc.poll() is None:
+                d.proc.kill()
+        assert code == 130, f"run {run}: {d.err[-3000:]}"
+        assert d.lines[-1] == "vcam: interrupted"
+        assert rec.exists(), f"run {run}: the recording was deleted:\n{d.err[-3000:]}"
+        n, _rate, (w, h) = count_frames(rec)
+        assert n >= 5 and f"{w}x{h}" == size
+        assert not sock.exists(), f"run {run}: stale control socket"
+
+
+def test_a_full_disk_while_recording_keeps_the_recording(isolated_home: Path, tmp_path: Path) -> None:
+    """Disk full, made real with RLIMIT_FSIZE in the child (every write past the limit fails
+    with EFBIG, as ENOSPC on a full disk): the recording so far stays, playable, and vcam
+    stops with one clear line (exit 1)."""
+    import re
+    import resource
+
+    limit = 100_000
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    rec = out_dir / "rec.mp4"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("DISPLAY", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vcam", "run", "--source", "testpattern", "--size", "640x360", "--output", str(rec),
+         "--no-tray", "--model-input", "64x36", "--threads", "1", "--duration", "120"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=REPO, text=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY)),
+    )
+    try:
+        _, err = proc.communicate(timeout=150)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, err
+    assert re.fullmatch(
+        rf"vcam: error: output {re.escape(str(rec))}: writing failed after \d+ frames \(\[Errno 27\] File too large: "
+        r"'.*'\); the recording up to there was kept; free some space and start again",
+        last_line(err),
+    ), err
+    assert [p.name for p in out_dir.iterdir()] == ["rec.mp4"]  # no temporary file left
+    assert rec.stat().st_size <= limit
+    n, _rate, size = count_frames(rec)
+    assert n >= 10 and size == (640, 360)

@@ -494,3 +494,39 @@ def test_serve_once_cuts_off_a_client_at_its_deadline_on_the_given_clock(tmp_pat
             )
     finally:
         server.close()
+
+def test_a_second_daemon_refuses_to_start_even_without_the_socket(isolated_home: Path, tmp_path: Path) -> None:
+    """B7 (issue 17): the socket file deleted (tmp cleaners, a user), a second `vcam run` must
+    not open the camera and the virtual camera beside the first: the daemon lock says no."""
+    args = [sys.executable, "-m", "vcam", "run", "--source", "testpattern", "--size", "160x90", "--fps", "10",
+            "--output", "null", "--no-tray", "--model-input", "64x36", "--threads", "1"]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sock = Path(os.environ["XDG_RUNTIME_DIR"]) / "vcam" / "control.sock"
+    try:
+        wait_for(lambda: sock.exists() or first.poll() is not None, timeout=90, what="the control socket")
+        assert first.poll() is None
+        sock.unlink()
+        second = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 1, second.stderr
+        lock = sock.with_name("daemon.lock")
+        assert second.stderr.strip().splitlines()[-1] == (
+            f"vcam: error: another vcam daemon is already running (pid {first.pid}, lock {lock}); "
+            "stop it first ('vcam ctl quit' or 'systemctl --user stop vcam')"
+        )
+        assert "matting engine" not in second.stderr  # refused before loading anything
+        assert first.poll() is None
+        first.terminate()
+        _out, err = first.communicate(timeout=60)
+        assert first.returncode == 0, err
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+    # the lock goes with its daemon: the next one starts
+    third = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: sock.exists() or third.poll() is not None, timeout=90, what="the third daemon")
+        assert third.poll() is None
+    finally:
+        third.terminate()
+        third.communicate(timeout=60)

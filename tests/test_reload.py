@@ -225,3 +225,158 @@ def test_daemon_reloads_on_edit_and_stops_on_sigterm(isolated_home: Path, tmp_pa
     assert daemon.returncode == 0, err
     assert f"vcam: config file {cfg} changed; reloading" in err
     assert "vcam: stopped (stopped)" in err
+
+
+# -- D3 (issue 17): a build that fails with any exception is a reported config error ----------
+
+DDS_HEADER = (  # a DDS picture with a pixel format Pillow does not implement (NotImplementedError)
+    b"DDS " + (124).to_bytes(4, "little") + (0x1007).to_bytes(4, "little") + (8).to_bytes(4, "little") * 2
+    + bytes(12) + bytes(44) + (32).to_bytes(4, "little") + (4).to_bytes(4, "little")
+    + (0x30555945).to_bytes(4, "little") + bytes(4) + bytes(40) + bytes(256)
+)
+
+
+def unwritable_folder(tmp_path: Path) -> Path:
+    """An existing folder this process cannot create files in (root ignores modes: sysfs)."""
+    if os.geteuid() == 0:
+        return Path("/sys/kernel")
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    folder.chmod(0o500)
+    return folder
+
+
+def test_a_build_failing_with_any_exception_keeps_the_last_good_config(tmp_path: Path) -> None:
+    """Engine, compositor and camera builders may raise anything (ONNX Runtime, Pillow, OS):
+    the change is not applied, reported with its key, and the daemon goes on."""
+
+    def bad_engine(cfg: Config) -> FakeEngine:
+        raise RuntimeError("[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Invalid input shape: {0,0}")
+
+    rig, path = rig_with_file(tmp_path, build_engine=bad_engine)
+    messages: list[str] = []
+    rig.controller.add_listener(messages.append)
+    rig.frame()
+    write(path, edited(model={"downsample_ratio": 0.001}), 2)
+    with pytest.raises(ConfigError) as exc:
+        rig.controller.reload()
+    expected = (f"{path}: model: cannot be applied (RuntimeError: [ONNXRuntimeError] : 2 : INVALID_ARGUMENT : "
+                "Invalid input shape: {0,0})")
+    assert str(exc.value) == expected
+    assert rig.controller.status()["config_error"] == expected
+    assert messages == [f"config not applied: {expected}"]
+    assert rig.controller.config.model.downsample_ratio != 0.001
+    assert rig.frame().shape == (SIZE[1], SIZE[0], 3)
+
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(DDS_HEADER)
+    write(path, edited(effect={"mode": "replace", "background": str(bad)}), 3)
+    with pytest.raises(ConfigError) as exc:
+        rig.controller.reload()
+    assert str(exc.value) == (
+        f"{path}: effect.background: cannot be applied (NotImplementedError: Unimplemented pixel format 810899781)")
+    assert rig.controller.status()["mode"] == "blur"
+
+    rig.cameras.fail = None
+
+    def broken_camera(cfg: Config | None = None) -> object:
+        raise PermissionError(13, "Permission denied")
+
+    rig.controller._open_source = broken_camera
+    write(path, edited(camera={"fps": 15}), 4)
+    with pytest.raises(ConfigError) as exc:
+        rig.controller.reload()
+    assert str(exc.value) == f"{path}: camera: cannot be applied (PermissionError: [Errno 13] Permission denied)"
+    assert rig.controller.config.camera.fps == 30
+
+
+def test_mode_and_background_requests_failing_with_any_exception_keep_the_effect(tmp_path: Path) -> None:
+    from vcam.errors import ControlError
+
+    rig = make_rig({"mode": "color"})
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(DDS_HEADER)
+    with pytest.raises(ControlError) as exc:
+        rig.controller.set_background(bad)
+    assert str(exc.value) == (
+        f"background {bad}: cannot be used (NotImplementedError: Unimplemented pixel format 810899781)")
+    assert rig.controller.status()["mode"] == "color"
+    assert rig.controller.status()["background"] is None
+    assert (rig.frame()[BACKGROUND] == COLOR).all()
+
+    def broken(effect: object, size: object, fps: object) -> object:
+        raise MemoryError("no room for the blur kernel")
+
+    rig.controller._make_compositor = broken  # type: ignore[assignment]
+    with pytest.raises(ControlError) as exc:
+        rig.controller.set_mode("blur")
+    assert str(exc.value) == "mode blur: cannot be used (MemoryError: no room for the blur kernel)"
+    assert rig.controller.status()["mode"] == "color"
+
+
+def _daemon(cfg: Path, *extra: str):  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "vcam", "run", "--config", str(cfg), "--source", "testpattern", "--size", "160x90",
+         "--fps", "10", "--output", "null", "--no-tray", "--model-input", "64x36", "--threads", "1", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+
+
+def _status() -> dict[str, object]:
+    from vcam.control_socket import Request, send_request
+    from vcam.errors import ControlError
+
+    try:
+        return send_request(Request("status"), timeout=10)
+    except ControlError:  # not up (yet), or gone
+        return {}
+
+
+@pytest.mark.parametrize("case", ["downsample_ratio", "model_dir", "corrupt_background"])
+def test_the_daemon_survives_an_edit_that_fails_to_build(isolated_home: Path, tmp_path: Path, case: str) -> None:
+    """The real daemon and a real edit: a setting that passes validation but fails when built
+    (ONNX Runtime, the file system, Pillow) is reported; the daemon keeps running and serving."""
+    import signal
+
+    cfg = tmp_path / "vcam.yaml"
+    write(cfg, {"effect": {"mode": "blur"}}, 1)
+    bad_image = tmp_path / "bad.png"
+    bad_image.write_bytes(DDS_HEADER)
+    edit: dict[str, object] = {
+        "downsample_ratio": {"effect": {"mode": "blur"}, "model": {"downsample_ratio": 0.001}},
+        "model_dir": {"effect": {"mode": "blur"}, "model": {"dir": str(unwritable_folder(tmp_path))}},
+        "corrupt_background": {"effect": {"mode": "replace", "background": str(bad_image)}},
+    }[case]
+    daemon = _daemon(cfg)
+    try:
+        wait_for(lambda: _status() or daemon.poll() is not None, timeout=90, what="the daemon")
+        assert daemon.poll() is None
+        write(cfg, edit, 2)
+        st = wait_for(lambda: _status().get("config_error") or daemon.poll() is not None, timeout=60, what="the report")
+        assert daemon.poll() is None, "the daemon died"
+        assert isinstance(st, str)
+        if case == "downsample_ratio":
+            assert st.startswith(f"{cfg}: model: the model cannot run at input 64x36 with downsample ratio 0.001 ("), st
+            assert st.endswith("Invalid input shape: {0,0}); use a larger model.downsample_ratio or model.input_size"), st
+        elif case == "model_dir":
+            assert st.startswith(f"{cfg}: model: cannot be applied (PermissionError: [Errno 13] Permission denied: "), st
+        else:
+            assert st == (f"{cfg}: effect.background: cannot be applied "
+                          "(NotImplementedError: Unimplemented pixel format 810899781)")
+        frames = int(_status()["frames_out"])  # type: ignore[call-overload]
+        wait_for(lambda: int(_status().get("frames_out", 0)) > frames + 5, timeout=60, what="frames after the bad edit")  # type: ignore[call-overload]
+        assert _status()["mode"] == "blur"
+        write(cfg, {"effect": {"mode": "color"}}, 3)  # a good edit after the bad one still applies
+        wait_for(lambda: _status().get("mode") == "color", timeout=60, what="the good edit")
+        assert _status()["config_error"] is None
+        daemon.send_signal(signal.SIGTERM)
+        _out, err = daemon.communicate(timeout=60)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+    assert daemon.returncode == 0, err
+    assert "config not applied, keeping the last good settings" in err

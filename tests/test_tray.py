@@ -244,3 +244,24 @@ def test_no_tray_flag_overrides_the_config() -> None:
 
     assert _overrides(build_parser().parse_args(["run", "--no-tray"])) == {"tray": {"enabled": False}}
     assert _overrides(build_parser().parse_args(["run"])) == {}
+
+
+def test_a_missing_system_tray_is_looked_for_again_until_stop(caplog: pytest.LogCaptureFixture) -> None:
+    """B4 (issue 17): no tray owner yet (the panel starts after vcam) is said once, then the
+    probe repeats until stop; a reason that cannot change (no display at all) is not retried."""
+    rig = make_rig()
+    calls: list[object] = []
+
+    def probe(env: object) -> tuple[None, str]:
+        calls.append(env)
+        if len(calls) == 3:
+            rig.stop.set()
+        return None, "no system tray on this X display (nothing owns _NET_SYSTEM_TRAY_S0)"
+
+    with caplog.at_level(logging.INFO, logger="vcam.tray"):
+        assert run_tray(rig.controller, rig.stop, probe=probe, retry_s=(0.01, 0.02)) is False  # type: ignore[arg-type]
+    assert len(calls) == 3
+    assert [r.getMessage() for r in caplog.records] == [
+        "no tray icon: no system tray on this X display (nothing owns _NET_SYSTEM_TRAY_S0); running headless "
+        "until a system tray appears (--no-tray hides this message)"
+    ]

@@ -212,6 +212,39 @@ def test_without_a_system_tray_vcam_says_so_once_and_runs_headless(xvfb: str, is
     lines = [line for line in err.splitlines() if "tray icon" in line]
     assert lines == [
         "vcam: no tray icon: no system tray on this X display (nothing owns _NET_SYSTEM_TRAY_S0); on GNOME "
-        "install the AppIndicator extension and PyGObject (see docs/desktop.md); running headless "
-        "(--no-tray hides this message)"
+        "install the AppIndicator extension and PyGObject (see docs/desktop.md); running headless until a "
+        "system tray appears (--no-tray hides this message)"
+    ]
+
+
+def test_the_icon_docks_when_the_panel_starts_after_vcam(xvfb: str, isolated_home: Path) -> None:
+    """B4 (issue 17): under systemd vcam may start before the panel; the icon must appear when
+    the system tray does (vcam tries again, with a growing wait up to 30 s)."""
+    env = {**os.environ, "DISPLAY": xvfb, "PYSTRAY_BACKEND": "xorg", "PYTHONFAULTHANDLER": "1"}
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "vcam", "run", "--source", "testpattern", "--size", "160x90", "--fps", "10",
+         "--output", "null", "--model-input", "64x36", "--threads", "1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    host = None
+    try:
+        sock = Path(os.environ["XDG_RUNTIME_DIR"]) / "vcam" / "control.sock"
+        wait_for(lambda: sock.exists() or daemon.poll() is not None, timeout=60, what="the control socket")
+        assert ctl("status").returncode == 0  # running headless, no tray yet
+        time.sleep(1.5)  # the panel comes later (vcam has looked for it at least once more)
+        host = TrayHost(xvfb)
+        wait_for(lambda: host.docked is not None or daemon.poll() is not None, timeout=60, what="the icon to dock")
+        assert daemon.poll() is None
+        assert ctl("quit").returncode == 0
+        _out, err = daemon.communicate(timeout=30)
+    finally:
+        stop_daemon(daemon)
+        if host is not None:
+            host.close()
+    assert daemon.returncode == 0, err
+    assert [line for line in err.splitlines() if "tray icon" in line] == [
+        "vcam: no tray icon: no system tray on this X display (nothing owns _NET_SYSTEM_TRAY_S0); on GNOME "
+        "install the AppIndicator extension and PyGObject (see docs/desktop.md); running headless until a "
+        "system tray appears (--no-tray hides this message)",
+        "vcam: tray icon shown (pystray xorg backend)",
     ]

@@ -11,11 +11,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from vcam.compositing import make_compositor
 from vcam.compositing.refine import make_refiner
 from vcam.config import Config
 from vcam.daemon import DesktopOptions, open_gated_source, run_desktop
-from vcam.errors import InputError, OutputError
+from vcam.errors import ControlError, InputError, ModelError, OutputError
 from vcam.matting import MattingEngine, ensure_model
 from vcam.matting.models import ProgressFactory, default_model_dir
 from vcam.pipeline import Pipeline
@@ -71,9 +73,23 @@ def build_engine(cfg: Config, progress: ProgressFactory | None = None, *, live: 
     )
 
 
-def build_live_engine(cfg: Config) -> MattingEngine:
-    """:func:`build_engine` for the live pipeline (engine swaps on a config change included)."""
-    return build_engine(cfg, live=True)
+def build_live_engine(cfg: Config, progress: ProgressFactory | None = None) -> MattingEngine:
+    """:func:`build_engine` for the live pipeline (engine swaps on a config change included),
+    tried on one blank frame: settings that pass validation but that ONNX Runtime cannot run
+    (``model.downsample_ratio: 0.001`` gives the encoder a 0x0 input) fail here, as a
+    :class:`~vcam.errors.ModelError`, and not on the first live frame."""
+    engine = build_engine(cfg, progress, live=True)
+    w, h = engine.input_size
+    try:
+        engine.infer(np.zeros((h, w, 3), np.uint8))
+    except Exception as exc:  # ORT raises several private exception types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"the model cannot run at input {w}x{h} with downsample ratio {engine.downsample_ratio:g} ({first}); "
+            "use a larger model.downsample_ratio or model.input_size"
+        ) from exc
+    engine.reset()
+    return engine
 
 
 def open_live_source(cfg: Config) -> Source:
@@ -124,7 +140,7 @@ def open_sink(cfg: Config, target: str | None = None, overwrite: bool = False) -
         return PreviewSink()
     if target == "null":
         return NullSink()
-    return FileSink(target, size, fps, overwrite=overwrite)
+    return FileSink(target, size, fps, overwrite=overwrite, keep_partial=True)  # a full disk keeps the recording
 
 
 def write_stats(path: str | None, data: dict[str, object]) -> None:
@@ -158,6 +174,21 @@ def summarize(pipeline: Pipeline, engine: MattingEngine) -> dict[str, object]:
     }
 
 
+def _daemon_lock() -> contextlib.AbstractContextManager[object]:
+    """One desktop daemon per user: a second one is refused (:class:`DaemonRunningError`, exit 1).
+    A lock that cannot be taken for another reason (runtime folder unusable) is only a warning,
+    as the control socket is."""
+    from vcam.control_socket import DaemonRunningError, lock_daemon
+
+    try:
+        return lock_daemon()
+    except DaemonRunningError:
+        raise
+    except ControlError as exc:
+        log.warning("%s; a second vcam daemon would not be noticed", exc)
+        return contextlib.nullcontext()
+
+
 def run_live(
     cfg: Config,
     *,
@@ -175,9 +206,11 @@ def run_live(
     the virtual camera's consumers and shows the tray icon (see :mod:`vcam.daemon`).
     """
     stop = stop or threading.Event()
-    engine = build_engine(cfg, progress, live=True)
-    compositor = make_compositor(cfg.effect, cfg.output_size, cfg.output_fps)
     with contextlib.ExitStack() as stack:
+        if desktop is not None:  # before the camera and the virtual camera are opened
+            stack.enter_context(_daemon_lock())
+        engine = build_live_engine(cfg, progress)
+        compositor = make_compositor(cfg.effect, cfg.output_size, cfg.output_fps)
         close = getattr(compositor, "close", None)
         if close is not None:
             stack.callback(close)

@@ -146,25 +146,35 @@ def _config(args: argparse.Namespace, preset: str = LIVE_PRESET) -> Config:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from vcam.app import run_live
-    from vcam.config import default_config_path
-    from vcam.daemon import DesktopOptions
+    import threading
 
-    overrides = _overrides(args)
-    cfg, path = load_config(Path(args.config) if args.config else None, overrides, flags=_flag_names(args))
-    # Hot reload watches the given file, or the default user file (which may appear later).
-    desktop = DesktopOptions(
-        config_path=path or default_config_path(), config_required=args.config is not None, overrides=overrides
-    )
-    summary = run_live(
-        cfg,
-        target=args.output,
-        duration=args.duration,
-        stats_json=args.stats_json,
-        overwrite=args.overwrite,
-        progress=_tqdm_bytes,
-        desktop=desktop,
-    )
+    from vcam.daemon_signals import DaemonSignals
+
+    stop = threading.Event()
+    # First, before the slow imports and the model load: a SIGHUP (systemctl reload) or
+    # SIGTERM in start-up must not kill the service (see vcam/daemon_signals.py).
+    with DaemonSignals(stop) as signals:
+        from vcam.app import run_live
+        from vcam.config import default_config_path
+        from vcam.daemon import DesktopOptions
+
+        overrides = _overrides(args)
+        cfg, path = load_config(Path(args.config) if args.config else None, overrides, flags=_flag_names(args))
+        # Hot reload watches the given file, or the default user file (which may appear later).
+        desktop = DesktopOptions(
+            config_path=path or default_config_path(), config_required=args.config is not None, overrides=overrides,
+            signals=signals,
+        )
+        summary = run_live(
+            cfg,
+            target=args.output,
+            duration=args.duration,
+            stats_json=args.stats_json,
+            stop=stop,
+            overwrite=args.overwrite,
+            progress=_tqdm_bytes,
+            desktop=desktop,
+        )
     lat = summary["latency_ms"]
     log.info(
         "%s frames out, %.1f fps, %s dropped, latency p50 %s ms, p95 %s ms",

@@ -327,7 +327,8 @@ class Controller:
         """Build the compositor for ``eff`` and swap it in (caller holds ``_change``)."""
         eff = EffectConfig.model_validate(eff.model_dump())
         if _compositor_key(eff) != _compositor_key(self.effect):
-            self._swap_compositor(self._new_compositor(eff, self._config))
+            what = f"background {eff.background}" if eff.mode == "replace" else f"mode {eff.mode}"
+            self._swap_compositor(_built(what, lambda: self._new_compositor(eff, self._config)))
         with self._state:
             self._effect = eff
         if eff.mode != "off":
@@ -368,13 +369,38 @@ class Controller:
 
     @staticmethod
     def _wrap(key: str, build: Callable[[], Any]) -> Any:
-        """Run ``build``; a failure is re-raised naming the config ``key`` it came from."""
+        """Run ``build``; a failure is re-raised naming the config ``key`` it came from.
+
+        Builders reach into ONNX Runtime, Pillow, FFmpeg and the file system, which raise
+        what they like (``RuntimeError``, ``NotImplementedError``, ``PermissionError``, ...):
+        any exception of a build is a setting that cannot be applied, never the daemon's end.
+        """
         try:
             return build()
         except (ConfigError, ControlError):
             raise
         except VcamError as exc:
             raise ControlError(f"{key}: {exc}") from exc
+        except Exception as exc:  # see above; the traceback goes to the debug log
+            log.debug("building %s failed", key, exc_info=True)
+            raise ControlError(f"{key}: cannot be applied ({_describe(exc)})") from exc
+
+
+def _built(what: str, build: Callable[[], Compositor]) -> Compositor:
+    """Run ``build`` for a tray or ``vcam ctl`` request: a :class:`VcamError` passes as it is,
+    any other exception becomes a :class:`ControlError` naming ``what`` (the effect stays)."""
+    try:
+        return build()
+    except VcamError:
+        raise
+    except Exception as exc:  # third-party builders raise what they like
+        log.debug("building %s failed", what, exc_info=True)
+        raise ControlError(f"{what}: cannot be used ({_describe(exc)})") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _compositor_key(eff: EffectConfig) -> tuple[object, ...]:

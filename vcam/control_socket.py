@@ -44,9 +44,12 @@ __all__ = [
     "MAX_REQUEST",
     "REQUEST_DEADLINE_S",
     "ControlServer",
+    "DaemonLock",
+    "DaemonRunningError",
     "Request",
     "check_background_path",
     "default_socket_path",
+    "lock_daemon",
     "parse_request",
     "send_request",
 ]
@@ -242,17 +245,7 @@ class ControlServer:
     def start(self) -> None:
         path = self.path
         _check_path(path)
-        folder = path.parent
-        try:
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            st = folder.stat()
-        except OSError as exc:
-            raise ControlError(f"cannot create the control socket folder {folder} ({exc.strerror})") from exc
-        if st.st_uid != os.getuid() or st.st_mode & 0o077:
-            raise ControlError(
-                f"control socket folder {folder} is open to other users or not yours; "
-                f"it must be owned by you with mode 0700 (chmod 700 {folder})"
-            )
+        _private_folder(path.parent)
         try:
             existing = path.lstat()
         except FileNotFoundError:
@@ -440,6 +433,76 @@ class ControlServer:
         with contextlib.suppress(OSError):
             if self._ino is not None and self.path.lstat().st_ino == self._ino:
                 self.path.unlink()
+
+
+def _private_folder(folder: Path) -> None:
+    """Create ``folder`` (0700) or check that it is the user's own and closed to others."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = folder.stat()
+    except OSError as exc:
+        raise ControlError(f"cannot create the control socket folder {folder} ({exc.strerror})") from exc
+    if st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise ControlError(
+            f"control socket folder {folder} is open to other users or not yours; "
+            f"it must be owned by you with mode 0700 (chmod 700 {folder})"
+        )
+
+
+class DaemonRunningError(ControlError):
+    """Another daemon holds the daemon lock: this one must not start."""
+
+
+class DaemonLock:
+    """The lock one desktop daemon holds for its whole life (see :func:`lock_daemon`)."""
+
+    def __init__(self, fd: int | None, path: Path) -> None:
+        self._fd, self.path = fd, path
+
+    def close(self) -> None:
+        """Release the lock (the file stays: removing a lock file races with the next taker)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> DaemonLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def lock_daemon(socket_path: Path | None = None) -> DaemonLock:
+    """Take ``daemon.lock`` beside the control socket (``flock``, released by the kernel when
+    the process ends, however it ends), so that a second daemon is refused even when the
+    socket file was deleted. Raises :class:`DaemonRunningError` when another process holds it and
+    :class:`ControlError` when the folder is unusable."""
+    path = socket_path or default_socket_path()
+    _private_folder(path.parent)
+    lock = path.with_name("daemon.lock")
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: the control socket is the only guard
+        return DaemonLock(None, lock)
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise ControlError(f"cannot create the daemon lock {lock} ({exc.strerror})") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        try:
+            pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        finally:
+            os.close(fd)
+        who = f"pid {pid}, " if pid.isdigit() else ""
+        raise DaemonRunningError(
+            f"another vcam daemon is already running ({who}lock {lock}); "
+            "stop it first ('vcam ctl quit' or 'systemctl --user stop vcam')"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    return DaemonLock(fd, lock)
 
 
 def _answers(path: Path) -> bool:

@@ -13,18 +13,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from vcam.config import Config
 from vcam.control import ControlError, Controller
 from vcam.control_socket import ControlServer
+from vcam.daemon_signals import DaemonSignals
 from vcam.errors import VcamError
 from vcam.matting.engine import MattingEngine
 from vcam.ondemand import ConsumerMonitor, GatedSource, count_consumers
@@ -49,6 +48,8 @@ class DesktopOptions:
     be created or deleted while vcam runs); ``overrides``: the command-line settings that
     stay on top of the file at every reload. ``consumer_counter(device)`` returns the
     function that counts the readers of the virtual camera (default: a /proc scan).
+    ``signals``: the handlers ``vcam run`` installed at its start (:mod:`vcam.daemon_signals`);
+    without them :func:`run_desktop` installs its own for its own time.
     The control socket is at :func:`~vcam.control_socket.default_socket_path`.
     """
 
@@ -56,6 +57,7 @@ class DesktopOptions:
     config_required: bool = False
     overrides: Mapping[str, Any] = field(default_factory=dict)
     consumer_counter: Callable[[str], Callable[[], int]] | None = None
+    signals: DaemonSignals | None = None
 
 
 def open_gated_source(cfg: Config, open_source: Callable[[Config], Source]) -> GatedSource:
@@ -87,59 +89,6 @@ class _Workers:
     def join(self) -> None:
         self.stop.set()
         join_threads(self.threads, _JOIN_S)
-
-
-def _set_soon(*events: threading.Event) -> None:
-    """Set ``events`` from a signal handler. Not directly: the handler runs on the main thread
-    between two bytecodes, maybe inside that very Event's (non-reentrant) lock."""
-
-    def body() -> None:
-        for e in events:
-            e.set()
-
-    threading.Thread(target=body, name="vcam-signal", daemon=True).start()
-
-
-@contextlib.contextmanager
-def _signals(stop: threading.Event, on_hup: Callable[[], None]) -> Iterator[threading.Event]:
-    """On the main thread: SIGTERM stops cleanly, SIGHUP reloads the config, and (yielded)
-    an event that SIGINT sets while the tray loop, which would swallow KeyboardInterrupt, runs.
-    """
-    interrupted = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield interrupted
-        return
-
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        _set_soon(stop)
-
-    def on_hup_signal(signum: int, frame: FrameType | None) -> None:
-        on_hup()
-
-    old = {signal.SIGTERM: signal.signal(signal.SIGTERM, on_term)}
-    if hasattr(signal, "SIGHUP"):
-        old[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup_signal)
-    try:
-        yield interrupted
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def _sigint_sets(interrupted: threading.Event, stop: threading.Event) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_int(signum: int, frame: FrameType | None) -> None:
-        _set_soon(interrupted, stop)
-
-    old = signal.signal(signal.SIGINT, on_int)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
 
 
 def run_desktop(
@@ -182,34 +131,43 @@ def run_desktop(
     workers = _Workers(stop)
     server: ControlServer | None = None
     watcher: ConfigWatcher | None = None
-    try:
-        server = ControlServer(controller)
+    if options.config_path is not None:
+        watcher = ConfigWatcher(options.config_path, lambda: _reload(controller))
+    request_reload = watcher.request if watcher is not None else (lambda: None)
+    own_signals = options.signals is None
+    signals = options.signals or DaemonSignals(stop)
+    with contextlib.ExitStack() as stack:
+        if own_signals:
+            stack.enter_context(signals)
+        # From here on a Ctrl-C only stops: the closing below must not be cut short.
+        stack.enter_context(signals.serving(request_reload))
         try:
-            server.start()
-        except ControlError as exc:
-            log.warning("%s; this daemon cannot be controlled with 'vcam ctl'", exc)
-            server = None
-        if server is not None:
-            workers.start("vcam-control", server.run)
-        if options.config_path is not None:
-            watcher = ConfigWatcher(options.config_path, lambda: _reload(controller))
-            workers.start("vcam-reload", watcher.run)
-        if watchable:
-            assert isinstance(device, str)
-            factory = options.consumer_counter or _proc_counter
-            monitor = ConsumerMonitor(factory(device), controller.set_consumers, enabled=lambda: controller.on_demand)
-            monitor.poll()
-            workers.start("vcam-ondemand", monitor.run)
-        request_reload = watcher.request if watcher is not None else (lambda: None)
-        with _signals(stop, request_reload) as interrupted:
-            why = _run(pipeline, controller, stop, duration, cfg.tray.enabled, interrupted)
-    finally:
-        workers.join()
-        if server is not None:
-            server.close()
-        controller.close()
-    if workers.errors:
-        raise workers.errors[0]
+            server = ControlServer(controller)
+            try:
+                server.start()
+            except ControlError as exc:
+                log.warning("%s; this daemon cannot be controlled with 'vcam ctl'", exc)
+                server = None
+            if server is not None:
+                workers.start("vcam-control", server.run)
+            if watcher is not None:
+                workers.start("vcam-reload", watcher.run)
+            if watchable:
+                assert isinstance(device, str)
+                factory = options.consumer_counter or _proc_counter
+                monitor = ConsumerMonitor(factory(device), controller.set_consumers, enabled=lambda: controller.on_demand)
+                monitor.poll()
+                workers.start("vcam-ondemand", monitor.run)
+            why = _run(pipeline, controller, stop, duration, cfg.tray.enabled)
+        finally:
+            workers.join()
+            if server is not None:
+                server.close()
+            controller.close()
+        if workers.errors:
+            raise workers.errors[0]
+        if signals.interrupted:
+            raise KeyboardInterrupt
     return why
 
 
@@ -219,7 +177,6 @@ def _run(
     stop: threading.Event,
     duration: float | None,
     tray: bool,
-    interrupted: threading.Event,
 ) -> str:
     if not tray:
         return pipeline.run(stop, duration)
@@ -238,16 +195,13 @@ def _run(
     t = threading.Thread(target=body, name="vcam-pipeline", daemon=True)
     t.start()
     try:
-        with _sigint_sets(interrupted, stop):
-            run_tray(controller, stop)
-        # No tray (or it ended early): wait for the pipeline; Ctrl-C lands here as usual.
+        run_tray(controller, stop)
+        # No tray (or it ended early): wait for the pipeline (Ctrl-C and SIGTERM set stop).
         while t.is_alive():
             t.join(0.2)
     finally:
         stop.set()
         t.join(_JOIN_S)
-    if interrupted.is_set():
-        raise KeyboardInterrupt
     if errors:
         raise errors[0]
     return result[0] if result else "stopped"
@@ -258,6 +212,9 @@ def _reload(controller: Controller) -> None:
         controller.reload()
     except VcamError:
         pass  # already logged, shown in the status and sent to the tray
+    except Exception as exc:  # a bug in a reload must not end the daemon
+        log.error("config reload failed, keeping the last good settings: internal error: %s: %s", type(exc).__name__, exc)
+        log.debug("config reload failed", exc_info=True)
 
 
 def _proc_counter(device: str) -> Callable[[], int]:

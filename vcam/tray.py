@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from PIL import Image, ImageDraw, ImageFont
 
+from vcam.backoff import Backoff
 from vcam.compositing.backgrounds import VIDEO_SUFFIXES
 from vcam.config import default_config_path
 from vcam.control import Controller
@@ -414,6 +415,11 @@ def probe_tray(env: Mapping[str, str] | None = None) -> tuple[ModuleType | None,
     return pystray, backend
 
 
+_NO_TRAY_OWNER = "no system tray on this X display"
+_NO_X = "cannot connect to the X display"
+_MAY_APPEAR = (_NO_TRAY_OWNER, _NO_X)  # reasons that change when the panel or X server starts
+
+
 def _xorg_tray_missing() -> str | None:
     """Why an X11 system-tray icon cannot dock here (no tray owner), or None."""
     try:
@@ -422,13 +428,13 @@ def _xorg_tray_missing() -> str | None:
 
         display = Xlib.display.Display()
     except Exception as exc:  # noqa: BLE001 - Xlib's connection errors have no common base
-        return f"cannot connect to the X display ({exc})"
+        return f"{_NO_X} ({exc})"
     try:
         name = f"_NET_SYSTEM_TRAY_S{display.get_default_screen()}"
         owner = display.get_selection_owner(display.intern_atom(name))
         if owner == Xlib.X.NONE:
             return (
-                f"no system tray on this X display (nothing owns {name}); on GNOME install the "
+                f"{_NO_TRAY_OWNER} (nothing owns {name}); on GNOME install the "
                 "AppIndicator extension and PyGObject (see docs/desktop.md)"
             )
         return None
@@ -483,14 +489,28 @@ def run_tray(
     view: TrayView | None = None,
     env: Mapping[str, str] | None = None,
     probe: Callable[[Mapping[str, str] | None], tuple[ModuleType | None, str]] = probe_tray,
+    retry_s: tuple[float, float] = (1.0, 30.0),
 ) -> bool:
     """Show the tray icon and run its event loop on this (the main) thread until ``stop``.
 
     Returns False at once, after one log line, when no tray backend can start here; True
     after the icon's loop ended (``stop`` was set, or the backend failed, which is logged).
+    When the X display has no system tray yet (or cannot be reached yet), that is said once
+    and the probe is repeated (``retry_s``: first and longest wait, doubling) until one
+    appears or ``stop`` is set (then False).
     """
     pystray, backend = probe(env)
-    if pystray is None:
+    if pystray is None and backend.startswith(_MAY_APPEAR):
+        # Under systemd vcam may start before the panel: look again, waiting longer each time.
+        log.warning("no tray icon: %s; running headless until a system tray appears (--no-tray hides this message)", backend)
+        wait = Backoff(*retry_s)
+        while pystray is None and not stop.wait(wait.delay):
+            pystray, backend = probe(env)
+            if pystray is None:
+                log.debug("still no tray icon (%s); next look in %g s", backend, wait.retry_failed(0.0))
+        if pystray is None:
+            return False
+    elif pystray is None:
         log.warning("no tray icon: %s; running headless (--no-tray hides this message)", backend)
         return False
     logging.getLogger("pystray").addFilter(_OneLine())

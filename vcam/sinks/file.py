@@ -13,6 +13,7 @@ orientation) and container tags, and the input's audio streams copied packet for
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from fractions import Fraction
@@ -38,6 +39,29 @@ _ENCODER_NAMES = {c.encoder: c.name for c in CODECS.values()}
 # container tags that describe the old file rather than the recording
 _SKIP_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands", "encoder", "duration"})
 _ALPHA_TOLERANCE = 8.0  # mean |written - read back| of the first alpha, in 0..255 levels
+
+
+def _cut_to_whole_boxes(path: Path) -> None:
+    """Truncate an MP4/MOV file after its last complete top-level box that is not a fragment
+    header left without its data (``moof`` needs the ``mdat`` after it)."""
+    size = path.stat().st_size
+    good = pos = 0
+    last_type = b""
+    with open(path, "rb") as f:
+        while pos + 8 <= size:
+            f.seek(pos)
+            head = f.read(16)
+            length, kind = int.from_bytes(head[:4], "big"), head[4:8]
+            if length == 1 and len(head) == 16:
+                length = int.from_bytes(head[8:16], "big")
+            if length < 8 or pos + length > size:
+                break
+            pos += length
+            if kind != b"moof":
+                good = pos
+            last_type = kind
+    if last_type == b"moof" or good < size:
+        os.truncate(path, good)
 
 
 def check_output_path(path: Path, overwrite: bool, *, folder_ok: bool = False) -> Path:
@@ -86,8 +110,10 @@ class FileSink:
         audio: bool = True,
         output_format: OutputFormat | None = None,
         temp_tag: str = "",
+        keep_partial: bool = False,
     ) -> None:
         self.path = Path(path).expanduser()
+        self._keep_partial = keep_partial
         self.name = str(self.path)
         self._overwrite = overwrite
         parent = check_output_path(self.path, overwrite)
@@ -123,7 +149,7 @@ class FileSink:
         self._audio: AudioCopier | None = None
         self._container: Any = None
         try:
-            self._container = av.open(str(self._tmp), "w", format=fmt.container)
+            self._container = av.open(str(self._tmp), "w", format=fmt.container, options=self._container_options(fmt))
             self._open_video(fmt, rate, coded, crf, preset, like)
             if like is not None:
                 for key, value in like.metadata.items():
@@ -203,8 +229,38 @@ class FileSink:
             for packet in self._stream.encode(frame):
                 self._mux(packet)
         except (av.error.FFmpegError, OSError) as exc:
+            if self._keep_partial:
+                self._keep_what_was_written(exc)
             self.abort()
             raise OutputError(f"output {self.path}: writing failed ({exc})") from exc
+
+    # -- live recordings (keep_partial): a write error (disk full) keeps what was recorded ----
+
+    def _container_options(self, fmt: OutputFormat) -> dict[str, str]:
+        """MP4/MOV recordings are written in one-second fragments, each playable on its own,
+        so that a file cut short by a full disk plays up to its last whole fragment (a plain
+        MP4 needs its index, written at the end, and is unreadable without it)."""
+        if self._keep_partial and fmt.container in ("mp4", "mov"):
+            return {"movflags": "empty_moov+default_base_moof", "frag_duration": "1000000"}
+        return {}
+
+    def _keep_what_was_written(self, exc: BaseException) -> None:
+        """Close what can be closed, cut the file back to its last whole fragment, and move it
+        onto the output name (renaming and truncating need no free space); raise the error."""
+        with contextlib.suppress(av.error.FFmpegError, OSError, ValueError):
+            self._container.close()
+        self._container = None
+        try:
+            if self.format.container in ("mp4", "mov"):
+                _cut_to_whole_boxes(self._tmp)
+            os.replace(self._tmp, self.path)
+        except OSError as err:
+            log.debug("keeping %s failed: %s", self._tmp, err)
+            return  # the caller aborts (deletes the temporary file) and reports the write error
+        raise OutputError(
+            f"output {self.path}: writing failed after {self._n} frames ({exc}); "
+            "the recording up to there was kept; free some space and start again"
+        ) from exc
 
     def _mux(self, packet: Any) -> None:
         if packet.pts is not None and packet.pts in self._durations:
