@@ -85,9 +85,12 @@ class SlowProxy:
             t.join(10)
 
     def _accept(self) -> None:
+        self._sock.settimeout(0.2)  # close() does not wake a blocked accept(): look at _stop now and then
         while not self._stop.is_set():
             try:
                 conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             self._conns.append(conn)
