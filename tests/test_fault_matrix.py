@@ -475,6 +475,9 @@ def _run_cell(tmp_path: Path, ctx: Context, command: str, sig_name: str, point: 
             proc.wait(30)
         ctx.close()
     err = log.join()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()  # now, not at some later garbage collection (the soak test counts fds)
     where = f"{command} x {sig_name} (signal {delay:.2f} s after the point, seed {_SEED}, point {point})"
     problems: list[str] = []
     rc = proc.returncode

@@ -109,6 +109,7 @@ class SlowProxy:
         return data
 
     def _serve(self, conn: socket.socket) -> None:
+        tls: ssl.SSLSocket | None = None
         try:
             head = self._head(conn)
             if not head.startswith(b"CONNECT "):
@@ -131,8 +132,9 @@ class SlowProxy:
                 tls.sendall(self._body[i : i + self._chunk])
                 self.sent += min(self._chunk, len(self._body) - i)
                 time.sleep(self._pause)
-            tls.close()
         except (OSError, ConnectionError):
             pass  # the client went away (it was stopped): that is the point
         finally:
+            if tls is not None:
+                tls.close()
             conn.close()
