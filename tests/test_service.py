@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -59,3 +62,62 @@ def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
     unit.write_text(render_unit(service_command(None)))
     res = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
     assert (res.returncode, res.stderr) == (0, "")
+
+
+def test_a_dangling_symlink_unit_is_not_replaced_without_force(tmp_path: Path) -> None:
+    # exists() is False for a link to a missing file: only a no-replace link sees it is taken.
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    path = unit_path(env)
+    path.parent.mkdir(parents=True)
+    path.symlink_to(tmp_path / "dotfiles" / "vcam.service")
+    with pytest.raises(OutputError) as exc:
+        install_service("/bin/other", env=env)
+    assert str(exc.value) == f"{path} already exists; pass --force to replace it"
+    assert (path.is_symlink(), os.readlink(path)) == (True, str(tmp_path / "dotfiles" / "vcam.service"))
+    assert sorted(p.name for p in path.parent.iterdir()) == ["vcam.service"]
+
+
+@pytest.mark.parametrize("existing", [None, "old unit\n"], ids=["new", "existing+force"])
+def test_a_signal_at_any_line_leaves_no_temp_file_and_no_half_written_unit(tmp_path: Path, existing: str | None) -> None:
+    """A real SIGINT raised at every line of install_service in turn (Python runs the handler
+    between bytecodes, so this is where a Ctrl-C can land): afterwards the folder holds the old
+    unit or the complete new one, and nothing else."""
+    import vcam.service
+
+    new = render_unit("/bin/new")
+    points = 0
+    n = 0
+    while True:
+        n += 1
+        env = {"XDG_CONFIG_HOME": str(tmp_path / f"cfg{n}")}
+        path = unit_path(env)
+        if existing is not None:
+            path.parent.mkdir(parents=True)
+            path.write_text(existing)
+        seen = 0
+
+        def tracer(frame: FrameType, event: str, arg: object, n: int = n) -> object:
+            nonlocal seen
+            if event == "line" and frame.f_code.co_filename == vcam.service.__file__:
+                seen += 1
+                if seen == n:
+                    signal.raise_signal(signal.SIGINT)
+            return tracer
+
+        interrupted = False
+        sys.settrace(lambda f, e, a: tracer if f.f_code.co_filename == vcam.service.__file__ else None)
+        try:
+            install_service("/bin/new", env=env, force=existing is not None)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            sys.settrace(None)
+        names = sorted(p.name for p in path.parent.iterdir()) if path.parent.exists() else []
+        assert names in ([], ["vcam.service"]), f"signal at line {n}: {names}"
+        if names:
+            assert path.read_text() in ({new} if existing is None else {new, existing}), f"signal at line {n}"
+        if not interrupted:  # the signal came after the last line: every point was tried
+            assert path.read_text() == new
+            break
+        points += 1
+    assert points >= 10

@@ -6,13 +6,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import signal
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import FrameType
 
 from vcam.errors import OutputError
+from vcam.media.paths import temp_file_beside
 
 __all__ = ["PIPX_COMMAND", "UNIT_NAME", "install_service", "render_unit", "service_command", "unit_path"]
 
@@ -68,16 +73,66 @@ def unit_path(env: Mapping[str, str] | None = None) -> Path:
     return Path(os.path.expanduser(base)) / "systemd" / "user" / UNIT_NAME
 
 
-def install_service(command: str, *, force: bool = False, env: Mapping[str, str] | None = None) -> Path:
-    """Write the user unit running ``command``; refuses to replace one unless ``force``."""
-    path = unit_path(env)
-    if path.exists() and not force:
-        raise OutputError(f"{path} already exists; pass --force to replace it")
+_DEFERRED = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP until the block is done, then deliver them to the
+    handlers they would have met: a signal stops the command before or after the write,
+    never inside it (Python runs a handler between any two bytecodes, so a ``finally`` alone
+    cannot close every gap between creating the temporary file and renaming it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread runs signal handlers
+        return
+    held: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        held.append(signum)
+
+    sigs = [getattr(signal, name) for name in _DEFERRED if hasattr(signal, name)]
+    old = {sig: signal.signal(sig, hold) for sig in sigs}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(render_unit(command), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path} ({exc.strerror})") from exc
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(held):
+            signal.raise_signal(sig)
+
+
+def install_service(command: str, *, force: bool = False, env: Mapping[str, str] | None = None) -> Path:
+    """Write the user unit running ``command``; refuses to replace one unless ``force``.
+
+    The unit is written whole to a hidden temporary file beside it, then linked into place
+    (``os.link`` fails if the name is taken, even by a dangling symlink: no check-then-replace
+    race) or, with ``force``, renamed over the old one. Signals are held for the few
+    milliseconds this takes, so the folder holds the old unit or the complete new one and no
+    temporary file, whenever a Ctrl-C, SIGTERM or SIGHUP arrives.
+    """
+    path = unit_path(env)
+    exists = f"{path} already exists; pass --force to replace it"
+    if not force and (path.is_symlink() or path.exists()):
+        raise OutputError(exists)  # early and clear; os.link below is what guarantees it
+    with _signals_deferred():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = temp_file_beside(path, path.parent)
+        except OSError as exc:
+            raise OutputError(f"cannot write {path} ({exc.strerror})") from exc
+        try:
+            with tmp.open("w", encoding="utf-8") as f:
+                f.write(render_unit(command))
+                f.flush()
+                os.fsync(f.fileno())
+            if force:
+                os.replace(tmp, path)
+            else:
+                os.link(tmp, path)
+        except FileExistsError:
+            raise OutputError(exists) from None
+        except OSError as exc:
+            raise OutputError(f"cannot write {path} ({exc.strerror})") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
     return path
