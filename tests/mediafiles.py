@@ -173,3 +173,10 @@ def damage_packet(path: Path, frame_index: int) -> int:
 def red_levels(frames: list[np.ndarray]) -> list[int]:
     """The red level of each ``color_frames`` picture, in tens (its index for i < 26)."""
     return [round(float(f[..., 0].mean()) / 10) for f in frames]
+
+
+DDS_HEADER = (  # a DDS picture with a pixel format Pillow does not implement (NotImplementedError)
+    b"DDS " + (124).to_bytes(4, "little") + (0x1007).to_bytes(4, "little") + (8).to_bytes(4, "little") * 2
+    + bytes(12) + bytes(44) + (32).to_bytes(4, "little") + (4).to_bytes(4, "little")
+    + (0x30555945).to_bytes(4, "little") + bytes(4) + bytes(40) + bytes(256)
+)

@@ -445,3 +445,17 @@ def test_a_full_disk_while_recording_keeps_the_recording(isolated_home: Path, tm
     assert rec.stat().st_size <= limit
     n, _rate, size = count_frames(rec)
     assert n >= 10 and size == (640, 360)
+
+
+def test_a_background_pillow_cannot_decode_is_one_clear_line_at_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A picture whose decoder is missing from Pillow (it raises NotImplementedError, not an
+    OSError) is a known bad input at start-up too: exit 1 with its line, not an internal error."""
+    from mediafiles import DDS_HEADER
+
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(DDS_HEADER)
+    code, _, err = run_cli(capsys, "run", "--source", "testpattern", "--output", "null", "--mode", "replace",
+                           "-b", str(bad), "--duration", "1", "--no-tray")
+    assert (code, last_line(err)) == (
+        1, f"vcam: error: background image {bad}: cannot read it (NotImplementedError: Unimplemented pixel format 810899781)"
+    )

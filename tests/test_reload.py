@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from tests.desktop_fakes import BACKGROUND, COLOR, PERSON, SIZE, FakeEngine, make_rig, split_frame, wait_for
+from tests.mediafiles import DDS_HEADER
 from vcam.config import Config
-from vcam.errors import ConfigError
+from vcam.errors import ConfigError, InputError
 from vcam.reload import ConfigWatcher, config_loader
 
 BASE = {"camera": {"size": list(SIZE), "fps": 30}, "effect": {"mode": "blur", "color": list(COLOR)}}
@@ -229,11 +230,6 @@ def test_daemon_reloads_on_edit_and_stops_on_sigterm(isolated_home: Path, tmp_pa
 
 # -- D3 (issue 17): a build that fails with any exception is a reported config error ----------
 
-DDS_HEADER = (  # a DDS picture with a pixel format Pillow does not implement (NotImplementedError)
-    b"DDS " + (124).to_bytes(4, "little") + (0x1007).to_bytes(4, "little") + (8).to_bytes(4, "little") * 2
-    + bytes(12) + bytes(44) + (32).to_bytes(4, "little") + (4).to_bytes(4, "little")
-    + (0x30555945).to_bytes(4, "little") + bytes(4) + bytes(40) + bytes(256)
-)
 
 
 def unwritable_folder(tmp_path: Path) -> Path:
@@ -274,7 +270,8 @@ def test_a_build_failing_with_any_exception_keeps_the_last_good_config(tmp_path:
     with pytest.raises(ConfigError) as exc:
         rig.controller.reload()
     assert str(exc.value) == (
-        f"{path}: effect.background: cannot be applied (NotImplementedError: Unimplemented pixel format 810899781)")
+        f"{path}: effect.background: background image {bad}: cannot read it "
+        "(NotImplementedError: Unimplemented pixel format 810899781)")
     assert rig.controller.status()["mode"] == "blur"
 
     rig.cameras.fail = None
@@ -296,10 +293,10 @@ def test_mode_and_background_requests_failing_with_any_exception_keep_the_effect
     rig = make_rig({"mode": "color"})
     bad = tmp_path / "bad.png"
     bad.write_bytes(DDS_HEADER)
-    with pytest.raises(ControlError) as exc:
+    with pytest.raises(InputError) as exc:
         rig.controller.set_background(bad)
     assert str(exc.value) == (
-        f"background {bad}: cannot be used (NotImplementedError: Unimplemented pixel format 810899781)")
+        f"background image {bad}: cannot read it (NotImplementedError: Unimplemented pixel format 810899781)")
     assert rig.controller.status()["mode"] == "color"
     assert rig.controller.status()["background"] is None
     assert (rig.frame()[BACKGROUND] == COLOR).all()
@@ -362,9 +359,10 @@ def test_the_daemon_survives_an_edit_that_fails_to_build(isolated_home: Path, tm
             assert st.startswith(f"{cfg}: model: the model cannot run at input 64x36 with downsample ratio 0.001 ("), st
             assert st.endswith("Invalid input shape: {0,0}); use a larger model.downsample_ratio or model.input_size"), st
         elif case == "model_dir":
-            assert st.startswith(f"{cfg}: model: cannot be applied (PermissionError: [Errno 13] Permission denied: "), st
+            assert st == (f"{cfg}: model: model folder {unwritable_folder(tmp_path)} is not writable (Permission denied); "
+                          "set model.dir or VCAM_MODEL_DIR to a writable folder"), st
         else:
-            assert st == (f"{cfg}: effect.background: cannot be applied "
+            assert st == (f"{cfg}: effect.background: background image {bad_image}: cannot read it "
                           "(NotImplementedError: Unimplemented pixel format 810899781)")
         frames = int(_status()["frames_out"])  # type: ignore[call-overload]
         wait_for(lambda: int(_status().get("frames_out", 0)) > frames + 5, timeout=60, what="frames after the bad edit")  # type: ignore[call-overload]

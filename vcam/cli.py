@@ -634,7 +634,11 @@ def entry() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vcam`` command; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C before any command ran: nothing to clean up
+        print("vcam: interrupted", file=sys.stderr)
+        return 130
     _setup_logging(args.verbose, args.quiet)
     func: Callable[[argparse.Namespace], int] = args.func
     try:

@@ -86,6 +86,8 @@ def load_image(path: str | Path, what: str = "background image") -> np.ndarray:
                 raise _too_large(what, p, w, h)
             upright = ImageOps.exif_transpose(im)  # phone photos are stored sideways
             rgb = _rgb8(upright)
+    except InputError:  # vcam's own (too large)
+        raise
     except FileNotFoundError:
         raise InputError(f"{what} {p}: file not found") from None
     except IsADirectoryError:
@@ -103,6 +105,8 @@ def load_image(path: str | Path, what: str = "background image") -> np.ndarray:
         raise InputError(f"{what} {p}: not an image vcam can read (PNG, JPEG, WebP, BMP, ...)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{what} {p}: cannot read it ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise what they like (NotImplementedError, ...)
+        raise InputError(f"{what} {p}: cannot read it ({type(exc).__name__}: {exc})") from None
     return np.ascontiguousarray(rgb)
 
 
