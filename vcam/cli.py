@@ -153,7 +153,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     # First, before the slow imports and the model load: a SIGHUP (systemctl reload) or
     # SIGTERM in start-up must not kill the service (see vcam/daemon_signals.py).
-    with DaemonSignals(stop) as signals:
+    with DaemonSignals(stop, final=args.owns_process) as signals:
         from vcam.app import run_live
         from vcam.config import default_config_path
         from vcam.daemon import DesktopOptions
@@ -232,10 +232,12 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
-def _stop_signals_as_interrupt() -> Iterator[None]:
+def _stop_signals_as_interrupt(final: bool = False) -> Iterator[None]:
     """SIGTERM (a service manager, ``kill``) and SIGHUP (the terminal closed) stop a command
     the way Ctrl-C does: raised as :class:`Interrupted` in the main thread, so temporary
-    files are deleted on the way out; main() exits 128 + the signal's number."""
+    files are deleted on the way out; main() exits 128 + the signal's number. ``final``: the
+    process ends after the block (the ``vcam`` command), so SIGINT, SIGTERM and SIGHUP are
+    ignored from then on instead of restored: its last line and exit status stay as they are."""
 
     def interrupt(signum: int, frame: object) -> None:
         raise Interrupted(signum)
@@ -250,7 +252,9 @@ def _stop_signals_as_interrupt() -> Iterator[None]:
         yield
     finally:
         for held, handler in previous.items():
-            signal.signal(held, handler)
+            signal.signal(held, signal.SIG_IGN if final else handler)
+        if final and previous:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _process_jobs(
@@ -625,25 +629,29 @@ def entry() -> None:
     import atexit
     import os
 
-    code = main()
+    code = main(owns_process=True)
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``vcam`` command; returns the exit status."""
+def main(argv: Sequence[str] | None = None, *, owns_process: bool = False) -> int:
+    """Entry point of the ``vcam`` command; returns the exit status. ``owns_process``: the
+    process exits right after (:func:`entry`), so stop signals are ignored once the command
+    has finished (see :func:`_stop_signals_as_interrupt`)."""
     try:
-        args = build_parser().parse_args(argv)
-    except KeyboardInterrupt:  # Ctrl-C before any command ran: nothing to clean up
+        with _stop_signals_as_interrupt():  # a signal while the arguments are parsed: nothing to clean up
+            args = build_parser().parse_args(argv)
+    except KeyboardInterrupt as exc:
         print("vcam: interrupted", file=sys.stderr)
-        return 130
+        return 128 + (exc.signum if isinstance(exc, Interrupted) else signal.SIGINT)
+    args.owns_process = owns_process
     _setup_logging(args.verbose, args.quiet)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         # `run` is the daemon: it handles SIGTERM (stop) and SIGHUP (reload) itself
-        with contextlib.nullcontext() if func is _cmd_run else _stop_signals_as_interrupt():
+        with contextlib.nullcontext() if func is _cmd_run else _stop_signals_as_interrupt(final=owns_process):
             code = func(args)
         sys.stdout.flush()  # here, so that a closed pipe is seen here
         return code

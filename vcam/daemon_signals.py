@@ -43,11 +43,15 @@ class DaemonSignals:
 
     ``serving(on_hup)`` marks the time the daemon runs: SIGHUP calls ``on_hup()`` (at once if
     one came during start-up) and SIGINT stops instead of raising, from then until the
-    context exits. ``interrupted`` says whether a SIGINT asked for the stop.
+    context exits. ``interrupted`` says whether a SIGINT asked for the stop. ``final``: the
+    process ends when the context exits (the ``vcam`` command), so the three signals are then
+    ignored instead of restored: a Ctrl-C pressed again while vcam prints its last line and
+    exits must not turn exit 130 into a traceback.
     """
 
-    def __init__(self, stop: threading.Event) -> None:
+    def __init__(self, stop: threading.Event, *, final: bool = False) -> None:
         self.stop = stop
+        self._final = final
         self._on_hup: Callable[[], object] | None = None
         self._hup_pending = False
         self._defer_int = False
@@ -83,7 +87,7 @@ class DaemonSignals:
 
     def _restore(self) -> None:
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, signal.SIG_IGN if self._final else handler)
         self._previous.clear()
         self._installed = False
 
