@@ -13,10 +13,10 @@ import numpy as np
 
 from tests.fakes import FakeClock, FakeEngine, MemorySink
 from vcam.config import Config, validate_config
-from vcam.control import Controller
 from vcam.errors import DeviceError
 from vcam.frames import Frame
-from vcam.ondemand import GatedSource
+from vcam.live.consumers import GatedSource
+from vcam.live.control import Controller
 from vcam.pipeline import Pipeline
 
 SIZE = (64, 36)  # output size = camera size: no resizing, exact pixels

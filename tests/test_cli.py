@@ -328,7 +328,7 @@ class _Daemon:
 
 
 def _status() -> dict[str, object]:
-    from vcam.control_socket import Request, send_request
+    from vcam.live.control_socket import Request, send_request
     from vcam.errors import ControlError
 
     try:

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from tests.desktop_fakes import BACKGROUND, COLOR, PERSON, SIZE, make_rig, split_frame
-from vcam.control import STATUS_FIELDS, ControlError
 from vcam.errors import InputError
-from vcam.ondemand import placeholder_image
+from vcam.live.consumers import placeholder_image
+from vcam.live.control import STATUS_FIELDS, ControlError
 
 
 def test_mode_change_applies_to_the_next_frame() -> None:

@@ -25,8 +25,8 @@ from tests.desktop_fakes import BACKGROUND, COLOR, PERSON, make_rig, split_frame
 from tests.fakes import FakeEngine, MemoryCameraBackend, register_memory_backend
 from vcam.cli import main
 from vcam.config import validate_config
-from vcam.control import STATUS_FIELDS, ControlError
-from vcam.control_socket import ControlServer, Request, default_socket_path, parse_request, send_request
+from vcam.live.control import STATUS_FIELDS, ControlError
+from vcam.live.control_socket import ControlServer, Request, default_socket_path, parse_request, send_request
 
 
 @pytest.mark.parametrize(
@@ -216,8 +216,8 @@ def test_mode_change_is_visible_in_the_next_frames(
 ) -> None:
     """The daemon in a thread (file source, in-memory virtual camera, fake engine so the output
     is exact): frames before `mode off` are composited, frames after it are the input as is."""
-    import vcam.app
-    from vcam.daemon import DesktopOptions
+    import vcam.build
+    from vcam.live.daemon import DesktopOptions
 
     register_memory_backend()
     frames = [split_frame(i) for i in range(20)]
@@ -229,7 +229,7 @@ def test_mode_change_is_visible_in_the_next_frames(
     while (item := reader.read()) is not None:
         decoded.append(item[0])
     reader.close()
-    monkeypatch.setattr(vcam.app, "build_engine", lambda cfg, progress=None, live=False: FakeEngine((16, 9)))
+    monkeypatch.setattr(vcam.build, "build_engine", lambda cfg, progress=None, live=False: FakeEngine((16, 9)))
     cfg = validate_config({
         "camera": {"device": str(clip), "size": [64, 36], "fps": 30},
         "effect": {"mode": "color", "color": list(COLOR)},
@@ -242,7 +242,7 @@ def test_mode_change_is_visible_in_the_next_frames(
 
     def daemon() -> None:
         try:
-            vcam.app.run_live(cfg, target="virtualcam", stop=stop, desktop=DesktopOptions())
+            vcam.build.run_live(cfg, target="virtualcam", stop=stop, desktop=DesktopOptions())
         except BaseException as exc:
             errors.append(exc)
 
@@ -450,7 +450,7 @@ def test_ctl_background_fifo_is_refused_by_the_client(
 
 
 def test_ctl_reload_of_a_fifo_config_is_answered_and_the_daemon_stays_controllable(tmp_path: Path) -> None:
-    from vcam.reload import config_loader
+    from vcam.live.reload import config_loader
 
     fifo = tmp_path / "config.yaml"
     os.mkfifo(fifo)

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vcam.evaluation import clip_metrics, luma
+from vcam.tools.evaluation import clip_metrics, luma
 
 from conftest import REPO, portrait_frames, write_video
 

@@ -23,7 +23,7 @@ from mediafiles import damage_packet, probe, write_clip
 
 from vcam.config import Config, validate_config
 from vcam.errors import OutputError
-from vcam.fileproc import FileOptions, process_file
+from vcam.files.process import FileOptions, process_file
 
 from conftest import REPO, color_frames, last_line, run_cli
 from fakes import FakeEngine

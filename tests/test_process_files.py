@@ -18,7 +18,7 @@ from mediafiles import colour_tags, damage_packet, decode_rgb, decode_rgba, prob
 
 from vcam.config import Config, validate_config
 from vcam.errors import InputError, OutputError
-from vcam.fileproc import FileOptions, _run_overlapped, process_file
+from vcam.files.process import FileOptions, _run_overlapped, process_file
 from vcam.media.alpha import read_rgba
 
 from conftest import color_frames

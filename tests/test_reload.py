@@ -14,7 +14,7 @@ from tests.desktop_fakes import BACKGROUND, COLOR, PERSON, SIZE, FakeEngine, mak
 from tests.mediafiles import DDS_HEADER
 from vcam.config import Config
 from vcam.errors import ConfigError, InputError
-from vcam.reload import ConfigWatcher, config_loader
+from vcam.live.reload import ConfigWatcher, config_loader
 
 BASE = {"camera": {"size": list(SIZE), "fps": 30}, "effect": {"mode": "blur", "color": list(COLOR)}}
 
@@ -190,8 +190,8 @@ def test_daemon_reloads_on_edit_and_stops_on_sigterm(isolated_home: Path, tmp_pa
     import subprocess
     import sys
 
-    from vcam.control_socket import Request, send_request
     from vcam.errors import ControlError
+    from vcam.live.control_socket import Request, send_request
 
     cfg = tmp_path / "vcam.yaml"
     write(cfg, {"effect": {"mode": "blur"}}, 1)
@@ -323,7 +323,7 @@ def _daemon(cfg: Path, *extra: str):  # type: ignore[no-untyped-def]
 
 
 def _status() -> dict[str, object]:
-    from vcam.control_socket import Request, send_request
+    from vcam.live.control_socket import Request, send_request
     from vcam.errors import ControlError
 
     try:

@@ -330,7 +330,7 @@ def _sigterm_and_wait(proc: subprocess.Popen[str], within: float) -> tuple[float
 def test_live_file_with_a_60_s_jump_keeps_delivering_and_stops_on_sigterm(tmp_path: Path, isolated_home: Path) -> None:
     """D4: `vcam run --source jump.mp4 --output null` in a real process: frames flow past the
     jump (no freeze at 0 fps for its length) and SIGTERM stops it."""
-    from vcam.control_socket import Request, send_request
+    from vcam.live.control_socket import Request, send_request
 
     clip = _jumping_clip(tmp_path / "jump.mp4", jump_ms=600_000)
     proc = _live(str(clip))

@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from tests.desktop_fakes import wait_for
-from vcam.tray import MODE_COLORS
+from vcam.live.tray import MODE_COLORS
 
 pytestmark = pytest.mark.display
 

@@ -25,8 +25,8 @@ from vcam.media.formats import ENCODER_PRESETS
 from vcam.presets import LIVE_PRESET, OFFLINE_PRESET, PRESETS, RefineMethod
 
 if TYPE_CHECKING:
-    from vcam.batch import Job
-    from vcam.fileproc import FileOptions
+    from vcam.files.process import FileOptions
+    from vcam.files.workers import Job
 
 __all__ = ["main"]
 
@@ -154,9 +154,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # First, before the slow imports and the model load: a SIGHUP (systemctl reload) or
     # SIGTERM in start-up must not kill the service (see vcam/daemon_signals.py).
     with DaemonSignals(stop, final=args.owns_process) as signals:
-        from vcam.app import run_live
+        from vcam.build import run_live
         from vcam.config import default_config_path
-        from vcam.daemon import DesktopOptions
+        from vcam.live.daemon import DesktopOptions
 
         overrides = _overrides(args)
         cfg, path = load_config(Path(args.config) if args.config else None, overrides, flags=_flag_names(args))
@@ -186,8 +186,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
-    from vcam.batch import expand_inputs, plan_jobs
-    from vcam.fileproc import FileOptions
+    from vcam.files.process import FileOptions
+    from vcam.files.workers import expand_inputs, plan_jobs
 
     transparent = args.mode == "remove"
     if transparent:
@@ -264,8 +264,8 @@ def _process_jobs(
 
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from vcam.batch import BatchDisplay, JobResult, estimate_frames, run_batch
-    from vcam.fileproc import process_file
+    from vcam.files.process import process_file
+    from vcam.files.workers import BatchDisplay, JobResult, estimate_frames, run_batch
 
     if len(inputs) == 1 and jobs:  # one file: errors are the command's errors
         job = jobs[0]
@@ -305,7 +305,7 @@ def _process_jobs(
         display.close()
     failed = [r for r in results if r.status != "written"]
     if args.stats_json:
-        from vcam.app import write_stats
+        from vcam.build import write_stats
 
         write_stats(args.stats_json, {"files": [
             {"input": str(r.job.input), "output": str(r.job.output), "status": r.status, "message": r.message, **(r.summary or {})}
@@ -342,8 +342,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     import yaml
 
-    from vcam.bench import format_table, run_bench
     from vcam.config import validate_config
+    from vcam.tools.bench import format_table, run_bench
 
     cfg = _config(args)
     sizes = tuple(args.sizes) if args.sizes else ((1280, 720), (640, 480), (1920, 1080))
@@ -374,7 +374,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_soak(args: argparse.Namespace) -> int:
     import json
 
-    from vcam.soak import default_soak
+    from vcam.tools.soak import default_soak
 
     cfg = _config(args)
     res = default_soak(cfg, args.frames, warmup=min(1000, args.frames // 4))
@@ -392,7 +392,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
     from vcam.matting.models import KNOWN_MODELS, UrlSource, ensure_model, fetch_model, list_models
 
     cfg = _config(args)
-    from vcam.app import model_dir
+    from vcam.build import model_dir
 
     folder = Path(args.dir).expanduser() if args.dir else model_dir(cfg)
     if args.action == "fetch":
@@ -413,7 +413,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_devices(args: argparse.Namespace) -> int:
     import pyvirtualcam
 
-    from vcam.devices import list_video_devices
+    from vcam.media.devices import list_video_devices
 
     devices = list_video_devices()
     if not devices:
@@ -450,7 +450,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 def _cmd_ctl(args: argparse.Namespace) -> int:
     import json
 
-    from vcam.control_socket import Request, send_request
+    from vcam.live.control_socket import Request, send_request
 
     value: str | bool | None = None
     if args.action == "mode":
@@ -471,7 +471,7 @@ def _cmd_ctl(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from vcam.doctor import format_checks, run_checks
+    from vcam.setup.doctor import format_checks, run_checks
 
     checks = run_checks(Path(args.config) if args.config else None)
     print(format_checks(checks))
@@ -479,7 +479,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_install_service(args: argparse.Namespace) -> int:
-    from vcam.service import install_service, render_unit, service_command
+    from vcam.setup.service import install_service, render_unit, service_command
 
     command = service_command(Path(args.config).expanduser().absolute() if args.config else None)
     if args.print:

@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from vcam.config import Config
-from vcam.control import ControlError, Controller
-from vcam.control_socket import ControlServer
 from vcam.daemon_signals import DaemonSignals
 from vcam.errors import VcamError
+from vcam.live.consumers import ConsumerMonitor, GatedSource, count_consumers
+from vcam.live.control import ControlError, Controller
+from vcam.live.control_socket import ControlServer
+from vcam.live.reload import ConfigWatcher, config_loader
 from vcam.matting.engine import MattingEngine
-from vcam.ondemand import ConsumerMonitor, GatedSource, count_consumers
 from vcam.pipeline import Pipeline
 from vcam.pipeline.threads import join_threads
-from vcam.reload import ConfigWatcher, config_loader
 from vcam.sinks import Sink
 from vcam.sources import Source
 
@@ -50,7 +50,7 @@ class DesktopOptions:
     function that counts the readers of the virtual camera (default: a /proc scan).
     ``signals``: the handlers ``vcam run`` installed at its start (:mod:`vcam.daemon_signals`);
     without them :func:`run_desktop` installs its own for its own time.
-    The control socket is at :func:`~vcam.control_socket.default_socket_path`.
+    The control socket is at :func:`~vcam.live.control_socket.default_socket_path`.
     """
 
     config_path: Path | None = None
@@ -180,7 +180,7 @@ def _run(
 ) -> str:
     if not tray:
         return pipeline.run(stop, duration)
-    from vcam.tray import run_tray
+    from vcam.live.tray import run_tray
 
     result: list[str] = []
     errors: list[BaseException] = []

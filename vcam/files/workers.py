@@ -33,7 +33,7 @@ import av.error
 
 from vcam.config import Config
 from vcam.errors import InputError, OutputError, VcamError
-from vcam.fileproc import FileOptions, FrameProgress, hold_stop_signals, process_file
+from vcam.files.process import FileOptions, FrameProgress, hold_stop_signals, process_file
 from vcam.matting.engine import available_cores
 from vcam.matting.models import ProgressFactory
 from vcam.media.formats import default_extension
@@ -332,7 +332,7 @@ def run_batch(
     file (none is left half-written) and is raised as KeyboardInterrupt."""
     if workers > 1 and len(jobs) > 1:
         return _run_parallel(cfg, jobs, options, min(workers, len(jobs)), display, progress, on_result)
-    from vcam.app import build_engine
+    from vcam.build import build_engine
 
     results: list[JobResult] = []
     engine = build_engine(cfg, progress)  # one engine for all files: the model loads once
@@ -389,7 +389,7 @@ def _worker_main(wid: int, cfg: Config, options: FileOptions, tasks: Any, events
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: stop.set())
     logging.basicConfig(level=logging.WARNING, format="vcam: %(message)s", stream=sys.stderr)
-    from vcam.app import build_engine
+    from vcam.build import build_engine
 
     engine = None
     while not stop.is_set():
@@ -495,7 +495,7 @@ def _run_parallel(
     progress: ProgressFactory | None,
     on_result: Callable[[JobResult], None] | None,
 ) -> list[JobResult]:
-    from vcam.app import model_dir
+    from vcam.build import model_dir
     from vcam.matting.models import ensure_model
 
     # fetch and verify the model once, here, not in every worker at the same time

@@ -1,4 +1,4 @@
-"""The tray icon: a thin pystray view on the :class:`~vcam.control.Controller`.
+"""The tray icon: a thin pystray view on the :class:`~vcam.live.control.Controller`.
 
 The menu is plain data (:class:`Entry` trees built by :meth:`TrayView.entries` from the
 controller's state), so it is tested without a display; :func:`to_pystray` turns it into a
@@ -34,8 +34,8 @@ from PIL import Image, ImageDraw, ImageFont
 from vcam.backoff import Backoff
 from vcam.compositing.backgrounds import VIDEO_SUFFIXES
 from vcam.config import default_config_path
-from vcam.control import Controller
 from vcam.errors import VcamError
+from vcam.live.control import Controller
 
 __all__ = [
     "IMAGE_SUFFIXES",

@@ -1,7 +1,7 @@
 """``vcam soak``: push many frames through the live pipeline and watch for leaks.
 
 A looping video file (unpaced, as fast as the machine allows) feeds the threaded live
-pipeline into a counting null sink, driven by the same :class:`~vcam.control.Controller` the
+pipeline into a counting null sink, driven by the same :class:`~vcam.live.control.Controller` the
 tray, ``vcam ctl`` and hot reload use. Every ``switch_every`` frames the effect mode changes
 (blur → color → replace → off → blur ...); every ``reload_every`` frames the config file is
 edited and reloaded (the blur strength changes; every third edit also changes the model's
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from vcam.app import build_live_engine
+from vcam.build import build_live_engine
 from vcam.compositing import make_compositor
 from vcam.config import Config, read_yaml, validate_config
 from vcam.pipeline import Pipeline
@@ -85,7 +85,7 @@ def run_soak(
 ) -> SoakResult:
     """Run the soak. ``config_path`` is rewritten on each reload from ``cfg`` (which must name
     a replace background in ``effect.background``)."""
-    from vcam.control import Controller
+    from vcam.live.control import Controller
 
     size = cfg.output_size
     source = FileSource(clip, loop=True, pace=False, what="soak clip")
@@ -144,7 +144,7 @@ def soak_media(folder: Path, size: tuple[int, int]) -> tuple[Path, Path]:
     """A short test-pattern clip and a background image in ``folder``."""
     from PIL import Image
 
-    from vcam.bench import make_clip
+    from vcam.tools.bench import make_clip
 
     clip = make_clip(folder / "soak.mp4", size, frames=60)
     bg = folder / "bg.png"

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from vcam.app import build_engine, summarize, write_stats
+from vcam.build import build_engine, summarize, write_stats
 from vcam.compositing import Compositor, PassThrough, ReplaceCompositor, make_compositor
 from vcam.compositing.backgrounds import TimedBackground, VideoBackground
 from vcam.compositing.blend import alpha_to_u8

@@ -16,8 +16,8 @@ import numpy as np
 from vcam.compositing import make_compositor
 from vcam.compositing.refine import make_refiner
 from vcam.config import Config
-from vcam.daemon import DesktopOptions, open_gated_source, run_desktop
 from vcam.errors import ControlError, InputError, ModelError, OutputError
+from vcam.live.daemon import DesktopOptions, open_gated_source, run_desktop
 from vcam.matting import MattingEngine, ensure_model
 from vcam.matting.models import ProgressFactory, default_model_dir
 from vcam.pipeline import Pipeline
@@ -178,7 +178,7 @@ def _daemon_lock() -> contextlib.AbstractContextManager[object]:
     """One desktop daemon per user: a second one is refused (:class:`DaemonRunningError`, exit 1).
     A lock that cannot be taken for another reason (runtime folder unusable) is only a warning,
     as the control socket is."""
-    from vcam.control_socket import DaemonRunningError, lock_daemon
+    from vcam.live.control_socket import DaemonRunningError, lock_daemon
 
     try:
         return lock_daemon()
@@ -203,7 +203,7 @@ def run_live(
     """Run the live daemon until stopped; returns (and writes) the stats summary.
 
     With ``desktop`` the daemon also serves the control socket, reloads the config, follows
-    the virtual camera's consumers and shows the tray icon (see :mod:`vcam.daemon`).
+    the virtual camera's consumers and shows the tray icon (see :mod:`vcam.live.daemon`).
     """
     stop = stop or threading.Event()
     with contextlib.ExitStack() as stack:

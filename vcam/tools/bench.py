@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from vcam.app import build_engine
+from vcam.build import build_engine
 from vcam.compositing import make_compositor
 from vcam.config import Config
 from vcam.frames import cover_fit

@@ -37,7 +37,7 @@ from vcam.config import MODES, non_regular_kind
 from vcam.errors import ControlError, VcamError
 
 if TYPE_CHECKING:  # the client side (vcam ctl) does not need the controller's imports
-    from vcam.control import Controller
+    from vcam.live.control import Controller
 
 __all__ = [
     "COMMANDS",
