@@ -15,9 +15,9 @@ from tests.fakes import FakeClock, FakeEngine, MemorySink
 from vcam.config import Config, validate_config
 from vcam.errors import DeviceError
 from vcam.frames import Frame
-from vcam.live.consumers import GatedSource
 from vcam.live.control import Controller
 from vcam.pipeline import Pipeline
+from vcam.sources.gated import GatedSource
 
 SIZE = (64, 36)  # output size = camera size: no resizing, exact pixels
 W, H = SIZE

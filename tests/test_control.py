@@ -10,7 +10,7 @@ from PIL import Image
 
 from tests.desktop_fakes import BACKGROUND, COLOR, PERSON, SIZE, make_rig, split_frame
 from vcam.errors import InputError
-from vcam.live.consumers import placeholder_image
+from vcam.frames import placeholder_image
 from vcam.live.control import STATUS_FIELDS, ControlError
 
 

@@ -217,6 +217,7 @@ def test_mode_change_is_visible_in_the_next_frames(
     """The daemon in a thread (file source, in-memory virtual camera, fake engine so the output
     is exact): frames before `mode off` are composited, frames after it are the input as is."""
     import vcam.build
+    import vcam.live.run
     from vcam.live.daemon import DesktopOptions
 
     register_memory_backend()
@@ -242,7 +243,7 @@ def test_mode_change_is_visible_in_the_next_frames(
 
     def daemon() -> None:
         try:
-            vcam.build.run_live(cfg, target="virtualcam", stop=stop, desktop=DesktopOptions())
+            vcam.live.run.run_live(cfg, target="virtualcam", stop=stop, desktop=DesktopOptions())
         except BaseException as exc:
             errors.append(exc)
 

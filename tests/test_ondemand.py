@@ -13,14 +13,11 @@ import pytest
 from tests.desktop_fakes import BACKGROUND, COLOR, SIZE, CameraFactory, FakeCounter, make_rig, split_frame
 from tests.fakes import FakeClock
 from vcam.errors import DeviceError
-from vcam.live.consumers import (
-    ConsumerMonitor,
-    GatedSource,
-    count_consumers,
-    device_holders,
-    placeholder_image,
-)
+from vcam.frames import placeholder_image
+from vcam.live.consumers import ConsumerMonitor
 from vcam.live.control import IDLE_REASON
+from vcam.media.devices import count_consumers, device_holders
+from vcam.sources.gated import GatedSource
 
 
 def on_demand_rig(counter: FakeCounter):
@@ -85,7 +82,7 @@ def test_placeholders_are_paced_and_a_failing_camera_is_retried(caplog: pytest.L
     assert a is not None and b is not None
     assert (a.timestamp, b.timestamp) == (100.0, 100.1)  # the second waited one placeholder period
     src.set_gate(lambda: None)
-    with caplog.at_level(logging.ERROR, logger="vcam.live.consumers"):
+    with caplog.at_level(logging.ERROR, logger="vcam.sources.gated"):
         f1 = src.read()
         f2 = src.read()
     assert f1 is not None and f2 is not None
@@ -158,6 +155,7 @@ def test_daemon_follows_the_consumers_of_its_virtual_camera(
     from fractions import Fraction
 
     import vcam.build
+    import vcam.live.run
     from tests.conftest import write_video
     from tests.desktop_fakes import wait_for
     from tests.fakes import FakeEngine, MemoryCameraBackend, register_memory_backend
@@ -184,7 +182,7 @@ def test_daemon_follows_the_consumers_of_its_virtual_camera(
     stop = threading.Event()
     before = len(MemoryCameraBackend.instances)
     t = threading.Thread(
-        target=vcam.build.run_live, args=(cfg,),
+        target=vcam.live.run.run_live, args=(cfg,),
         kwargs={"target": "virtualcam", "stop": stop, "desktop": DesktopOptions(consumer_counter=counter_for)},
         name="vcam-daemon-test", daemon=True,
     )

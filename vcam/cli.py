@@ -154,9 +154,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # First, before the slow imports and the model load: a SIGHUP (systemctl reload) or
     # SIGTERM in start-up must not kill the service (see vcam/daemon_signals.py).
     with DaemonSignals(stop, final=args.owns_process) as signals:
-        from vcam.build import run_live
         from vcam.config import default_config_path
         from vcam.live.daemon import DesktopOptions
+        from vcam.live.run import run_live
 
         overrides = _overrides(args)
         cfg, path = load_config(Path(args.config) if args.config else None, overrides, flags=_flag_names(args))

@@ -20,10 +20,10 @@ from vcam import __version__
 from vcam.compositing import Compositor, make_compositor
 from vcam.config import MODES, Config, EffectConfig
 from vcam.errors import ConfigError, ControlError, VcamError
-from vcam.live.consumers import GatedSource
 from vcam.matting.engine import MattingEngine
 from vcam.pipeline import Pipeline
 from vcam.sources import Source
+from vcam.sources.gated import GatedSource
 
 __all__ = [
     "MODES",
@@ -72,7 +72,7 @@ class Controller:
 
     ``config`` is the configuration the daemon started with; ``load_config()`` (when given)
     reads the config file again for :meth:`reload`. ``source`` is the pipeline's
-    :class:`~vcam.live.consumers.GatedSource` when the daemon can release the camera (pause,
+    :class:`~vcam.sources.gated.GatedSource` when the daemon can release the camera (pause,
     on-demand); without it, pausing only stops the matting. ``build_engine`` and
     ``open_source`` rebuild the model or the camera when a reload changes their settings.
     Setting ``stop`` is how :meth:`quit` ends the daemon.

@@ -23,15 +23,17 @@ from typing import Any
 from vcam.config import Config
 from vcam.daemon_signals import DaemonSignals
 from vcam.errors import VcamError
-from vcam.live.consumers import ConsumerMonitor, GatedSource, count_consumers
+from vcam.live.consumers import ConsumerMonitor
 from vcam.live.control import ControlError, Controller
 from vcam.live.control_socket import ControlServer
 from vcam.live.reload import ConfigWatcher, config_loader
 from vcam.matting.engine import MattingEngine
+from vcam.media.devices import count_consumers
 from vcam.pipeline import Pipeline
 from vcam.pipeline.threads import join_threads
 from vcam.sinks import Sink
 from vcam.sources import Source
+from vcam.sources.gated import GatedSource
 
 __all__ = ["DesktopOptions", "open_gated_source", "run_desktop"]
 

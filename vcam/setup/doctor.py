@@ -20,8 +20,7 @@ from typing import Literal
 
 from vcam.config import Config, load_config
 from vcam.errors import ConfigError, VcamError
-from vcam.live.consumers import device_holders
-from vcam.media.devices import VideoDevice, list_video_devices
+from vcam.media.devices import VideoDevice, device_holders, list_video_devices
 
 __all__ = ["Check", "System", "format_checks", "run_checks", "v4l2_format"]
 
