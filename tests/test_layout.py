@@ -58,7 +58,7 @@ def test_no_module_imports_a_mode_it_may_not() -> None:
 def test_top_level_holds_at_most_ten_modules() -> None:
     modules = sorted(p.name for p in VCAM.glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
     assert modules == [
-        "backoff.py", "build.py", "cli.py", "config.py", "errors.py", "frames.py", "presets.py",
+        "backoff.py", "build.py", "cli.py", "config.py", "errors.py", "frames.py", "presets.py", "signals.py",
     ]
 
 
@@ -77,3 +77,15 @@ def test_a_real_vcam_process_loads_nothing_of_live_mode(tmp_path: Path) -> None:
     )
     assert done.stdout.splitlines()[-1] == "0 []", done.stderr
     assert out.is_file()
+
+
+def test_signal_handlers_are_installed_only_in_signals_py() -> None:
+    calls = []
+    for path in sorted(VCAM.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "signal"
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == "signal"
+            ):
+                calls.append(path.relative_to(VCAM).as_posix())
+    assert sorted(set(calls)) == ["signals.py"]

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -23,6 +23,7 @@ from vcam.config import Config, load_config, parse_color, parse_size
 from vcam.errors import ConfigError, Interrupted, OutputError, VcamError
 from vcam.media.formats import ENCODER_PRESETS
 from vcam.presets import LIVE_PRESET, OFFLINE_PRESET, PRESETS, RefineMethod
+from vcam.signals import DaemonSignals, stop_signals_as_interrupt
 
 if TYPE_CHECKING:
     from vcam.files.process import FileOptions
@@ -148,11 +149,9 @@ def _config(args: argparse.Namespace, preset: str = LIVE_PRESET) -> Config:
 def _cmd_run(args: argparse.Namespace) -> int:
     import threading
 
-    from vcam.daemon_signals import DaemonSignals
-
     stop = threading.Event()
     # First, before the slow imports and the model load: a SIGHUP (systemctl reload) or
-    # SIGTERM in start-up must not kill the service (see vcam/daemon_signals.py).
+    # SIGTERM in start-up must not kill the service (see vcam.signals.DaemonSignals).
     with DaemonSignals(stop, final=args.owns_process) as signals:
         from vcam.config import default_config_path
         from vcam.live.daemon import DesktopOptions
@@ -226,35 +225,6 @@ def _check_stats_path(path: str | None) -> None:
         raise OutputError(f"--stats-json {path}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
         raise OutputError(f"--stats-json {path}: not writable (permission denied)")
-
-
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-
-
-@contextlib.contextmanager
-def _stop_signals_as_interrupt(final: bool = False) -> Iterator[None]:
-    """SIGTERM (a service manager, ``kill``) and SIGHUP (the terminal closed) stop a command
-    the way Ctrl-C does: raised as :class:`Interrupted` in the main thread, so temporary
-    files are deleted on the way out; main() exits 128 + the signal's number. ``final``: the
-    process ends after the block (the ``vcam`` command), so SIGINT, SIGTERM and SIGHUP are
-    ignored from then on instead of restored: its last line and exit status stay as they are."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise Interrupted(signum)
-
-    previous: dict[signal.Signals, Any] = {}
-    try:
-        for signum in _STOP_SIGNALS:
-            previous[signum] = signal.signal(signum, interrupt)
-    except ValueError:  # not the main thread
-        pass
-    try:
-        yield
-    finally:
-        for held, handler in previous.items():
-            signal.signal(held, signal.SIG_IGN if final else handler)
-        if final and previous:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _process_jobs(
@@ -639,9 +609,9 @@ def entry() -> None:
 def main(argv: Sequence[str] | None = None, *, owns_process: bool = False) -> int:
     """Entry point of the ``vcam`` command; returns the exit status. ``owns_process``: the
     process exits right after (:func:`entry`), so stop signals are ignored once the command
-    has finished (see :func:`_stop_signals_as_interrupt`)."""
+    has finished (see :func:`~vcam.signals.stop_signals_as_interrupt`)."""
     try:
-        with _stop_signals_as_interrupt():  # a signal while the arguments are parsed: nothing to clean up
+        with stop_signals_as_interrupt():  # a signal while the arguments are parsed: nothing to clean up
             args = build_parser().parse_args(argv)
     except KeyboardInterrupt as exc:
         print("vcam: interrupted", file=sys.stderr)
@@ -651,7 +621,7 @@ def main(argv: Sequence[str] | None = None, *, owns_process: bool = False) -> in
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         # `run` is the daemon: it handles SIGTERM (stop) and SIGHUP (reload) itself
-        with contextlib.nullcontext() if func is _cmd_run else _stop_signals_as_interrupt(final=owns_process):
+        with contextlib.nullcontext() if func is _cmd_run else stop_signals_as_interrupt(final=owns_process):
             code = func(args)
         sys.stdout.flush()  # here, so that a closed pipe is seen here
         return code

@@ -19,7 +19,6 @@ import contextlib
 import logging
 import queue
 import shutil
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -47,6 +46,7 @@ from vcam.media.paths import MATTES, PNG_SEQUENCE, check_folder, place_folder, t
 from vcam.pipeline import Pipeline
 from vcam.pipeline.pipeline import Matted
 from vcam.pipeline.threads import join_threads, name_native_thread
+from vcam.signals import hold_stop_signals
 from vcam.sinks.file import FileSink, check_output_path
 from vcam.sinks.pngseq import PngSequenceSink
 from vcam.sources.file import CORRUPT_POLICIES, DecodedFrame, VideoReader, format_time
@@ -185,36 +185,6 @@ def _matte_dir(path: str | None, overwrite: bool, tag: str = "") -> Iterator[Pat
         raise
     with hold_stop_signals():
         place_folder(tmp, final, MATTES, overwrite)
-
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-@contextlib.contextmanager
-def hold_stop_signals() -> Iterator[None]:
-    """Finishing or deleting files, which a stop signal (Ctrl-C, SIGTERM, SIGHUP) must not
-    cut short: the signals are held until the block is done, then delivered to the handlers
-    that were there before (only where Python allows handlers: the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    previous: dict[signal.Signals, Any] = {}
-    try:
-        for signum in _STOP_SIGNALS:
-            previous[signum] = signal.signal(signum, lambda n, _frame: pending.append(n))
-    except ValueError:  # not the main interpreter
-        for held, handler in previous.items():
-            signal.signal(held, handler)
-        yield
-        return
-    try:
-        yield
-    finally:
-        for held, handler in previous.items():
-            signal.signal(held, handler)
-    if pending:  # now that the files are in order, the signal goes on (raised here by its handler)
-        signal.raise_signal(pending[0])
 
 
 def process_file(

@@ -38,6 +38,7 @@ from vcam.matting.engine import available_cores
 from vcam.matting.models import ProgressFactory
 from vcam.media.formats import default_extension
 from vcam.media.paths import MATTES, PNG_SEQUENCE, check_folder, remove_temp_files
+from vcam.signals import blocked, worker_process_signals
 
 __all__ = [
     "BatchDisplay",
@@ -380,14 +381,8 @@ class _WorkerStop:
 
 def _worker_main(wid: int, cfg: Config, options: FileOptions, tasks: Any, events: Any, stop: Any) -> None:
     """Body of one worker process: takes jobs until a None, reports through ``events``."""
-    # The parent decides when to stop (it sets ``stop``): a Ctrl-C that reaches the whole
-    # process group must not cut this process's clean-up short.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop = _WorkerStop(stop, os.getppid())
-    # SIGTERM (kill, the parent's clean-up) and SIGHUP (the terminal closed: it reaches the
-    # whole process group) stop this worker's file cleanly, like the parent's stop event
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGHUP, lambda *_: stop.set())
+    worker_process_signals(stop)
     logging.basicConfig(level=logging.WARNING, format="vcam: %(message)s", stream=sys.stderr)
     from vcam.build import build_engine
 
@@ -463,11 +458,8 @@ def _start_resource_tracker() -> None:
     semaphore it had not seen. A blocked signal stays blocked across exec."""
     from multiprocessing import resource_tracker
 
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
-    try:
+    with blocked({signal.SIGHUP}):
         resource_tracker.ensure_running()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _remove_temp_files(job: Job) -> list[Path]:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from vcam.config import Config
-from vcam.daemon_signals import DaemonSignals
 from vcam.errors import VcamError
 from vcam.live.consumers import ConsumerMonitor
 from vcam.live.control import ControlError, Controller
@@ -31,6 +30,7 @@ from vcam.matting.engine import MattingEngine
 from vcam.media.devices import count_consumers
 from vcam.pipeline import Pipeline
 from vcam.pipeline.threads import join_threads
+from vcam.signals import DaemonSignals
 from vcam.sinks import Sink
 from vcam.sources import Source
 from vcam.sources.gated import GatedSource
@@ -50,7 +50,7 @@ class DesktopOptions:
     be created or deleted while vcam runs); ``overrides``: the command-line settings that
     stay on top of the file at every reload. ``consumer_counter(device)`` returns the
     function that counts the readers of the virtual camera (default: a /proc scan).
-    ``signals``: the handlers ``vcam run`` installed at its start (:mod:`vcam.daemon_signals`);
+    ``signals``: the handlers ``vcam run`` installed at its start (:class:`vcam.signals.DaemonSignals`);
     without them :func:`run_desktop` installs its own for its own time.
     The control socket is at :func:`~vcam.live.control_socket.default_socket_path`.
     """
