@@ -188,7 +188,7 @@ def test_ctrl_c_during_a_batch_exits_128_plus_the_signal_and_leaves_no_partial_f
 
 @pytest.mark.parametrize("shown", [True, False])
 def test_overall_progress_leaves_out_what_a_failed_file_did_not_process(shown: bool) -> None:
-    from vcam.files.workers import BatchDisplay
+    from vcam.files.progress import BatchDisplay
 
     display = BatchDisplay(100, 2, enabled=shown)
     display.start(1, "a.mp4", 60)

@@ -16,7 +16,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import Any, get_args
 
 from vcam import __version__
 from vcam.config import Config, load_config, parse_color, parse_size
@@ -24,10 +24,6 @@ from vcam.errors import ConfigError, Interrupted, OutputError, VcamError
 from vcam.media.formats import ENCODER_PRESETS
 from vcam.presets import LIVE_PRESET, OFFLINE_PRESET, PRESETS, RefineMethod
 from vcam.signals import DaemonSignals, stop_signals_as_interrupt
-
-if TYPE_CHECKING:
-    from vcam.files.process import FileOptions
-    from vcam.files.workers import Job
 
 __all__ = ["main"]
 
@@ -185,8 +181,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
+    from vcam.files.plan import expand_inputs, plan_jobs
     from vcam.files.process import FileOptions
-    from vcam.files.workers import expand_inputs, plan_jobs
+    from vcam.files.workers import run_jobs
 
     transparent = args.mode == "remove"
     if transparent:
@@ -206,7 +203,10 @@ def _cmd_process(args: argparse.Namespace) -> int:
         )
         for job in skipped:
             print(f"skipped {job.input}: {job.output} exists")
-        return _process_jobs(args, cfg, options, inputs, jobs, skipped)
+        return run_jobs(
+            cfg, options, inputs, jobs, skipped,
+            workers=args.jobs, quiet=args.quiet, stats_json=args.stats_json, progress=_tqdm_bytes,
+        )
     finally:
         for folder in reversed(created):  # a folder vcam made stays only if something is in it
             with contextlib.suppress(OSError):
@@ -227,78 +227,6 @@ def _check_stats_path(path: str | None) -> None:
         raise OutputError(f"--stats-json {path}: not writable (permission denied)")
 
 
-def _process_jobs(
-    args: argparse.Namespace, cfg: Config, options: FileOptions, inputs: list[Path], jobs: list[Job], skipped: list[Job]
-) -> int:
-    import dataclasses
-
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
-    from vcam.files.process import process_file
-    from vcam.files.workers import BatchDisplay, JobResult, estimate_frames, run_batch
-
-    if len(inputs) == 1 and jobs:  # one file: errors are the command's errors
-        job = jobs[0]
-        display = BatchDisplay(None, 1, overall=False, enabled=not args.quiet)
-        try:
-            with logging_redirect_tqdm():
-                summary = process_file(
-                    cfg, job.input, job.output,
-                    dataclasses.replace(options, matte_out=str(job.matte_out) if job.matte_out else None),
-                    stats_json=args.stats_json, progress=_tqdm_bytes,
-                    frame_progress=lambda total: _one_bar(display, job.input.name, total),
-                )
-        finally:
-            display.close()
-        print(f"wrote {summary['output']} ({summary['frames_out']} frames)")
-        return 0
-    if not jobs:
-        return 0
-    workers = args.jobs
-    cores = _cores()
-    if workers > cores:
-        log.warning("--jobs %d: only %d CPU cores available; running %d at a time", workers, cores, cores)
-        workers = cores
-    total = [estimate_frames(j.input) for j in jobs]
-    display = BatchDisplay(None if None in total else sum(t or 0 for t in total), len(jobs), enabled=not args.quiet)
-
-    def report(result: JobResult) -> None:
-        if result.status == "written":
-            display.write(result.message)
-        elif result.status == "failed":
-            display.write(f"vcam: error: {result.message}", err=True)
-
-    try:
-        with logging_redirect_tqdm():
-            results = run_batch(cfg, jobs, options, workers=workers, display=display, progress=_tqdm_bytes, on_result=report)
-    finally:
-        display.close()
-    failed = [r for r in results if r.status != "written"]
-    if args.stats_json:
-        from vcam.build import write_stats
-
-        write_stats(args.stats_json, {"files": [
-            {"input": str(r.job.input), "output": str(r.job.output), "status": r.status, "message": r.message, **(r.summary or {})}
-            for r in results
-        ]})
-    print(f"{len(results) - len(failed)} of {len(results)} files written" + (f", {len(skipped)} skipped" if skipped else ""))
-    if failed:
-        print(f"vcam: error: {len(failed)} of {len(results)} files failed: " + ", ".join(str(r.job.input) for r in failed), file=sys.stderr)
-        return 1
-    return 0
-
-
-def _one_bar(display: Any, name: str, total: int | None) -> Callable[[int], None]:
-    display.start(0, name, total)
-    return lambda n: display.tick(0, n)
-
-
-def _cores() -> int:
-    from vcam.matting.engine import available_cores
-
-    return available_cores()
-
-
 def _allow_mode(parser: argparse.ArgumentParser, mode: str, help_text: str) -> None:
     """Add a choice to the shared --mode flag of one subcommand only."""
     for action in parser._actions:  # argparse keeps no public handle on an added argument
@@ -310,26 +238,12 @@ def _allow_mode(parser: argparse.ArgumentParser, mode: str, help_text: str) -> N
 def _cmd_bench(args: argparse.Namespace) -> int:
     import json
 
-    import yaml
-
-    from vcam.config import validate_config
-    from vcam.tools.bench import format_table, run_bench
+    from vcam.tools.bench import bench_variants, format_table, run_bench
 
     cfg = _config(args)
     sizes = tuple(args.sizes) if args.sizes else ((1280, 720), (640, 480), (1920, 1080))
     clip = Path(args.clip) if args.clip else None
-    variants: list[tuple[str, Config]] = [("as configured", cfg)]
-    for spec in args.variant or []:
-        over: dict[str, Any] = {}
-        for item in spec.split(";"):
-            key, sep, value = item.partition("=")
-            if not sep or "." not in key:
-                raise ConfigError("--variant", [f"expected SECTION.KEY=VALUE[;...], got {item!r}"])
-            section, _, name = key.strip().partition(".")
-            over.setdefault(section, {})[name] = yaml.safe_load(value)
-        variants.append((spec, validate_config(cfg.model_dump(mode="python"), f"--variant {spec}", over)))
-    if len(variants) > 1:
-        variants = variants[1:]
+    variants = bench_variants(cfg, args.variant or [])
     rows: list[dict[str, Any]] = []
     for label, vcfg in variants:
         results = run_bench(vcfg, sizes, args.frames, clip)

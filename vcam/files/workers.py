@@ -1,20 +1,17 @@
-"""Batch file mode: several inputs (or glob patterns), outputs named by a folder or a pattern,
-processed one after the other — or in ``jobs`` parallel processes — with one progress display.
+"""Running file-mode jobs: one after the other, or in ``jobs`` parallel worker processes,
+with one progress display (:mod:`vcam.files.progress`) over jobs planned by
+:mod:`vcam.files.plan`.
 
-Every output is planned, and every conflict reported, before the first frame is processed:
-two inputs writing the same output, an output that is an input, an existing output without
-``--overwrite``, a matte or PNG-sequence folder holding files vcam did not write. A file
-that fails is reported and the others go on — also when its worker process dies (killed):
-the parent then deletes that worker's temporary files, found by the tag in their names.
-Ctrl-C, SIGTERM and SIGHUP stop them all and leave no partial file (each process aborts its
-own; the workers stop on all three).
+A file that fails is reported and the others go on — also when its worker process dies
+(killed): the parent then deletes that worker's temporary files, found by the tag in their
+names. Ctrl-C, SIGTERM and SIGHUP stop them all and leave no partial file (each process
+aborts its own; the workers stop on all three).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import glob
 import logging
 import multiprocessing as mp
 import os
@@ -22,24 +19,23 @@ import queue
 import secrets
 import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import av
-import av.error
-
+from vcam.build import write_stats
 from vcam.config import Config
-from vcam.errors import InputError, OutputError, VcamError
-from vcam.files.process import FileOptions, FrameProgress, hold_stop_signals, process_file
+from vcam.errors import VcamError
+from vcam.files.plan import Job, JobResult, estimate_frames, expand_inputs, plan_jobs
+from vcam.files.process import FileOptions, hold_stop_signals, process_file
+from vcam.files.progress import BatchDisplay, frame_progress, one_bar
 from vcam.matting.engine import available_cores
 from vcam.matting.models import ProgressFactory
-from vcam.media.formats import default_extension
-from vcam.media.paths import MATTES, PNG_SEQUENCE, check_folder, remove_temp_files
+from vcam.media.paths import remove_temp_files
 from vcam.signals import blocked, worker_process_signals
 
+# Job, JobResult, estimate_frames, expand_inputs, plan_jobs (vcam.files.plan) and BatchDisplay
+# (vcam.files.progress) are re-exported for the callers of the former batch module.
 __all__ = [
     "BatchDisplay",
     "Job",
@@ -48,274 +44,12 @@ __all__ = [
     "expand_inputs",
     "plan_jobs",
     "run_batch",
+    "run_jobs",
 ]
 
 log = logging.getLogger(__name__)
-_GLOB = ("*", "?", "[")
-_FIELDS = ("stem", "name", "ext", "parent", "folder", "index")
 _EVENT_POLL_S = 0.2
 _WORKER_STOP_S = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One input and where its results go. ``index`` is 1-based (as in ``{index}``).
-    ``temp_tag`` marks its temporary files' names (set for worker processes)."""
-
-    index: int
-    input: Path
-    output: Path
-    matte_out: Path | None = None
-    temp_tag: str = ""
-
-
-@dataclass(slots=True)
-class JobResult:
-    """How a job ended: ``status`` is ``written``, ``failed``, ``skipped`` or ``interrupted``."""
-
-    job: Job
-    status: str
-    message: str = ""
-    summary: dict[str, object] | None = None
-
-
-def expand_inputs(items: Sequence[str]) -> list[Path]:
-    """Input arguments as files, in order, each once. An argument with ``* ? [`` that is not
-    itself a file is a glob pattern (``**`` recursive) — for shells that do not expand it or
-    lists too long for the command line; a pattern matching nothing is an :class:`InputError`."""
-    out: list[Path] = []
-    seen: set[Path] = set()
-    for text in items:
-        p = Path(text).expanduser()
-        if any(c in text for c in _GLOB) and not p.exists():
-            matches = sorted(Path(m) for m in glob.glob(str(p), recursive=True) if Path(m).is_file())
-            if not matches:
-                raise InputError(f"input {text}: no file matches this pattern")
-        else:
-            matches = [p]
-        for m in matches:
-            key = m.resolve()
-            if key not in seen:
-                seen.add(key)
-                out.append(m)
-    return out
-
-
-def _fill(pattern: str, inp: Path, index: int) -> str:
-    fields = {
-        "stem": inp.stem, "name": inp.name, "ext": inp.suffix.lstrip("."), "parent": str(inp.parent),
-        "folder": inp.resolve().parent.name, "index": index,
-    }
-    try:
-        return pattern.format(**fields)
-    except (KeyError, IndexError, ValueError) as exc:
-        known = ", ".join("{" + f + "}" for f in _FIELDS)
-        raise OutputError(f"--out-pattern {pattern!r}: cannot fill it ({exc}); it may use {known}") from None
-
-
-def _is_folder(output: str) -> bool:
-    return output.endswith(("/", os.sep)) or Path(output).expanduser().is_dir()
-
-
-def plan_jobs(
-    inputs: Sequence[Path],
-    output: str | None,
-    pattern: str | None,
-    options: FileOptions,
-    *,
-    matte_out: str | None = None,
-    skip_existing: bool = False,
-    created: list[Path] | None = None,
-) -> tuple[list[Job], list[Job]]:
-    """Where each input goes: (jobs to run, jobs skipped because their output exists).
-
-    ``output`` is a file (one input) or a folder (ends with ``/`` or exists): ``FOLDER/<stem>``
-    plus the codec's suffix (a PNG sequence is the folder ``FOLDER/<stem>``). ``pattern``
-    (``--out-pattern``) names each output with ``{stem} {name} {ext} {parent} {folder} {index}``
-    (``{parent}`` is the input's folder as given, ``{folder}`` only its name),
-    inside ``output`` when that is a folder. With several inputs, ``matte_out`` is a folder
-    holding one folder of mattes per input, named by its output's stem. Folders it creates
-    are appended to ``created`` (the caller removes them again if they stay empty).
-    """
-    if not inputs:
-        raise InputError("no input files given")
-    if output is None and pattern is None:
-        raise OutputError("no output given: pass -o OUTPUT (a file, or a folder ending with /) or --out-pattern PATTERN")
-    folder = Path(output).expanduser() if output is not None and _is_folder(output) else None
-    if output is not None and folder is None and (pattern is not None or len(inputs) > 1):
-        what = "--out-pattern" if pattern is not None else f"{len(inputs)} inputs"
-        raise OutputError(f"output {output}: with {what}, -o must be a folder; end it with / to create one")
-    ext = default_extension(options.codec, options.transparent)
-    jobs: list[Job] = []
-    for i, inp in enumerate(inputs, start=1):
-        if pattern is not None:
-            name = Path(_fill(pattern, inp, i)).expanduser()
-            out = folder / name if folder is not None and not name.is_absolute() else name
-        elif folder is not None:
-            out = folder / (inp.stem + ext)
-        else:
-            assert output is not None
-            out = Path(output).expanduser()
-        mattes = None
-        if matte_out is not None:
-            mattes = Path(matte_out).expanduser() if len(inputs) == 1 else Path(matte_out).expanduser() / out.stem
-        jobs.append(Job(i, inp, out, mattes))
-    _check_conflicts(jobs)
-    skipped = [j for j in jobs if skip_existing and j.output.exists()]
-    todo = [j for j in jobs if j not in skipped]
-    for j in todo:  # a folder holding what vcam did not write is refused even with --overwrite
-        if options.codec == "png" and j.output.is_dir():
-            check_folder(j.output, PNG_SEQUENCE, True, [("input video", j.input)])
-        if j.matte_out is not None and j.matte_out.is_dir():
-            check_folder(j.matte_out, MATTES, options.overwrite, [("input video", j.input), ("output", j.output)])
-    if not options.overwrite:
-        existing = [j.output for j in todo if j.output.exists() and not _empty_dir(j.output)]
-        if existing:
-            more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-            raise OutputError(
-                f"output {existing[0]} already exists{more}; pass --overwrite to replace, or --skip-existing to keep it"
-                if len(jobs) > 1 else f"output {existing[0]} already exists; pass --overwrite to replace it"
-            )
-    if folder is not None and not folder.exists():
-        if not folder.parent.is_dir():
-            raise OutputError(f"output folder {folder}: folder {folder.parent} does not exist")
-        folder.mkdir()
-        if created is not None:
-            created.append(folder)
-        log.info("created output folder %s", folder)
-    if matte_out is not None and len(inputs) > 1:
-        base = Path(matte_out).expanduser()
-        if not base.is_dir():
-            if not base.parent.is_dir():
-                raise OutputError(f"matte folder {base}: folder {base.parent} does not exist")
-            base.mkdir()
-            if created is not None:
-                created.append(base)
-    return todo, skipped
-
-
-def _empty_dir(p: Path) -> bool:
-    return p.is_dir() and not any(p.iterdir())
-
-
-def _check_conflicts(jobs: Sequence[Job]) -> None:
-    inputs = {j.input.resolve(): j for j in jobs}
-    outputs: dict[Path, Job] = {}
-    for j in jobs:
-        key = j.output.resolve()
-        if key in inputs:
-            raise OutputError(f"output {j.output} is the input file; choose another output name")
-        if key in outputs:
-            raise OutputError(
-                f"inputs {outputs[key].input} and {j.input} would both be written to {j.output}; "
-                "use --out-pattern with {parent} or {index} to tell them apart"
-            )
-        outputs[key] = j
-    mattes: dict[Path, Job] = {}
-    for j in jobs:
-        if j.matte_out is None:
-            continue
-        key = j.matte_out.resolve()
-        if key in mattes:
-            raise OutputError(
-                f"--matte-out: the mattes of {mattes[key].input} and {j.input} would both go to {j.matte_out}; "
-                "give the outputs different names"
-            )
-        mattes[key] = j
-
-
-def estimate_frames(path: Path) -> int | None:
-    """Frames in a video from its header (or duration x rate); None when it cannot tell.
-    Cheap: nothing is decoded. For progress display only."""
-    try:
-        with av.open(str(path)) as c:
-            if not c.streams.video:
-                return None
-            s = c.streams.video[0]
-            if s.frames:
-                return int(s.frames)
-            rate = s.average_rate or s.guessed_rate
-            if s.duration and s.time_base and rate:
-                return round(float(s.duration * s.time_base * rate))
-            if c.duration and rate:
-                return round(c.duration / 1_000_000 * float(rate))
-    except (av.error.FFmpegError, OSError, ValueError):
-        return None
-    return None
-
-
-class BatchDisplay:
-    """Progress on stderr (tqdm): one bar per file being processed (frames, frames/s, ETA)
-    and, for several files, an overall bar over the frames of all of them. Shown only when
-    ``enabled`` and stderr is a terminal."""
-
-    def __init__(self, total_frames: int | None, files: int, overall: bool = True, enabled: bool = True) -> None:
-        from functools import partial
-
-        from tqdm import tqdm
-
-        # disable=None: no bars when stderr is not a terminal (a log file gets no redraw spam)
-        self._tqdm = partial(tqdm, disable=None if enabled else True, dynamic_ncols=True, file=sys.stderr)
-        self._write = tqdm.write
-        self._lock = threading.Lock()
-        self._overall = (
-            self._tqdm(total=total_frames, unit="frame", desc=f"all {files} files", position=0) if overall else None
-        )
-        self._bars: dict[int, Any] = {}
-        self._expected: dict[int, int] = {}
-        self._done: dict[int, int] = {}
-        self._slots: dict[int, int] = {}
-
-    def start(self, key: int, name: str, total: int | None) -> None:
-        with self._lock:
-            slot = min(set(range(1, len(self._slots) + 2)) - set(self._slots.values()))
-            self._slots[key] = slot
-            pos = slot if self._overall is not None else 0
-            self._bars[key] = self._tqdm(total=total, unit="frame", desc=name, position=pos, leave=self._overall is None)
-            self._expected[key] = total or 0
-            self._done[key] = 0
-
-    def tick(self, key: int, n: int) -> None:
-        with self._lock:
-            bar = self._bars.get(key)
-            if bar is not None:
-                bar.update(n)
-                self._done[key] += n
-            if self._overall is not None:
-                self._overall.update(n)
-
-    def finish(self, key: int) -> None:
-        """The file is done (or failed): frames it did not process leave the overall total."""
-        with self._lock:
-            bar = self._bars.pop(key, None)
-            self._slots.pop(key, None)
-            expected, done = self._expected.pop(key, 0), self._done.pop(key, 0)
-            if bar is None:
-                return
-            if self._overall is not None and self._overall.total is not None and done < expected:
-                self._overall.total -= expected - done
-                self._overall.refresh()
-            bar.close()
-
-    def write(self, line: str, err: bool = False) -> None:
-        with self._lock:
-            self._write(line, file=sys.stderr if err else sys.stdout)
-
-    def close(self) -> None:
-        with self._lock:
-            for bar in self._bars.values():
-                bar.close()
-            self._bars.clear()
-            if self._overall is not None:
-                self._overall.close()
-
-
-def _frame_progress(display: BatchDisplay, key: int, name: str) -> FrameProgress:
-    def factory(total: int | None) -> Callable[[int], None]:
-        display.start(key, name, total)
-        return lambda n: display.tick(key, n)
-
-    return factory
 
 
 def run_batch(
@@ -339,7 +73,7 @@ def run_batch(
     engine = build_engine(cfg, progress)  # one engine for all files: the model loads once
     for job in jobs:
         opts = dataclasses.replace(options, matte_out=str(job.matte_out) if job.matte_out else None)
-        fp = _frame_progress(display, job.index, job.input.name) if display is not None else None
+        fp = frame_progress(display, job.index, job.input.name) if display is not None else None
         try:
             summary = process_file(cfg, job.input, job.output, opts, frame_progress=fp, engine=engine)
             result = JobResult(job, "written", f"wrote {job.output} ({summary['frames_out']} frames)", summary)
@@ -556,3 +290,68 @@ def _record(
         display.finish(result.job.index)
     if on_result is not None:
         on_result(result)
+
+
+def run_jobs(
+    cfg: Config,
+    options: FileOptions,
+    inputs: Sequence[Path],
+    jobs: Sequence[Job],
+    skipped: Sequence[Job],
+    *,
+    workers: int = 1,
+    quiet: bool = False,
+    stats_json: str | None = None,
+    progress: ProgressFactory | None = None,
+) -> int:
+    """``vcam process`` after planning: one file (its errors are the command's errors) or a
+    batch (each failure reported, the others go on); prints what was written and returns the
+    exit status (1 when a file of a batch failed)."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    if len(inputs) == 1 and jobs:  # one file: errors are the command's errors
+        job = jobs[0]
+        display = BatchDisplay(None, 1, overall=False, enabled=not quiet)
+        try:
+            with logging_redirect_tqdm():
+                summary = process_file(
+                    cfg, job.input, job.output,
+                    dataclasses.replace(options, matte_out=str(job.matte_out) if job.matte_out else None),
+                    stats_json=stats_json, progress=progress,
+                    frame_progress=lambda total: one_bar(display, job.input.name, total),
+                )
+        finally:
+            display.close()
+        print(f"wrote {summary['output']} ({summary['frames_out']} frames)")
+        return 0
+    if not jobs:
+        return 0
+    cores = available_cores()
+    if workers > cores:
+        log.warning("--jobs %d: only %d CPU cores available; running %d at a time", workers, cores, cores)
+        workers = cores
+    total = [estimate_frames(j.input) for j in jobs]
+    display = BatchDisplay(None if None in total else sum(t or 0 for t in total), len(jobs), enabled=not quiet)
+
+    def report(result: JobResult) -> None:
+        if result.status == "written":
+            display.write(result.message)
+        elif result.status == "failed":
+            display.write(f"vcam: error: {result.message}", err=True)
+
+    try:
+        with logging_redirect_tqdm():
+            results = run_batch(cfg, jobs, options, workers=workers, display=display, progress=progress, on_result=report)
+    finally:
+        display.close()
+    failed = [r for r in results if r.status != "written"]
+    if stats_json:
+        write_stats(stats_json, {"files": [
+            {"input": str(r.job.input), "output": str(r.job.output), "status": r.status, "message": r.message, **(r.summary or {})}
+            for r in results
+        ]})
+    print(f"{len(results) - len(failed)} of {len(results)} files written" + (f", {len(skipped)} skipped" if skipped else ""))
+    if failed:
+        print(f"vcam: error: {len(failed)} of {len(results)} files failed: " + ", ".join(str(r.job.input) for r in failed), file=sys.stderr)
+        return 1
+    return 0

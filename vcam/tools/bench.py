@@ -14,16 +14,19 @@ import logging
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from vcam.build import build_engine
 from vcam.compositing import make_compositor
-from vcam.config import Config
+from vcam.config import Config, validate_config
+from vcam.errors import ConfigError
 from vcam.frames import cover_fit
 from vcam.matting import MattingEngine
 from vcam.pipeline import Pipeline
@@ -33,7 +36,7 @@ from vcam.sinks.null import CountingSink
 from vcam.sources.file import FileSource, VideoReader
 from vcam.sources.synthetic import TestPatternSource
 
-__all__ = ["BenchResult", "bench_size", "make_clip", "run_bench"]
+__all__ = ["BenchResult", "bench_size", "bench_variants", "make_clip", "run_bench"]
 
 log = logging.getLogger(__name__)
 SIZES = ((1280, 720), (640, 480), (1920, 1080))
@@ -225,3 +228,19 @@ def run_bench(
             results.append(bench_size(cfg, path, size, frames))
             log.info("%dx%d: %.2f fps, %.3f cores", *size, results[-1].fps, results[-1].cores_used)
     return results
+
+
+def bench_variants(cfg: Config, specs: Sequence[str]) -> list[tuple[str, Config]]:
+    """The configurations ``vcam bench`` compares: ``cfg`` alone, or one per ``--variant``
+    spec (``SECTION.KEY=VALUE[;...]``, values read as YAML) applied on top of ``cfg``."""
+    variants: list[tuple[str, Config]] = []
+    for spec in specs:
+        over: dict[str, Any] = {}
+        for item in spec.split(";"):
+            key, sep, value = item.partition("=")
+            if not sep or "." not in key:
+                raise ConfigError("--variant", [f"expected SECTION.KEY=VALUE[;...], got {item!r}"])
+            section, _, name = key.strip().partition(".")
+            over.setdefault(section, {})[name] = yaml.safe_load(value)
+        variants.append((spec, validate_config(cfg.model_dump(mode="python"), f"--variant {spec}", over)))
+    return variants or [("as configured", cfg)]
