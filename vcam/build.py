@@ -15,7 +15,7 @@ import numpy as np
 
 from vcam.config import Config
 from vcam.errors import InputError, ModelError, OutputError
-from vcam.matting import MattingEngine, ensure_model
+from vcam.matting import Matter, MattingEngine, ensure_model
 from vcam.matting.models import ProgressFactory, default_model_dir
 from vcam.pipeline import Pipeline
 from vcam.sinks import Sink
@@ -158,7 +158,7 @@ def finish_sink(sink: Sink, ok: bool) -> None:
         sink.close()
 
 
-def summarize(pipeline: Pipeline, engine: MattingEngine) -> dict[str, object]:
+def summarize(pipeline: Pipeline, engine: Matter) -> dict[str, object]:
     return {
         **pipeline.stats.summary(),
         "provider": engine.provider,

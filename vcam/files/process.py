@@ -39,7 +39,7 @@ from vcam.compositing.refine import make_refiner
 from vcam.config import Config
 from vcam.errors import OutputError
 from vcam.frames import Frame
-from vcam.matting.engine import MattingEngine
+from vcam.matting import Matter
 from vcam.matting.models import ProgressFactory
 from vcam.media.formats import ENCODER_PRESETS, OutputFormat, resolve_output_format
 from vcam.media.paths import MATTES, PNG_SEQUENCE, check_folder, place_folder, temp_dir_beside
@@ -196,7 +196,7 @@ def process_file(
     stats_json: str | None = None,
     progress: ProgressFactory | None = None,
     frame_progress: FrameProgress | None = None,
-    engine: MattingEngine | None = None,
+    engine: Matter | None = None,
     stop: _Stop | None = None,
     temp_tag: str = "",
 ) -> dict[str, object]:

@@ -20,7 +20,7 @@ from vcam import __version__
 from vcam.compositing import Compositor, make_compositor
 from vcam.config import MODES, Config, EffectConfig
 from vcam.errors import ConfigError, ControlError, VcamError
-from vcam.matting.engine import MattingEngine
+from vcam.matting import Matter
 from vcam.pipeline import Pipeline
 from vcam.sources import Source
 from vcam.sources.gated import GatedSource
@@ -88,7 +88,7 @@ class Controller:
         config_path: Path | None = None,
         load_config: Callable[[], Config] | None = None,
         compositor_factory: _MakeCompositor = make_compositor,
-        build_engine: Callable[[Config], MattingEngine] | None = None,
+        build_engine: Callable[[Config], Matter] | None = None,
         open_source: Callable[[Config], Source] | None = None,
         watch_consumers: bool = False,
     ) -> None:

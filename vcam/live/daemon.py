@@ -26,7 +26,7 @@ from vcam.live.consumers import ConsumerMonitor
 from vcam.live.control import ControlError, Controller
 from vcam.live.control_socket import ControlServer
 from vcam.live.reload import ConfigWatcher, config_loader
-from vcam.matting.engine import MattingEngine
+from vcam.matting import Matter
 from vcam.media.devices import count_consumers
 from vcam.pipeline import Pipeline
 from vcam.pipeline.threads import join_threads
@@ -102,7 +102,7 @@ def run_desktop(
     stop: threading.Event,
     duration: float | None,
     options: DesktopOptions,
-    build_engine: Callable[[Config], MattingEngine] | None = None,
+    build_engine: Callable[[Config], Matter] | None = None,
     open_source: Callable[[Config], Source] | None = None,
 ) -> str:
     """Run ``pipeline`` with the desktop services until ``stop``; returns why it stopped

@@ -36,7 +36,7 @@ import numpy as np
 from vcam.compositing import Compositor, LowRes
 from vcam.compositing.refine import BilinearRefiner, Refiner
 from vcam.frames import Frame, cover_fit
-from vcam.matting.engine import MattingEngine
+from vcam.matting import Matter
 from vcam.pipeline.buffers import LatestSlot
 from vcam.pipeline.heap import trim_heap
 from vcam.pipeline.scenecut import SceneCutDetector
@@ -75,7 +75,7 @@ class Pipeline:
     def __init__(
         self,
         source: Source,
-        engine: MattingEngine,
+        engine: Matter,
         compositor: Compositor,
         sink: Sink,
         *,
@@ -118,7 +118,7 @@ class Pipeline:
         with self._lock:
             self.mirror = mirror
 
-    def set_engine(self, engine: MattingEngine) -> None:
+    def set_engine(self, engine: Matter) -> None:
         with self._lock:
             self.engine = engine
 

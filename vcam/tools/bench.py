@@ -28,7 +28,7 @@ from vcam.compositing import make_compositor
 from vcam.config import Config, validate_config
 from vcam.errors import ConfigError
 from vcam.frames import cover_fit
-from vcam.matting import MattingEngine
+from vcam.matting import Matter
 from vcam.pipeline import Pipeline
 from vcam.pipeline.threads import thread_cpu_seconds
 from vcam.sinks.file import FileSink
@@ -94,7 +94,7 @@ class BenchResult:
         return d
 
 
-def bare_inference(engine: MattingEngine, image: np.ndarray, calls: int = 150) -> tuple[float, float]:
+def bare_inference(engine: Matter, image: np.ndarray, calls: int = 150) -> tuple[float, float]:
     """(CPU ms per call, median wall ms per call) of ``engine.infer`` on one picture."""
     for _ in range(5):
         engine.infer(image)
