@@ -16,7 +16,7 @@ from vcam.config import Config, validate_config
 from vcam.errors import DeviceError
 from vcam.frames import Frame
 from vcam.live.control import Controller
-from vcam.pipeline import Pipeline
+from vcam.pipeline import LiveRunner, Stages
 from vcam.sources.gated import GatedSource
 
 SIZE = (64, 36)  # output size = camera size: no resizing, exact pixels
@@ -92,10 +92,10 @@ class FakeCounter:
 
 @dataclass
 class Rig:
-    """A controller on a real Pipeline with fake camera, engine and sink, driven by step()."""
+    """A controller on real Stages and a LiveRunner with fake camera, engine and sink, driven by step()."""
 
     controller: Controller
-    pipeline: Pipeline
+    pipeline: LiveRunner
     engine: FakeEngine
     sink: MemorySink
     source: GatedSource
@@ -129,15 +129,15 @@ def make_rig(
     sink = MemorySink()
     from vcam.compositing import make_compositor
 
-    pipeline = Pipeline(
-        source, engine, make_compositor(cfg.effect, SIZE, 30.0), sink, output_size=SIZE, clock=clock
-    )
+    stages = Stages(engine, make_compositor(cfg.effect, SIZE, 30.0), output_size=SIZE, clock=clock)
+    pipeline = LiveRunner(source, stages, sink)
     stop = threading.Event()
     controller = Controller(
-        pipeline,
+        stages,
         cfg,
         stop=stop,
         source=source,
+        sink_available=lambda: sink.available,
         config_path=config_path,
         load_config=load_config,
         build_engine=build_engine,

@@ -18,8 +18,9 @@ from mediafiles import colour_tags, damage_packet, decode_rgb, decode_rgba, prob
 
 from vcam.config import Config, validate_config
 from vcam.errors import InputError, OutputError
-from vcam.files.process import FileOptions, _run_overlapped, process_file
+from vcam.files.process import FileOptions, process_file
 from vcam.media.alpha import read_rgba
+from vcam.pipeline.ordered import run_ordered
 
 from conftest import color_frames
 from fakes import FakeEngine
@@ -352,7 +353,7 @@ def test_overlap_queues_are_bounded_and_lose_nothing() -> None:
         with lock:
             done.append(item)
 
-    _run_overlapped(produce, [("double", lambda x: x * 2), ("sink", slow_sink)], 2, lambda: None)
+    run_ordered(produce, [("double", lambda x: x * 2), ("sink", slow_sink)], 2, lambda: None)
     assert done == [2 * i for i in range(1, 51)]
     # at most: 2 queued before each of the 2 stages, one in each stage, one being produced
     assert max(ahead) <= 2 + 2 + 2 + 1
@@ -367,7 +368,7 @@ def test_overlap_raises_a_stage_error_on_the_caller() -> None:
         return x
 
     with pytest.raises(ValueError, match="stage failed on 7"):
-        _run_overlapped(lambda: next(items, None), [("boom", boom), ("sink", lambda x: None)], 2, lambda: None)
+        run_ordered(lambda: next(items, None), [("boom", boom), ("sink", lambda x: None)], 2, lambda: None)
     assert [t.name for t in threading.enumerate() if t.name.startswith("vcam-")] == []
 
 

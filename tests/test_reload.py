@@ -117,12 +117,14 @@ def test_bad_background_in_the_file_is_reported_with_its_key(tmp_path: Path) -> 
 def test_camera_settings_reopen_only_the_camera(tmp_path: Path) -> None:
     rig, path = rig_with_file(tmp_path)
     rig.frame()
-    engine = rig.pipeline.engine
+    engine = rig.pipeline.stages.engine
     resets = rig.engine.resets
     write(path, edited(camera={"fps": 15}), 2)
     assert rig.controller.reload() == ["camera"]
     assert rig.cameras.log == ["open 0", "close 0", "open 0"]
-    assert rig.pipeline.engine is engine
+    assert rig.pipeline.stages.engine is engine
+    assert rig.engine.resets == resets  # asked for only: the reset happens on the thread that mattes
+    rig.frame()
     assert rig.engine.resets == resets + 1  # the new camera starts a new scene
 
     rig.cameras.failing[3] = "camera 3 (/dev/video3) cannot be opened: it does not exist"
@@ -149,7 +151,7 @@ def test_model_settings_rebuild_the_engine(tmp_path: Path) -> None:
     write(path, edited(model={"input_size": [32, 18]}), 2)
     assert rig.controller.reload() == ["model"]
     assert [c.model.input_size for c in built] == [(32, 18)]
-    assert rig.pipeline.engine.input_size == (32, 18)
+    assert rig.pipeline.stages.engine.input_size == (32, 18)
 
 
 def test_output_changes_wait_for_a_restart(tmp_path: Path) -> None:

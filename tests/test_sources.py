@@ -188,9 +188,8 @@ def test_resilient_source_holds_then_shows_placeholder_and_reopens_with_backoff(
 def test_placeholder_frames_are_passed_through_unprocessed() -> None:
     from vcam.compositing import ColorCompositor
     from vcam.frames import Frame
-    from vcam.pipeline import Pipeline
 
-    from fakes import FakeEngine, MemorySink
+    from fakes import FakeEngine, MemorySink, live_runner
 
     class Once:
         name, fps = "x", 30.0
@@ -205,7 +204,7 @@ def test_placeholder_frames_are_passed_through_unprocessed() -> None:
             pass
 
     eng, sink = FakeEngine(), MemorySink()
-    pipe = Pipeline(Once(), eng, ColorCompositor((0, 255, 0)), sink, output_size=(64, 36), mirror=True)  # type: ignore[arg-type]
+    pipe = live_runner(Once(), eng, ColorCompositor((0, 255, 0)), sink, output_size=(64, 36), mirror=True)
     pipe.step()
     assert eng.calls == 0
     assert sink.images[0][0, 0].tolist() == [200, 200, 200]

@@ -15,9 +15,9 @@ import numpy as np
 
 from vcam.config import Config
 from vcam.errors import InputError, ModelError, OutputError
-from vcam.matting import Matter, MattingEngine, ensure_model
+from vcam.matting import MattingEngine, ensure_model
 from vcam.matting.models import ProgressFactory, default_model_dir
-from vcam.pipeline import Pipeline
+from vcam.pipeline import Stages
 from vcam.sinks import Sink
 from vcam.sinks.file import FileSink
 from vcam.sinks.null import NullSink
@@ -158,13 +158,16 @@ def finish_sink(sink: Sink, ok: bool) -> None:
         sink.close()
 
 
-def summarize(pipeline: Pipeline, engine: Matter) -> dict[str, object]:
+def summarize(stages: Stages, alpha_policy: str = "wait") -> dict[str, object]:
+    """The run statistics with what ran: engine (the current one: it may have been reloaded),
+    refiner and alpha policy."""
+    engine = stages.engine
     return {
-        **pipeline.stats.summary(),
+        **stages.stats.summary(),
         "provider": engine.provider,
         "model_input": list(engine.input_size),
         "downsample_ratio": engine.downsample_ratio,
-        "refine": pipeline.refiner.name,
+        "refine": stages.refiner.name,
         "threads": engine.threads,
-        "alpha_policy": pipeline.alpha_policy,
+        "alpha_policy": alpha_policy,
     }

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import shutil
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -43,9 +41,8 @@ from vcam.matting import Matter
 from vcam.matting.models import ProgressFactory
 from vcam.media.formats import ENCODER_PRESETS, OutputFormat, resolve_output_format
 from vcam.media.paths import MATTES, PNG_SEQUENCE, check_folder, place_folder, temp_dir_beside
-from vcam.pipeline import Pipeline
-from vcam.pipeline.pipeline import Matted
-from vcam.pipeline.threads import join_threads, name_native_thread
+from vcam.pipeline.ordered import run_ordered
+from vcam.pipeline.stages import Matted, Stages
 from vcam.signals import hold_stop_signals
 from vcam.sinks.file import FileSink, check_output_path
 from vcam.sinks.pngseq import PngSequenceSink
@@ -55,8 +52,6 @@ __all__ = ["FileOptions", "FrameProgress", "hold_stop_signals", "output_format_f
 
 log = logging.getLogger(__name__)
 _POLL_S = 0.1
-_JOIN_S = 10.0
-_END: Any = object()  # end-of-stream marker passed down the queues
 
 FrameProgress = Callable[[int | None], Callable[[int], None]]
 """Given the expected frame count (None: unknown), returns a function called with the number
@@ -129,21 +124,6 @@ class _Stop(Protocol):
     """Anything that says whether to stop: a threading or multiprocessing Event."""
 
     def is_set(self) -> bool: ...
-
-
-class _NoSource:
-    """Stands in for the pipeline's source: file mode feeds the stages itself."""
-
-    name = "file"
-
-    def __init__(self, fps: float) -> None:
-        self.fps = fps
-
-    def read(self) -> Frame | None:
-        return None
-
-    def close(self) -> None:
-        pass
 
 
 @dataclass(slots=True)
@@ -237,13 +217,13 @@ def process_file(
                 sink = _open_sink(outp, fmt, opts, info, temp_tag)
                 ok = False
                 try:
-                    pipeline = Pipeline(
-                        _NoSource(float(info.rate)), engine, compositor, sink,
+                    stages = Stages(
+                        engine, compositor,
                         output_size=size, mirror=cfg.effect.mirror, on_alpha=_matte_writer(mdir, opts.matte_out),
                         refiner=make_refiner(cfg.model.refine),
                     )
                     tick = frame_progress(info.frame_count) if frame_progress else None
-                    _run(reader, pipeline, sink, compositor, opts, tick, stop)
+                    _run(reader, stages, sink, compositor, opts, tick, stop)
                     with hold_stop_signals():
                         sink.close()
                     ok = True
@@ -257,7 +237,7 @@ def process_file(
                 close()
     finally:
         reader.close()
-    summary = summarize(pipeline, engine)
+    summary = summarize(stages)
     summary.update({
         "input": str(inp),
         "output": str(outp),
@@ -309,7 +289,7 @@ def _matte_writer(folder: Path | None, name: str | None) -> Callable[[Frame, np.
 
 def _run(
     reader: VideoReader,
-    pipeline: Pipeline,
+    stages: Stages,
     sink: _Sink,
     compositor: Compositor,
     opts: FileOptions,
@@ -317,7 +297,7 @@ def _run(
     stop: _Stop | None,
 ) -> None:
     """Decode → matte → composite → encode every frame, overlapped or one after another."""
-    clock, stats = pipeline.clock, pipeline.stats
+    clock, stats = stages.clock, stages.stats
     background = getattr(compositor, "background", None)
     timed = background if isinstance(background, TimedBackground) else None
     start: list[float] = []
@@ -334,14 +314,14 @@ def _run(
         return _Item(d, Frame(d.image, d.index, t0, d.time))
 
     def matte(item: _Item) -> _Item:
-        item.matted = pipeline.matte(pipeline.prepare(item.frame))
+        item.matted = stages.matte(stages.prepare(item.frame))
         return item
 
     def composite(item: _Item) -> _Item:
         assert item.matted is not None
         if timed is not None:
             timed.time = item.decoded.time - start[0]
-        item.image = pipeline.render(item.matted)
+        item.image = stages.render(item.matted)
         item.matted = None
         return item
 
@@ -363,98 +343,15 @@ def _run(
             tick(n - done[0])
         done[0] = n
 
-    stages: list[tuple[str, Callable[[Any], Any]]] = [("matting", matte), ("composite", composite), ("encode", encode)]
+    steps: list[tuple[str, Callable[[Any], Any]]] = [("matting", matte), ("composite", composite), ("encode", encode)]
     if opts.overlap:
-        _run_overlapped(decode, stages, opts.queue_size, report)
+        run_ordered(decode, steps, opts.queue_size, report)
     else:
         last = time.monotonic()
         while (item := decode()) is not None:
-            for _, fn in stages:
+            for _, fn in steps:
                 item = fn(item)
             if time.monotonic() - last >= _POLL_S:
                 report()
                 last = time.monotonic()
     report()
-
-
-def _run_overlapped(
-    produce: Callable[[], Any],
-    stages: Sequence[tuple[str, Callable[[Any], Any]]],
-    queue_size: int,
-    report: Callable[[], None],
-) -> None:
-    """``produce`` on thread ``vcam-decode`` and each stage on ``vcam-<name>``, joined by
-    queues of ``queue_size``. Nothing is dropped: a full queue makes its producer wait. The
-    calling thread waits, calling ``report`` every 0.1 s; the first error of any thread, or
-    an interrupt of the calling thread (Ctrl-C, ``report`` raising), stops every thread
-    before it is raised here."""
-    stop = threading.Event()
-    errors: list[BaseException] = []
-    queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=queue_size) for _ in stages]
-
-    def put(q: queue.Queue[Any], item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=_POLL_S)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def get(q: queue.Queue[Any]) -> Any:
-        while not stop.is_set():
-            try:
-                return q.get(timeout=_POLL_S)
-            except queue.Empty:
-                continue
-        return _END
-
-    def guarded(body: Callable[[], None]) -> Callable[[], None]:
-        def target() -> None:
-            name_native_thread(threading.current_thread().name)
-            try:
-                body()
-            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
-                errors.append(exc)
-                stop.set()
-
-        return target
-
-    def producer() -> None:
-        while not stop.is_set():
-            item = produce()
-            if not put(queues[0], _END if item is None else item):
-                return
-            if item is None:
-                return
-
-    def worker(i: int, fn: Callable[[Any], Any]) -> Callable[[], None]:
-        def body() -> None:
-            out = queues[i + 1] if i + 1 < len(queues) else None
-            while (item := get(queues[i])) is not _END:
-                result = fn(item)
-                if out is not None and not put(out, result):
-                    return
-            if out is not None:
-                put(out, _END)
-
-        return body
-
-    threads = [threading.Thread(target=guarded(producer), name="vcam-decode", daemon=True)]
-    threads += [
-        threading.Thread(target=guarded(worker(i, fn)), name=f"vcam-{name}", daemon=True)
-        for i, (name, fn) in enumerate(stages)
-    ]
-    try:
-        # started inside the try: a stop signal between two starts must still stop and join
-        # the ones started (else they go on decoding from a file that is being closed: -11)
-        for t in threads:
-            t.start()
-        while threads[-1].is_alive() and not stop.is_set():
-            threads[-1].join(_POLL_S)
-            report()
-    finally:
-        stop.set()
-        join_threads([t for t in threads if t.ident is not None], _JOIN_S)
-    if errors:
-        raise errors[0]

@@ -13,7 +13,7 @@ from vcam.config import Config
 from vcam.errors import ControlError
 from vcam.live.daemon import DesktopOptions, open_gated_source, run_desktop
 from vcam.matting.models import ProgressFactory
-from vcam.pipeline import Pipeline
+from vcam.pipeline import LiveRunner, Stages
 from vcam.sources import Source
 
 __all__ = ["run_live"]
@@ -65,11 +65,11 @@ def run_live(
         source: Source = gated or build.open_live_source(cfg)
         stack.callback(source.close)
         sink = build.open_sink(cfg, target, overwrite)
-        pipeline = Pipeline(
-            source, engine, compositor, sink, output_size=cfg.output_size, mirror=cfg.effect.mirror,
-            alpha_policy=cfg.live.alpha,
+        stages = Stages(
+            engine, compositor, output_size=cfg.output_size, mirror=cfg.effect.mirror,
             refiner=make_refiner(cfg.model.refine),
         )
+        pipeline = LiveRunner(source, stages, sink, alpha_policy=cfg.live.alpha)
 
         def close_swapped_source() -> None:  # a source swapped in while running
             if pipeline.source is not source:
@@ -96,6 +96,6 @@ def run_live(
             raise
         finally:
             build.finish_sink(sink, ok)
-            summary = build.summarize(pipeline, pipeline.engine)  # the engine may have been reloaded
+            summary = build.summarize(stages, pipeline.alpha_policy)
             build.write_stats(stats_json, summary)
     return summary

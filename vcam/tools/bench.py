@@ -29,7 +29,7 @@ from vcam.config import Config, validate_config
 from vcam.errors import ConfigError
 from vcam.frames import cover_fit
 from vcam.matting import Matter
-from vcam.pipeline import Pipeline
+from vcam.pipeline import LiveRunner, Stages
 from vcam.pipeline.threads import thread_cpu_seconds
 from vcam.sinks.file import FileSink
 from vcam.sinks.null import CountingSink
@@ -151,12 +151,12 @@ def bench_size(cfg: Config, clip: Path, size: tuple[int, int], frames: int, warm
     source = FileSource(clip, loop=True, pace=True, what="bench clip")
     try:
         warm_stop = threading.Event()
-        Pipeline(source, engine, compositor, CountingSink(warmup, warm_stop), output_size=size).run(warm_stop, 60)
+        LiveRunner(source, Stages(engine, compositor, output_size=size), CountingSink(warmup, warm_stop)).run(warm_stop, 60)
         stop = threading.Event()
         clock = _ThreadClock(frames, pool)
         sink = CountingSink(frames, stop, every=clock)
-        pipe = Pipeline(source, engine, compositor, sink, output_size=size, mirror=cfg.effect.mirror,
-                        alpha_policy=cfg.live.alpha)
+        stages = Stages(engine, compositor, output_size=size, mirror=cfg.effect.mirror)
+        pipe = LiveRunner(source, stages, sink, alpha_policy=cfg.live.alpha)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         pipe.run(stop, duration=frames / 30.0 * 3 + 10)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
@@ -165,7 +165,7 @@ def bench_size(cfg: Config, clip: Path, size: tuple[int, int], frames: int, warm
         source.close()
     assert first is not None
     bare_cpu, bare_wall = bare_inference(engine, first.image)
-    s = pipe.stats
+    s = stages.stats
     cpu_per_frame = cpu / max(1, s.frames_out) * 1000.0
     return BenchResult(
         size=size,

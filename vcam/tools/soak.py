@@ -24,7 +24,7 @@ import yaml
 from vcam.build import build_live_engine
 from vcam.compositing import make_compositor
 from vcam.config import Config, read_yaml, validate_config
-from vcam.pipeline import Pipeline
+from vcam.pipeline import LiveRunner, Stages
 from vcam.sinks.null import CountingSink
 from vcam.sources.file import FileSource
 
@@ -103,10 +103,9 @@ def run_soak(
 
     write_config(0)
     first = validate_config(read_yaml(config_path), str(config_path))
-    pipe = Pipeline(source, build_live_engine(first), make_compositor(first.effect, size, cfg.output_fps), None,  # type: ignore[arg-type]
-                    output_size=size)
+    stages = Stages(build_live_engine(first), make_compositor(first.effect, size, cfg.output_fps), output_size=size)
     controller = Controller(
-        pipe, first, stop=stop, config_path=config_path,
+        stages, first, stop=stop, config_path=config_path,
         load_config=lambda: validate_config(read_yaml(config_path), str(config_path)),
         build_engine=build_live_engine,
     )
@@ -130,9 +129,8 @@ def run_soak(
                 state["rebuilds"] += 1
 
     sink = CountingSink(frames, stop, every)
-    pipe.sink = sink
     try:
-        pipe.run(stop)
+        LiveRunner(source, stages, sink).run(stop)
     finally:
         controller.close()
         source.close()
