@@ -531,3 +531,23 @@ def test_a_second_daemon_refuses_to_start_even_without_the_socket(isolated_home:
     finally:
         third.terminate()
         third.communicate(timeout=60)
+
+
+def test_ctl_parser_socket_and_tray_read_one_command_table() -> None:
+    import argparse
+
+    from vcam.cli import build_parser
+    from vcam.config import MODES
+    from vcam.live.commands import COMMANDS
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    ctl = sub.choices["ctl"]
+    acts = next(a for a in ctl._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(acts.choices) == list(COMMANDS) == ["status", "mode", "background", "mirror", "pause", "resume", "reload", "quit"]
+    assert list(acts.choices["mode"]._actions[-1].choices or []) == list(MODES)
+    run_mode = next(a for a in sub.choices["run"]._actions if a.dest == "mode")
+    assert list(run_mode.choices or []) == list(MODES)
+    for name, command in COMMANDS.items():
+        value = {"mode": "blur", "path": "/tmp/x.png", "bool": True, None: None}[command.value]
+        assert parse_request(Request(name, value).encode()) == Request(name, value)

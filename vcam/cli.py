@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any, get_args
 
 from vcam import __version__
-from vcam.config import Config, load_config, parse_color, parse_size
+from vcam.config import MODES, Config, load_config, parse_color, parse_size
 from vcam.errors import ConfigError, Interrupted, OutputError, VcamError
+from vcam.live.commands import COMMANDS
 from vcam.media.formats import ENCODER_PRESETS
 from vcam.presets import LIVE_PRESET, OFFLINE_PRESET, PRESETS, RefineMethod
 from vcam.signals import DaemonSignals, stop_signals_as_interrupt
@@ -63,7 +64,7 @@ def _color_arg(text: str) -> tuple[int, int, int]:
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", metavar="PATH", help="config file (default ~/.config/vcam/config.yaml if it exists)")
     g = p.add_argument_group("effect")
-    g.add_argument("--mode", "-m", choices=["blur", "replace", "color", "off"], help="background effect")
+    g.add_argument("--mode", "-m", choices=list(MODES), help="background effect")
     g.add_argument("--background", "-b", metavar="PATH", help="image or video for --mode replace")
     g.add_argument("--color", type=_color_arg, metavar="#RRGGBB", help="colour for --mode color")
     g.add_argument("--blur-strength", type=int, metavar="N", help="blur strength 1..100 (sigma in pixels at 720p)")
@@ -336,13 +337,12 @@ def _cmd_ctl(args: argparse.Namespace) -> int:
 
     from vcam.live.control_socket import Request, send_request
 
-    value: str | bool | None = None
-    if args.action == "mode":
-        value = args.mode
-    elif args.action == "background":
-        value = str(Path(args.path).expanduser().absolute())
-    elif args.action == "mirror":
-        value = args.state == "on"
+    kind = COMMANDS[args.action].value
+    value: str | bool | None = getattr(args, "value", None)
+    if kind == "path":
+        value = str(Path(str(value)).expanduser().absolute())
+    elif kind == "bool":
+        value = value == "on"
     status = send_request(Request(args.action, value))
     if args.action == "status":
         print(json.dumps(status, indent=2))
@@ -379,20 +379,14 @@ def _cmd_install_service(args: argparse.Namespace) -> int:
 def _add_desktop_commands(sub: Any) -> None:  # argparse's private _SubParsersAction
     ctl = sub.add_parser("ctl", help="control the running vcam daemon (status, mode, background, pause, ...)")
     acts = ctl.add_subparsers(dest="action", required=True, metavar="ACTION")
-    acts.add_parser("status", help="print the daemon's state as JSON")
-    mode = acts.add_parser("mode", help="switch the background effect")
-    mode.add_argument("mode", choices=["blur", "replace", "color", "off"])
-    bg = acts.add_parser("background", help="replace the background with an image or video file")
-    bg.add_argument("path", metavar="PATH")
-    mirror = acts.add_parser("mirror", help="flip the picture horizontally or not")
-    mirror.add_argument("state", choices=["on", "off"])
-    for name, text in (
-        ("pause", "release the camera and send a 'paused' picture"),
-        ("resume", "undo pause"),
-        ("reload", "read the config file again now"),
-        ("quit", "stop the daemon"),
-    ):
-        acts.add_parser(name, help=text)
+    for command in COMMANDS.values():
+        act = acts.add_parser(command.name, help=command.help)
+        if command.value == "mode":
+            act.add_argument("value", metavar="MODE", choices=MODES)
+        elif command.value == "path":
+            act.add_argument("value", metavar="PATH")
+        elif command.value == "bool":
+            act.add_argument("value", metavar="on|off", choices=["on", "off"])
     ctl.set_defaults(func=_cmd_ctl)
 
     doctor = sub.add_parser("doctor", help="check the setup (virtual camera, cameras, model, tray, config) and say how to fix it")

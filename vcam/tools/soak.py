@@ -23,7 +23,7 @@ import yaml
 
 from vcam.build import build_live_engine
 from vcam.compositing import make_compositor
-from vcam.config import Config, read_yaml, validate_config
+from vcam.config import MODES, Config, read_yaml, validate_config
 from vcam.pipeline import LiveRunner, Stages
 from vcam.sinks.null import CountingSink
 from vcam.sources.file import FileSource
@@ -31,7 +31,6 @@ from vcam.sources.file import FileSource
 __all__ = ["SoakResult", "process_sample", "run_soak"]
 
 log = logging.getLogger(__name__)
-_MODES = ("blur", "color", "replace", "off")
 
 
 def process_sample() -> dict[str, int]:
@@ -118,8 +117,8 @@ def run_soak(
         if n == frames:  # sampled while running, like the start sample
             end.update(process_sample())
         if n % switch_every == 0:
-            state["mode"] = (state["mode"] + 1) % len(_MODES)
-            controller.set_mode(_MODES[state["mode"]])
+            state["mode"] = (state["mode"] + 1) % len(MODES)
+            controller.set_mode(MODES[state["mode"]])
             state["switches"] += 1
         if n % reload_every == 0:
             state["reloads"] += 1
