@@ -36,7 +36,7 @@ from vcam.build import build_engine
 from vcam.config import load_config, parse_size
 from vcam.files.process import FileOptions, process_file
 from vcam.frames import cover_fit
-from vcam.sources.file import VideoReader
+from vcam.media.reader import VideoReader
 
 
 def make_clip(src: Path, dst: Path, size: tuple[int, int], frames: int) -> Path:

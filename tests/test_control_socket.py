@@ -223,12 +223,12 @@ def test_mode_change_is_visible_in_the_next_frames(
     register_memory_backend()
     frames = [split_frame(i) for i in range(20)]
     clip = write_video(tmp_path / "clip.mp4", frames, fps=Fraction(30))
-    from vcam.sources.file import VideoReader
+    from vcam.media.reader import VideoReader
 
     reader = VideoReader(clip)
     decoded = []
-    while (item := reader.read()) is not None:
-        decoded.append(item[0])
+    while (item := reader.read_frame()) is not None:
+        decoded.append(item.image)
     reader.close()
     monkeypatch.setattr(vcam.build, "build_engine", lambda cfg, progress=None, live=False: FakeEngine((16, 9)))
     cfg = validate_config({

@@ -374,7 +374,7 @@ def test_live_test_pattern_at_a_low_rate_stops_on_sigterm_without_waiting_a_fram
 def test_reader_re_times_timestamps_that_restart_and_keeps_every_frame(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """B1/B2: two TS recordings joined; the second one's clock restarts. Every frame comes out
     once, none is taken for a lost one, and the times go on from the first recording."""
-    from vcam.sources.file import VideoReader
+    from vcam.media.reader import VideoReader
 
     clip = _joined_ts(tmp_path / "joined.ts", 60, 60)
     reader = VideoReader(clip, "input video", on_corrupt="fail")

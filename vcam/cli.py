@@ -498,11 +498,9 @@ def entry() -> None:
     """The ``vcam`` command: :func:`main`, then exit.
 
     Every command has closed what it opened when :func:`main` returns. The ``atexit`` handlers
-    still run (logging, and multiprocessing's clean-up after ``--jobs``: without it its
-    resource tracker warns of leaked semaphores), then ``os._exit`` skips the rest of the
-    interpreter's teardown, in which native thread pools (ONNX Runtime, OpenCV, FFmpeg) were
-    seen to crash the process after a clean Ctrl-C: exit -6 ("terminate called without an
-    active exception") after ``vcam run``, -11 after ``vcam process``.
+    still run (logging, multiprocessing's clean-up after ``--jobs``), then ``os._exit`` skips
+    the rest of the interpreter's teardown, where native thread pools crashed the process
+    after a clean Ctrl-C (history: docs/reliability.md, "Exit without the interpreter's teardown").
     """
     import atexit
     import os

@@ -11,7 +11,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vcam.errors import InputError
 from vcam.frames import cover_fit
-from vcam.sources.file import DecodedFrame, VideoReader
+from vcam.media.reader import DecodedFrame, VideoReader
 
 __all__ = [
     "MAX_IMAGE_PIXELS",

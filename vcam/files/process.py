@@ -41,12 +41,12 @@ from vcam.matting import Matter
 from vcam.matting.models import ProgressFactory
 from vcam.media.formats import ENCODER_PRESETS, OutputFormat, resolve_output_format
 from vcam.media.paths import MATTES, PNG_SEQUENCE, check_folder, place_folder, temp_dir_beside
+from vcam.media.reader import CORRUPT_POLICIES, DecodedFrame, VideoReader, format_time
 from vcam.pipeline.ordered import run_ordered
 from vcam.pipeline.stages import Matted, Stages
 from vcam.signals import hold_stop_signals
 from vcam.sinks.file import FileSink, check_output_path
 from vcam.sinks.pngseq import PngSequenceSink
-from vcam.sources.file import CORRUPT_POLICIES, DecodedFrame, VideoReader, format_time
 
 __all__ = ["FileOptions", "FrameProgress", "hold_stop_signals", "output_format_for", "process_file"]
 

@@ -29,11 +29,12 @@ from vcam.config import Config, validate_config
 from vcam.errors import ConfigError
 from vcam.frames import cover_fit
 from vcam.matting import Matter
+from vcam.media.reader import VideoReader
 from vcam.pipeline import LiveRunner, Stages
 from vcam.pipeline.threads import thread_cpu_seconds
 from vcam.sinks.file import FileSink
 from vcam.sinks.null import CountingSink
-from vcam.sources.file import FileSource, VideoReader
+from vcam.sources.file import FileSource
 from vcam.sources.synthetic import TestPatternSource
 
 __all__ = ["BenchResult", "bench_size", "bench_variants", "make_clip", "run_bench"]
@@ -48,10 +49,10 @@ def make_clip(path: Path, size: tuple[int, int], fps: int = 30, frames: int = 90
     if clip is not None:
         reader = VideoReader(clip, "bench clip")
         while len(images) < frames:
-            item = reader.read()
+            item = reader.read_frame()
             if item is None:
                 break
-            images.append(cover_fit(item[0], size))
+            images.append(cover_fit(item.image, size))
         reader.close()
     else:
         pattern = TestPatternSource(size, fps, frames=frames, pace=False)
