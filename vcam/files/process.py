@@ -29,10 +29,10 @@ import cv2
 import numpy as np
 
 from vcam.build import build_engine, summarize, write_stats
-from vcam.compositing import Compositor, PassThrough, ReplaceCompositor, make_compositor
+from vcam.compositing import Compositor, ReplaceCompositor, make_compositor
 from vcam.compositing.backgrounds import TimedBackground, VideoBackground
 from vcam.compositing.blend import alpha_to_u8
-from vcam.compositing.lowres import LowRes
+from vcam.compositing.cutout import AlphaOnly, Cutout
 from vcam.compositing.refine import make_refiner
 from vcam.config import Config
 from vcam.errors import OutputError
@@ -87,24 +87,6 @@ class FileOptions:
             raise ValueError(f"encoder_preset must be one of {ENCODER_PRESETS}, got {self.encoder_preset!r}")
         if self.queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, got {self.queue_size}")
-
-
-class _AlphaOnly(PassThrough):
-    """Mode ``off`` in file mode when mattes are wanted: the picture unchanged, alpha computed."""
-
-    needs_alpha = True
-
-
-class _Transparent:
-    """``--mode remove``: the picture with its alpha as a fourth channel, (H, W, 4) uint8 RGBA
-    (straight, not premultiplied; 255 = person)."""
-
-    needs_alpha = True
-
-    def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None) -> np.ndarray:
-        assert alpha is not None
-        out: np.ndarray = cv2.merge((*cv2.split(image), alpha_to_u8(alpha)))
-        return out
 
 
 class _Sink(Protocol):
@@ -255,13 +237,13 @@ def process_file(
 
 def _compositor(cfg: Config, opts: FileOptions, size: tuple[int, int], rate: Fraction) -> Compositor:
     if opts.transparent:
-        return _Transparent()
+        return Cutout()
     compositor: Compositor = make_compositor(cfg.effect, size, float(rate))
     if isinstance(compositor, ReplaceCompositor) and isinstance(compositor.background, VideoBackground):
         # frame numbers are not time in a variable-frame-rate input: drive it by timestamps
         compositor.background = TimedBackground(compositor.background)
     if opts.matte_out is not None and not compositor.needs_alpha:
-        compositor = _AlphaOnly()
+        compositor = AlphaOnly()
     return compositor
 
 
