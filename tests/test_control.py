@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.desktop_fakes import BACKGROUND, COLOR, PERSON, SIZE, make_rig, split_frame
+from tests.helpers.desktop import BACKGROUND, COLOR, PERSON, SIZE, make_rig, split_frame
 from vcam.errors import InputError
 from vcam.frames import placeholder_image
 from vcam.live.control import STATUS_FIELDS, ControlError

@@ -20,9 +20,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import write_video
-from tests.desktop_fakes import BACKGROUND, COLOR, PERSON, make_rig, split_frame, wait_for
-from tests.fakes import FakeEngine, MemoryCameraBackend, register_memory_backend
+from tests.helpers.cli import wait_for
+from tests.helpers.desktop import BACKGROUND, COLOR, PERSON, make_rig, split_frame
+from tests.helpers.fakes import FakeEngine, MemoryCameraBackend, register_memory_backend
+from tests.helpers.media import write_video
 from vcam.cli import main
 from vcam.config import validate_config
 from vcam.live.control import STATUS_FIELDS, ControlError

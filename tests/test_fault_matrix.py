@@ -43,9 +43,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, count_frames
-from tests.mediafiles import write_clip
-from tests.tlsproxy import SlowProxy, make_ca
+from tests.helpers import REPO
+from tests.helpers.media import count_frames, write_clip
+from tests.helpers.tlsproxy import SlowProxy, make_ca
 from vcam.matting.models import KNOWN_MODELS, sha256_of
 from vcam.setup.service import render_unit, service_command
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, color_frames, write_video
+from tests.helpers import REPO
+from tests.helpers.media import color_frames, write_video
 
 VCAM = REPO / "vcam"
 MODES = ("live", "files", "tools", "setup")

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.desktop_fakes import BACKGROUND, COLOR, SIZE, CameraFactory, FakeCounter, make_rig, split_frame
-from tests.fakes import FakeClock
+from tests.helpers.desktop import BACKGROUND, COLOR, SIZE, CameraFactory, FakeCounter, make_rig, split_frame
+from tests.helpers.fakes import FakeClock
 from vcam.errors import DeviceError
 from vcam.frames import placeholder_image
 from vcam.live.consumers import ConsumerMonitor
@@ -156,9 +156,9 @@ def test_daemon_follows_the_consumers_of_its_virtual_camera(
 
     import vcam.build
     import vcam.live.run
-    from tests.conftest import write_video
-    from tests.desktop_fakes import wait_for
-    from tests.fakes import FakeEngine, MemoryCameraBackend, register_memory_backend
+    from tests.helpers.cli import wait_for
+    from tests.helpers.fakes import FakeEngine, MemoryCameraBackend, register_memory_backend
+    from tests.helpers.media import write_video
     from vcam.config import validate_config
     from vcam.live.control_socket import Request, send_request
     from vcam.live.daemon import DesktopOptions

@@ -6,10 +6,10 @@ import time
 import numpy as np
 import pytest
 
+from tests.helpers.fakes import FakeClock, FakeEngine, ListSource, MemorySink, live_runner
 from vcam.compositing import ColorCompositor, PassThrough
 from vcam.pipeline import LatestSlot, LiveRunner
-
-from fakes import FakeClock, FakeEngine, ListSource, MemorySink, live_runner
+from vcam.sinks import StopRequested
 
 
 def _frames(n: int, size: tuple[int, int] = (64, 36)) -> list[np.ndarray]:
@@ -112,7 +112,7 @@ def test_run_drains_a_finite_source_without_loss_when_nothing_is_slow() -> None:
     # each put waits until the previous item was taken, so nothing is replaced
     class Paced(ListSource):
         def __init__(self, *a: object, **k: object) -> None:
-            super().__init__(*a, **k)  # type: ignore[arg-type]
+            super().__init__(*a, **k)
             self.sink: MemorySink | None = None
 
         def read(self):  # type: ignore[no-untyped-def]
@@ -187,7 +187,7 @@ def test_stats_latency_from_capture_to_sink() -> None:
     lat = s["latency_ms"]
     assert isinstance(lat, dict) and set(lat) == {"p50", "p95", "p99"}
     assert all(v is not None and v > 0 for v in lat.values())
-    assert set(s["stage_ms"]) == {"capture", "prepare", "sink"}  # type: ignore[arg-type]
+    assert set(s["stage_ms"]) == {"capture", "prepare", "sink"}
 
 
 class _SlowEngine(FakeEngine):
@@ -196,12 +196,43 @@ class _SlowEngine(FakeEngine):
         return super().infer(rgb)
 
 
+class _StuckEngine(FakeEngine):
+    """Finishes its first inference at once; every later one waits until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def infer(self, rgb: np.ndarray) -> np.ndarray:
+        if self.calls >= 1:
+            self.release.wait(30)
+        return super().infer(rgb)
+
+
+class _StopAfter(MemorySink):
+    """Asks the run to stop at its ``n``-th picture, noting how many inferences had finished."""
+
+    def __init__(self, n: int, engine: _StuckEngine) -> None:
+        super().__init__()
+        self.n, self.engine = n, engine
+        self.inferences_seen: int | None = None
+
+    def send(self, image: np.ndarray, pts: float | None = None) -> None:
+        super().send(image, pts)
+        if len(self.images) == self.n:
+            self.inferences_seen = self.engine.calls
+            self.engine.release.set()
+            raise StopRequested
+
+
 def test_latest_policy_never_shows_an_unmatted_frame_and_records_alpha_age() -> None:
-    src, sink = _Endless(_frames(4)), MemorySink()
-    pipe = live_runner(src, _SlowEngine(), ColorCompositor((0, 255, 0)), sink, output_size=(64, 36),
+    eng = _StuckEngine()
+    src, sink = _Endless(_frames(4)), _StopAfter(20, eng)
+    pipe = live_runner(src, eng, ColorCompositor((0, 255, 0)), sink, output_size=(64, 36),
                     alpha_policy="latest")
-    pipe.run(threading.Event(), duration=0.6)
-    assert len(sink.images) > 20  # output keeps the source rate (5 ms) although inference takes 30 ms
+    assert pipe.run(threading.Event()) == "sink"
+    # output keeps the source's pace while the model is stuck: 20 pictures on one alpha
+    assert (len(sink.images), sink.inferences_seen) == (20, 1)
     # every frame has its background replaced: an alpha was always applied
     assert all(im[0, -1].tolist() == [0, 255, 0] for im in sink.images)
     age = pipe.stages.stats.alpha_age_ms()

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.desktop_fakes import BACKGROUND, COLOR, PERSON, SIZE, FakeEngine, make_rig, split_frame, wait_for
-from tests.mediafiles import DDS_HEADER
+from tests.helpers.cli import wait_for
+from tests.helpers.desktop import BACKGROUND, COLOR, PERSON, SIZE, make_rig, split_frame
+from tests.helpers.fakes import FakeEngine
+from tests.helpers.media import DDS_HEADER
 from vcam.config import Config
 from vcam.errors import ConfigError, InputError
 from vcam.live.reload import ConfigWatcher, config_loader
@@ -35,7 +37,7 @@ def edited(**sections: dict[str, object]) -> dict[str, object]:
 def rig_with_file(tmp_path: Path, **kw: object):
     path = tmp_path / "config.yaml"
     write(path, BASE, 1)
-    rig = make_rig({"mode": "blur"}, config_path=path, load_config=config_loader(path, required=True), **kw)  # type: ignore[arg-type]
+    rig = make_rig({"mode": "blur"}, config_path=path, load_config=config_loader(path, required=True), **kw)
     return rig, path
 
 
@@ -325,8 +327,8 @@ def _daemon(cfg: Path, *extra: str):  # type: ignore[no-untyped-def]
 
 
 def _status() -> dict[str, object]:
-    from vcam.live.control_socket import Request, send_request
     from vcam.errors import ControlError
+    from vcam.live.control_socket import Request, send_request
 
     try:
         return send_request(Request("status"), timeout=10)

@@ -8,14 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.helpers import EVALDATA
+from tests.helpers.fakes import FakeEngine, ListSource, MemorySink, live_runner
+from tests.helpers.media import portrait_frames, write_video
 from vcam.compositing import PassThrough
 from vcam.frames import Frame
 from vcam.matting import MattingEngine
 from vcam.pipeline.scenecut import SceneCutDetector
 from vcam.sources.file import FileSource
-
-from conftest import EVALDATA, portrait_frames, write_video
-from fakes import FakeEngine, ListSource, MemorySink, live_runner
 
 SIZE = (320, 180)
 N = 6  # frames per scene

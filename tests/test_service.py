@@ -12,7 +12,7 @@ from types import FrameType
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 from vcam.cli import main
 from vcam.errors import OutputError
 from vcam.setup.service import PIPX_COMMAND, install_service, render_unit, service_command, unit_path

@@ -15,15 +15,14 @@ import av
 import cv2
 import numpy as np
 import pytest
-from mediafiles import probe, red_levels, write_clip
 
+from tests.helpers.cli import run_cli
+from tests.helpers.fakes import FakeClock
+from tests.helpers.media import color_frames, probe, red_levels, write_clip, write_video
 from vcam.errors import DeviceError, InputError, VcamError
 from vcam.sources.file import FileSource
 from vcam.sources.synthetic import TestPatternSource
 from vcam.sources.webcam import CameraSource
-
-from conftest import color_frames, run_cli, write_video
-from fakes import FakeClock
 
 
 class FakeCapture:
@@ -168,7 +167,7 @@ def test_resilient_source_holds_then_shows_placeholder_and_reopens_with_backoff(
             raise DeviceError("camera 0 (/dev/video0) cannot be opened")
         return _FlakySource(100, 20, clock)
 
-    src = ResilientSource(reopen, (4, 4), 10.0, hold_s=0.35, backoff_s=(0.5, 4.0), clock=clock, sleep=clock.sleep, first=first)  # type: ignore[arg-type]
+    src = ResilientSource(reopen, (4, 4), 10.0, hold_s=0.35, backoff_s=(0.5, 4.0), clock=clock, sleep=clock.sleep, first=first)
     frames = [src.read() for _ in range(45)]
     kinds = ["real" if not f.placeholder else ("held" if f.image[0, 0, 0] == 10 else "placeholder") for f in frames]
     assert kinds[:2] == ["real", "real"]
@@ -186,10 +185,9 @@ def test_resilient_source_holds_then_shows_placeholder_and_reopens_with_backoff(
 
 
 def test_placeholder_frames_are_passed_through_unprocessed() -> None:
+    from tests.helpers.fakes import FakeEngine, MemorySink, live_runner
     from vcam.compositing import ColorCompositor
     from vcam.frames import Frame
-
-    from fakes import FakeEngine, MemorySink, live_runner
 
     class Once:
         name, fps = "x", 30.0

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.desktop_fakes import SIZE, make_rig
+from tests.helpers.desktop import SIZE, make_rig
 from vcam.errors import VcamError
 from vcam.live.tray import (
     CONFIG_TEMPLATE,
@@ -233,7 +233,7 @@ def test_no_display_means_no_tray_and_one_line(tmp_path: Path, caplog: pytest.Lo
     rig = make_rig()
     probe: Callable[[object], tuple[None, str]] = lambda env: (None, "no graphical session (test)")  # noqa: E731
     with caplog.at_level(logging.INFO, logger="vcam.live.tray"):
-        assert run_tray(rig.controller, rig.stop, probe=probe) is False  # type: ignore[arg-type]
+        assert run_tray(rig.controller, rig.stop, probe=probe) is False
     assert [r.getMessage() for r in caplog.records] == [
         "no tray icon: no graphical session (test); running headless (--no-tray hides this message)"
     ]

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.desktop_fakes import wait_for
+from tests.helpers.cli import wait_for
 from vcam.live.tray import MODE_COLORS
 
 pytestmark = pytest.mark.display

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.fakes import FakeClock, FakeEngine, MemorySink
+from tests.helpers.fakes import FakeClock, FakeEngine, MemorySink
 from vcam.config import Config, validate_config
 from vcam.errors import DeviceError
 from vcam.frames import Frame
@@ -145,15 +144,3 @@ def make_rig(
         watch_consumers=watch_consumers,
     )
     return Rig(controller, pipeline, engine, sink, source, cameras, stop, clock)
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something truthy (bounded; for real threads only)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pyvirtualcam
@@ -144,3 +144,9 @@ class MemoryCameraBackend:
 
 def register_memory_backend() -> None:
     pyvirtualcam.register_backend("memory", MemoryCameraBackend)
+
+
+if TYPE_CHECKING:  # the fakes satisfy the real protocols (scripts/check type-checks tests/helpers)
+    _matter: Matter = FakeEngine()
+    _source: Source = ListSource([])
+    _sink: Sink = MemorySink()
