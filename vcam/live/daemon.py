@@ -1,7 +1,7 @@
 """The desktop daemon around a live pipeline: controller, control socket, config hot reload,
 on-demand camera and tray icon, wired together and stopped by one ``Event``.
 
-:func:`run_desktop` is what ``vcam run`` uses in place of ``Pipeline.run``. Threads (all
+:func:`run_desktop` is what ``vcam run`` uses in place of ``LiveRunner.run``. Threads (all
 named ``vcam-*``) stop when the shared ``stop`` event is set; an error in one of them stops
 the daemon and is re-raised on the calling thread. With a tray icon the pipeline runs on a
 ``vcam-pipeline`` thread and the tray's event loop on the calling (main) thread, as pystray
