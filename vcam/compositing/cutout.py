@@ -25,7 +25,7 @@ class Cutout:
 
     needs_alpha = True
 
-    def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None) -> np.ndarray:
+    def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None, t: float | None = None) -> np.ndarray:
         assert alpha is not None
         out: np.ndarray = cv2.merge((*cv2.split(image), alpha_to_u8(alpha)))
         return out

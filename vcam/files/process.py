@@ -205,7 +205,7 @@ def process_file(
                         refiner=make_refiner(cfg.model.refine),
                     )
                     tick = frame_progress(info.frame_count) if frame_progress else None
-                    _run(reader, stages, sink, compositor, opts, tick, stop)
+                    _run(reader, stages, sink, opts, tick, stop)
                     with hold_stop_signals():
                         sink.close()
                     ok = True
@@ -273,16 +273,12 @@ def _run(
     reader: VideoReader,
     stages: Stages,
     sink: _Sink,
-    compositor: Compositor,
     opts: FileOptions,
     tick: Callable[[int], None] | None,
     stop: _Stop | None,
 ) -> None:
     """Decode → matte → composite → encode every frame, overlapped or one after another."""
     clock, stats = stages.clock, stages.stats
-    background = getattr(compositor, "background", None)
-    timed = background if isinstance(background, TimedBackground) else None
-    start: list[float] = []
 
     def decode() -> _Item | None:
         t0 = clock()
@@ -291,8 +287,6 @@ def _run(
             return None
         stats.stage("capture", clock() - t0)
         stats.frame_in()
-        if not start:
-            start.append(d.time)
         return _Item(d, Frame(d.image, d.index, t0, d.time))
 
     def matte(item: _Item) -> _Item:
@@ -301,8 +295,6 @@ def _run(
 
     def composite(item: _Item) -> _Item:
         assert item.matted is not None
-        if timed is not None:
-            timed.time = item.decoded.time - start[0]
         item.image = stages.render(item.matted)
         item.matted = None
         return item

@@ -194,6 +194,6 @@ class Stages:
         if self.on_alpha is not None:
             self.on_alpha(frame, full)
         low = LowRes(item.small, item.alpha) if item.small is not None else None
-        out = compositor(frame.image, full, low)
+        out = compositor(frame.image, full, low, frame.pts)
         self.stats.stage("composite", self.clock() - t1)
         return out
