@@ -538,8 +538,8 @@ def test_ctl_parser_socket_and_tray_read_one_command_table() -> None:
     import argparse
 
     from vcam.cli import build_parser
+    from vcam.commands import COMMANDS
     from vcam.config import MODES
-    from vcam.live.commands import COMMANDS
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

@@ -59,8 +59,12 @@ def test_no_module_imports_a_mode_it_may_not() -> None:
 def test_top_level_holds_at_most_ten_modules() -> None:
     modules = sorted(p.name for p in VCAM.glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
     assert modules == [
-        "backoff.py", "build.py", "cli.py", "config.py", "errors.py", "frames.py", "presets.py", "signals.py",
+        "backoff.py", "build.py", "cli.py", "commands.py", "config.py", "errors.py", "frames.py", "presets.py",
+        "signals.py",
     ]
+
+
+_LOADED = "sorted(m for m in sys.modules if m.startswith(('vcam.live', 'vcam.tools', 'vcam.setup')))"
 
 
 @pytest.mark.usefixtures("isolated_home")
@@ -71,15 +75,36 @@ def test_a_real_vcam_process_loads_nothing_of_live_mode(tmp_path: Path) -> None:
         "import sys\n"
         "from vcam.cli import main\n"
         f"rc = main(['process', {str(clip)!r}, '-o', {str(out)!r}, '--mode', 'color', '--model-input', '64x36'])\n"
-        "print(rc, sorted(m for m in sys.modules if m.startswith(('vcam.live', 'vcam.tools', 'vcam.setup'))))\n"
+        f"print(rc, {_LOADED})\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path
     )
-    # the CLI builds the 'vcam ctl' parser from the command table, an import-free module:
-    # the only piece of live/ a file run may load
-    assert done.stdout.splitlines()[-1] == "0 ['vcam.live', 'vcam.live.commands']", done.stderr
+    # the CLI builds the 'vcam ctl' parser from vcam/commands.py (foundation, pure data)
+    assert done.stdout.splitlines()[-1] == "0 []", done.stderr
     assert out.is_file()
+
+
+@pytest.mark.usefixtures("isolated_home")
+def test_vcam_process_help_loads_nothing_of_live_mode(tmp_path: Path) -> None:
+    code = (
+        "import contextlib, io, sys\n"
+        "from vcam.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        "        main(['process', '--help'])\n"
+        "    except SystemExit as exc:\n"
+        "        rc = exc.code\n"
+        f"print(rc, {_LOADED})\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.stdout.splitlines()[-1] == "0 []", done.stderr
+    imports = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "vcam", "process", "--help"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert imports.returncode == 0, imports.stderr
+    assert [line for line in imports.stderr.splitlines() if "vcam.live" in line] == []
 
 
 def test_signal_handlers_are_installed_only_in_signals_py() -> None:

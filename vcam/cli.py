@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, get_args
 
 from vcam import __version__
+from vcam.commands import COMMANDS
 from vcam.config import MODES, Config, load_config, parse_color, parse_size
 from vcam.errors import ConfigError, Interrupted, OutputError, VcamError
-from vcam.live.commands import COMMANDS
 from vcam.media.formats import ENCODER_PRESETS
 from vcam.presets import LIVE_PRESET, OFFLINE_PRESET, PRESETS, RefineMethod
 from vcam.signals import DaemonSignals, stop_signals_as_interrupt

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vcam import __version__
+from vcam.commands import COMMANDS
 from vcam.compositing import Compositor, make_compositor
 from vcam.config import MODES, Config, EffectConfig
 from vcam.errors import ConfigError, ControlError, VcamError
@@ -32,6 +33,7 @@ __all__ = [
     "Controller",
     "IDLE_REASON",
     "PAUSED_REASON",
+    "run_command",
 ]
 
 log = logging.getLogger(__name__)
@@ -391,6 +393,21 @@ class Controller:
         except Exception as exc:  # see above; the traceback goes to the debug log
             log.debug("building %s failed", key, exc_info=True)
             raise ControlError(f"{key}: cannot be applied ({_describe(exc)})") from exc
+
+
+def run_command(controller: Controller, name: str, value: Any = None) -> None:
+    """Apply the control command ``name`` (a key of :data:`vcam.commands.COMMANDS`) with
+    ``value`` (a mode name, a path, a bool, or None for a command that takes none)."""
+    command = COMMANDS[name]
+    if command.method is None:
+        return
+    method = getattr(controller, command.method)
+    if command.value is None:
+        method() if command.argument is None else method(command.argument)
+    elif command.value == "bool":
+        method(bool(value))
+    else:
+        method(str(value))
 
 
 def _built(what: str, build: Callable[[], Compositor]) -> Compositor:

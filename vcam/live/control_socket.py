@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vcam.commands import COMMANDS
 from vcam.config import MODES, non_regular_kind
 from vcam.errors import ControlError, VcamError
-from vcam.live.commands import COMMANDS, run_command
 
 if TYPE_CHECKING:  # the client side (vcam ctl) does not need the controller's imports
     from vcam.live.control import Controller
@@ -386,6 +386,8 @@ class ControlServer:
 
     def handle(self, data: bytes) -> dict[str, Any]:
         """The reply object for one request line."""
+        from vcam.live.control import run_command  # the server side only (see TYPE_CHECKING above)
+
         c = self.controller
         try:
             req = parse_request(data)

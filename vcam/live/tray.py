@@ -35,8 +35,7 @@ from vcam.backoff import Backoff
 from vcam.compositing.backgrounds import VIDEO_SUFFIXES
 from vcam.config import MODES, default_config_path
 from vcam.errors import VcamError
-from vcam.live.commands import run_command
-from vcam.live.control import Controller
+from vcam.live.control import Controller, run_command
 
 __all__ = [
     "IMAGE_SUFFIXES",
