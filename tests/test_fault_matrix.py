@@ -59,7 +59,7 @@ EXPECTED: dict[str, dict[str, int | str]] = {
     "process-overwrite": dict(_STOPS),
     "process-jobs": dict(_STOPS),
     # vcam run: Ctrl-C exits 130 (pressed again and again while it stops, too: SIGINT-repeated);
-    # SIGTERM is a clean stop and exits 0 (vcam/live/daemon.py _signals sets the stop event and
+    # SIGTERM is a clean stop and exits 0 (vcam.signals.DaemonSignals sets the stop event and
     # run_live returns normally).
     "run": {"SIGINT": 130, "SIGINT-repeated": 130, "SIGTERM": 0, "SIGHUP": RELOADS},
     "models-fetch": dict(_STOPS),
