@@ -32,8 +32,8 @@ from vcam.compositing.refine import BilinearRefiner
 from vcam.frames import cover_fit
 from vcam.matting import MattingEngine
 from vcam.matting.models import default_model_dir, ensure_model
+from vcam.media.reader import VideoReader
 from vcam.presets import LIVE_PRESET, PRESETS
-from vcam.sources.file import VideoReader
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(1)
     reader = VideoReader(args.clip, "clip")
     images: list[np.ndarray] = []
-    while len(images) < args.frames and (item := reader.read()) is not None:
-        images.append(cover_fit(item[0], args.size))
+    while len(images) < args.frames and (item := reader.read_frame()) is not None:
+        images.append(cover_fit(item.image, args.size))
     reader.close()
     if not images:
         print(f"{args.clip}: no frames", file=sys.stderr)

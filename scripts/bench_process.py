@@ -32,11 +32,11 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vcam.app import build_engine
+from vcam.build import build_engine
 from vcam.config import load_config, parse_size
-from vcam.fileproc import FileOptions, process_file
+from vcam.files.process import FileOptions, process_file
 from vcam.frames import cover_fit
-from vcam.sources.file import VideoReader
+from vcam.media.reader import VideoReader
 
 
 def make_clip(src: Path, dst: Path, size: tuple[int, int], frames: int) -> Path:

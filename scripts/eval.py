@@ -22,7 +22,7 @@ latter in the separate evaluation environment (``.venv-eval``, see docs/quality.
 reported as unavailable with the reason.
 
 Metrics (MAD, MSE, Grad, dtSSD, IoU, flicker) are those of shared/evaldata/README.md, see
-:mod:`vcam.evaluation.metrics`; each is computed per clip at the clip's own resolution and
+:mod:`vcam.tools.evaluation.metrics`; each is computed per clip at the clip's own resolution and
 averaged over the clips of a kind (comp, davis, real). The per-kind "infer"/"refine" columns
 are medians of per-frame wall time during scoring. Speed is then measured on its own: the
 first 720p comp clip's frames are run through every setting in turn, for several rounds, and
@@ -56,12 +56,12 @@ import cv2
 import numpy as np
 
 from vcam.compositing.refine import BilinearRefiner, GuidedRefiner, Refiner
-from vcam.evaluation import ClipScorer, luma
 from vcam.matting import MattingEngine
 from vcam.matting.engine import available_cores, shrink_frame
 from vcam.matting.models import default_model_dir, ensure_model
 from vcam.pipeline.scenecut import SceneCutDetector
 from vcam.presets import DESIGNED_DEFAULT, LIVE_PRESET, PRESETS
+from vcam.tools.evaluation import ClipScorer, luma
 
 log = logging.getLogger("vcam.eval")
 REPO = Path(__file__).resolve().parents[1]

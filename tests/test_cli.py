@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.helpers import REPO
+from tests.helpers.cli import last_line, run_cli, spawn_vcam, wait_for
+from tests.helpers.fakes import MemoryCameraBackend, register_memory_backend
+from tests.helpers.media import count_frames, portrait_frames, write_video
 from vcam.sinks.virtualcam import SETUP_HINT
-
-from conftest import REPO, count_frames, last_line, portrait_frames, run_cli, write_video
-from fakes import MemoryCameraBackend, register_memory_backend
 
 pytestmark = pytest.mark.usefixtures("isolated_home")
 
@@ -180,30 +181,15 @@ def test_models_list_and_devices(capsys: pytest.CaptureFixture[str], model_path:
     assert out.splitlines()[-1].startswith("pyvirtualcam backends: ")
 
 
-def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
-    """vcam in a child process, with this test's HOME/XDG/VCAM_MODEL_DIR environment."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "vcam", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
-
-
-def _wait_for(proc: subprocess.Popen[bytes], predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached")
-
-
 def test_ctrl_c_in_process_leaves_no_output(tmp_path: Path, isolated_home: Path) -> None:
     frames = [np.full((360, 640, 3), i % 256, np.uint8) for i in range(300)]
     video = write_video(tmp_path / "long.mp4", frames, 30)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    proc = _spawn(["process", str(video), "-o", str(out_dir / "o.mp4"), "--matte-out", str(out_dir / "m")])
+    proc = spawn_vcam(["process", str(video), "-o", str(out_dir / "o.mp4"), "--matte-out", str(out_dir / "m")])
     # wait until it is writing (the hidden temporary files exist), then interrupt
     try:
-        _wait_for(proc, lambda: len(list(out_dir.iterdir())) >= 2)
+        wait_for(lambda: len(list(out_dir.iterdir())) >= 2, 60.0, "the temporary outputs", proc=proc)
     except AssertionError:
         proc.kill()
         _, err = proc.communicate(timeout=30)
@@ -215,14 +201,25 @@ def test_ctrl_c_in_process_leaves_no_output(tmp_path: Path, isolated_home: Path)
     assert list(out_dir.iterdir()) == []
 
 
+def _frames_out() -> int:
+    """The running daemon's output frame count, from its control socket (0 while it has none)."""
+    from vcam.errors import ControlError
+    from vcam.live.control_socket import Request, send_request
+
+    try:
+        return int(send_request(Request("status"), timeout=5.0)["frames_out"])
+    except ControlError:
+        return 0
+
+
 def test_ctrl_c_in_run_exits_130_and_writes_stats(tmp_path: Path, isolated_home: Path) -> None:
     stats = tmp_path / "s.json"
-    proc = _spawn(["run", "--source", "testpattern", "--size", "320x180", "--output", "null", "--stats-json", str(stats)])
+    proc = spawn_vcam(["run", "--source", "testpattern", "--size", "320x180", "--output", "null", "--stats-json", str(stats)])
     assert proc.stderr is not None
     line = b""
     while b"running:" not in line and proc.poll() is None:
         line = proc.stderr.readline()
-    time.sleep(1.0)  # let frames flow
+    wait_for(lambda: _frames_out() > 0, 60.0, "frames to reach the sink", proc=proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err.decode()
@@ -328,8 +325,8 @@ class _Daemon:
 
 
 def _status() -> dict[str, object]:
-    from vcam.control_socket import Request, send_request
     from vcam.errors import ControlError
+    from vcam.live.control_socket import Request, send_request
 
     try:
         return send_request(Request("status"), timeout=10)
@@ -450,7 +447,7 @@ def test_a_full_disk_while_recording_keeps_the_recording(isolated_home: Path, tm
 def test_a_background_pillow_cannot_decode_is_one_clear_line_at_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A picture whose decoder is missing from Pillow (it raises NotImplementedError, not an
     OSError) is a known bad input at start-up too: exit 1 with its line, not an internal error."""
-    from mediafiles import DDS_HEADER
+    from tests.helpers.media import DDS_HEADER
 
     bad = tmp_path / "bad.png"
     bad.write_bytes(DDS_HEADER)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.helpers.media import write_video
 from vcam.compositing import (
     BlurCompositor,
     ColorCompositor,
@@ -21,8 +22,6 @@ from vcam.compositing.refine import upsample_alpha
 from vcam.config import EffectConfig
 from vcam.errors import InputError
 from vcam.frames import cover_fit
-
-from conftest import write_video
 
 
 def _img(h: int, w: int, rgb: tuple[int, int, int]) -> np.ndarray:

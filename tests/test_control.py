@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.desktop_fakes import BACKGROUND, COLOR, PERSON, SIZE, make_rig, split_frame
-from vcam.control import STATUS_FIELDS, ControlError
+from tests.helpers.desktop import BACKGROUND, COLOR, PERSON, SIZE, make_rig, split_frame
 from vcam.errors import InputError
-from vcam.ondemand import placeholder_image
+from vcam.frames import placeholder_image
+from vcam.live.control import STATUS_FIELDS, ControlError
 
 
 def test_mode_change_applies_to_the_next_frame() -> None:
@@ -135,12 +135,12 @@ def test_quit_sets_the_stop_event() -> None:
 def test_the_camera_is_released_while_the_virtual_camera_is_being_reopened() -> None:
     rig = make_rig({"mode": "color"})
     rig.frame()
-    rig.sink.available = False  # type: ignore[attr-defined]  # as ResilientSink reports it
+    rig.sink.available = False  # as ResilientSink reports it
     out = rig.frame()
     assert np.array_equal(out, placeholder_image(SIZE, "virtual camera unavailable"))
     assert rig.cameras.log == ["open 0", "close 0"]
     assert rig.controller.status()["camera"] == "released (virtual camera unavailable)"
-    rig.sink.available = True  # type: ignore[attr-defined]
+    rig.sink.available = True
     out = rig.frame()
     assert rig.cameras.log == ["open 0", "close 0", "open 0"]
     assert (out[BACKGROUND] == COLOR).all()

@@ -20,13 +20,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import write_video
-from tests.desktop_fakes import BACKGROUND, COLOR, PERSON, make_rig, split_frame, wait_for
-from tests.fakes import FakeEngine, MemoryCameraBackend, register_memory_backend
+from tests.helpers.cli import wait_for
+from tests.helpers.desktop import BACKGROUND, COLOR, PERSON, make_rig, split_frame
+from tests.helpers.fakes import FakeEngine, MemoryCameraBackend, register_memory_backend
+from tests.helpers.media import write_video
 from vcam.cli import main
 from vcam.config import validate_config
-from vcam.control import STATUS_FIELDS, ControlError
-from vcam.control_socket import ControlServer, Request, default_socket_path, parse_request, send_request
+from vcam.live.control import STATUS_FIELDS, ControlError
+from vcam.live.control_socket import ControlServer, Request, default_socket_path, parse_request, send_request
 
 
 @pytest.mark.parametrize(
@@ -216,20 +217,21 @@ def test_mode_change_is_visible_in_the_next_frames(
 ) -> None:
     """The daemon in a thread (file source, in-memory virtual camera, fake engine so the output
     is exact): frames before `mode off` are composited, frames after it are the input as is."""
-    import vcam.app
-    from vcam.daemon import DesktopOptions
+    import vcam.build
+    import vcam.live.run
+    from vcam.live.daemon import DesktopOptions
 
     register_memory_backend()
     frames = [split_frame(i) for i in range(20)]
     clip = write_video(tmp_path / "clip.mp4", frames, fps=Fraction(30))
-    from vcam.sources.file import VideoReader
+    from vcam.media.reader import VideoReader
 
     reader = VideoReader(clip)
     decoded = []
-    while (item := reader.read()) is not None:
-        decoded.append(item[0])
+    while (item := reader.read_frame()) is not None:
+        decoded.append(item.image)
     reader.close()
-    monkeypatch.setattr(vcam.app, "build_engine", lambda cfg, progress=None, live=False: FakeEngine((16, 9)))
+    monkeypatch.setattr(vcam.build, "build_engine", lambda cfg, progress=None, live=False: FakeEngine((16, 9)))
     cfg = validate_config({
         "camera": {"device": str(clip), "size": [64, 36], "fps": 30},
         "effect": {"mode": "color", "color": list(COLOR)},
@@ -242,7 +244,7 @@ def test_mode_change_is_visible_in_the_next_frames(
 
     def daemon() -> None:
         try:
-            vcam.app.run_live(cfg, target="virtualcam", stop=stop, desktop=DesktopOptions())
+            vcam.live.run.run_live(cfg, target="virtualcam", stop=stop, desktop=DesktopOptions())
         except BaseException as exc:
             errors.append(exc)
 
@@ -450,7 +452,7 @@ def test_ctl_background_fifo_is_refused_by_the_client(
 
 
 def test_ctl_reload_of_a_fifo_config_is_answered_and_the_daemon_stays_controllable(tmp_path: Path) -> None:
-    from vcam.reload import config_loader
+    from vcam.live.reload import config_loader
 
     fifo = tmp_path / "config.yaml"
     os.mkfifo(fifo)
@@ -530,3 +532,23 @@ def test_a_second_daemon_refuses_to_start_even_without_the_socket(isolated_home:
     finally:
         third.terminate()
         third.communicate(timeout=60)
+
+
+def test_ctl_parser_socket_and_tray_read_one_command_table() -> None:
+    import argparse
+
+    from vcam.cli import build_parser
+    from vcam.commands import COMMANDS
+    from vcam.config import MODES
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    ctl = sub.choices["ctl"]
+    acts = next(a for a in ctl._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(acts.choices) == list(COMMANDS) == ["status", "mode", "background", "mirror", "pause", "resume", "reload", "quit"]
+    assert list(acts.choices["mode"]._actions[-1].choices or []) == list(MODES)
+    run_mode = next(a for a in sub.choices["run"]._actions if a.dest == "mode")
+    assert list(run_mode.choices or []) == list(MODES)
+    for name, command in COMMANDS.items():
+        value = {"mode": "blur", "path": "/tmp/x.png", "bool": True, None: None}[command.value]
+        assert parse_request(Request(name, value).encode()) == Request(name, value)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from vcam.cli import main
-from vcam.doctor import Check, System, format_checks, run_checks
 from vcam.errors import ControlError
+from vcam.setup.doctor import Check, System, format_checks, run_checks
 
 
 def no_daemon() -> dict[str, object]:
@@ -182,11 +182,11 @@ def test_model_file_that_is_a_folder(isolated_home: Path, tmp_path: Path, monkey
 
 
 def test_doctor_exit_status(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import vcam.doctor
+    import vcam.setup.doctor
 
-    monkeypatch.setattr(vcam.doctor, "run_checks", lambda path: [Check("config", "ok", "fine")])
+    monkeypatch.setattr(vcam.setup.doctor, "run_checks", lambda path: [Check("config", "ok", "fine")])
     assert main(["doctor"]) == 0
-    monkeypatch.setattr(vcam.doctor, "run_checks", lambda path: [Check("cameras", "fail", "none", "plug one in")])
+    monkeypatch.setattr(vcam.setup.doctor, "run_checks", lambda path: [Check("cameras", "fail", "none", "plug one in")])
     assert main(["doctor"]) == 1
     assert capsys.readouterr().out.splitlines()[-3:] == [
         "FAIL  cameras: none", "      fix: plug one in", "1 problem(s), 0 warning(s)"]

@@ -6,11 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers.media import portrait_frames
 from vcam.compositing import upsample_alpha
 from vcam.errors import ModelError
 from vcam.matting import MattingEngine, available_cores
-
-from conftest import portrait_frames
 
 
 def test_alpha_shape_dtype_and_range(model_path: Path) -> None:

@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from vcam.evaluation import clip_metrics, luma
-
-from conftest import REPO, portrait_frames, write_video
+from tests.helpers import REPO
+from tests.helpers.media import portrait_frames, write_video
+from vcam.tools.evaluation import clip_metrics, luma
 
 
 def _load_eval() -> ModuleType:

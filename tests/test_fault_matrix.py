@@ -43,11 +43,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, count_frames
-from tests.mediafiles import write_clip
-from tests.tlsproxy import SlowProxy, make_ca
+from tests.helpers import REPO
+from tests.helpers.media import count_frames, write_clip
+from tests.helpers.tlsproxy import SlowProxy, make_ca
 from vcam.matting.models import KNOWN_MODELS, sha256_of
-from vcam.service import render_unit, service_command
+from vcam.setup.service import render_unit, service_command
 
 # The one table of expected outcomes (issue 17's exit-code decision). An integrator changing
 # what a signal means changes it here. RELOADS: the daemon keeps running (SIGHUP = reload
@@ -59,7 +59,7 @@ EXPECTED: dict[str, dict[str, int | str]] = {
     "process-overwrite": dict(_STOPS),
     "process-jobs": dict(_STOPS),
     # vcam run: Ctrl-C exits 130 (pressed again and again while it stops, too: SIGINT-repeated);
-    # SIGTERM is a clean stop and exits 0 (vcam/daemon.py _signals sets the stop event and
+    # SIGTERM is a clean stop and exits 0 (vcam.signals.DaemonSignals sets the stop event and
     # run_live returns normally).
     "run": {"SIGINT": 130, "SIGINT-repeated": 130, "SIGTERM": 0, "SIGHUP": RELOADS},
     "models-fetch": dict(_STOPS),
@@ -90,7 +90,7 @@ class Case:
     # exists beforehand is one it was told to replace (--overwrite, --force).
     outputs: dict[str, Callable[[Path], str | None]]
     new_dirs: set[str] = dataclasses.field(default_factory=set)  # folders it may create on the way
-    # files it keeps on purpose outside the user area: the daemon's lock (vcam/control_socket.py
+    # files it keeps on purpose outside the user area: the daemon's lock (vcam/live/control_socket.py
     # lock_daemon; removing it at exit would race with the next daemon taking it)
     state_files: set[str] = dataclasses.field(default_factory=set)
     socket: Path | None = None
@@ -415,7 +415,7 @@ def _wait(cond: Callable[[], bool], timeout: float, proc: subprocess.Popen[bytes
 
 def _keeps_running(proc: subprocess.Popen[bytes], log: Log, case: Case) -> None:
     """SIGHUP to the daemon: it reloads, still runs and still answers on its socket."""
-    from vcam.control_socket import Request, send_request
+    from vcam.live.control_socket import Request, send_request
 
     reloaded = _wait(lambda: "reloading config file" in log.text(), _WAIT_S, proc)
     assert reloaded and proc.poll() is None, f"SIGHUP did not reload a running daemon (exit {proc.poll()}):\n{log.text()[-3000:]}"

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vcam.evaluation import ClipScorer, clip_metrics, gradient_magnitude, luma
+from vcam.tools.evaluation import ClipScorer, clip_metrics, gradient_magnitude, luma
 
 # Two frames of 1x4 pixels; the expected values are worked out in the comments.
 P = np.array([[[0, 0.5, 1, 0.25]], [[1, 1, 0, 0]]], np.float32)

@@ -381,7 +381,7 @@ def unreadable_model(tmp_path: Path, model_path: Path) -> Iterator[Path]:
 def clip(tmp_path: Path) -> Path:
     import numpy as np
 
-    from tests.mediafiles import write_clip
+    from tests.helpers.media import write_clip
 
     return write_clip(tmp_path / "in.mp4", [np.full((64, 64, 3), 90, np.uint8)] * 2, audio=None)
 

@@ -10,11 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.desktop_fakes import BACKGROUND, COLOR, SIZE, CameraFactory, FakeCounter, make_rig, split_frame
-from tests.fakes import FakeClock
-from vcam.control import IDLE_REASON
+from tests.helpers.desktop import BACKGROUND, COLOR, SIZE, CameraFactory, FakeCounter, make_rig, split_frame
+from tests.helpers.fakes import FakeClock
 from vcam.errors import DeviceError
-from vcam.ondemand import ConsumerMonitor, GatedSource, count_consumers, device_holders, placeholder_image
+from vcam.frames import placeholder_image
+from vcam.live.consumers import ConsumerMonitor
+from vcam.live.control import IDLE_REASON
+from vcam.media.devices import count_consumers, device_holders
+from vcam.sources.gated import GatedSource
 
 
 def on_demand_rig(counter: FakeCounter):
@@ -79,7 +82,7 @@ def test_placeholders_are_paced_and_a_failing_camera_is_retried(caplog: pytest.L
     assert a is not None and b is not None
     assert (a.timestamp, b.timestamp) == (100.0, 100.1)  # the second waited one placeholder period
     src.set_gate(lambda: None)
-    with caplog.at_level(logging.ERROR, logger="vcam.ondemand"):
+    with caplog.at_level(logging.ERROR, logger="vcam.sources.gated"):
         f1 = src.read()
         f2 = src.read()
     assert f1 is not None and f2 is not None
@@ -151,17 +154,18 @@ def test_daemon_follows_the_consumers_of_its_virtual_camera(
     import threading
     from fractions import Fraction
 
-    import vcam.app
-    from tests.conftest import write_video
-    from tests.desktop_fakes import wait_for
-    from tests.fakes import FakeEngine, MemoryCameraBackend, register_memory_backend
+    import vcam.build
+    import vcam.live.run
+    from tests.helpers.cli import wait_for
+    from tests.helpers.fakes import FakeEngine, MemoryCameraBackend, register_memory_backend
+    from tests.helpers.media import write_video
     from vcam.config import validate_config
-    from vcam.control_socket import Request, send_request
-    from vcam.daemon import DesktopOptions
+    from vcam.live.control_socket import Request, send_request
+    from vcam.live.daemon import DesktopOptions
 
     register_memory_backend()
     clip = write_video(tmp_path / "clip.mp4", [split_frame(i) for i in range(10)], fps=Fraction(30))
-    monkeypatch.setattr(vcam.app, "build_engine", lambda cfg, progress=None, live=False: FakeEngine((16, 9)))
+    monkeypatch.setattr(vcam.build, "build_engine", lambda cfg, progress=None, live=False: FakeEngine((16, 9)))
     cfg = validate_config({
         "camera": {"device": str(clip), "size": list(SIZE), "fps": 30, "on_demand": True},
         "effect": {"mode": "color", "color": list(COLOR)},
@@ -178,7 +182,7 @@ def test_daemon_follows_the_consumers_of_its_virtual_camera(
     stop = threading.Event()
     before = len(MemoryCameraBackend.instances)
     t = threading.Thread(
-        target=vcam.app.run_live, args=(cfg,),
+        target=vcam.live.run.run_live, args=(cfg,),
         kwargs={"target": "virtualcam", "stop": stop, "desktop": DesktopOptions(consumer_counter=counter_for)},
         name="vcam-daemon-test", daemon=True,
     )

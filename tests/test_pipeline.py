@@ -6,10 +6,10 @@ import time
 import numpy as np
 import pytest
 
+from tests.helpers.fakes import FakeClock, FakeEngine, ListSource, MemorySink, live_runner
 from vcam.compositing import ColorCompositor, PassThrough
-from vcam.pipeline import LatestSlot, Pipeline
-
-from fakes import FakeClock, FakeEngine, ListSource, MemorySink
+from vcam.pipeline import LatestSlot, LiveRunner
+from vcam.sinks import StopRequested
 
 
 def _frames(n: int, size: tuple[int, int] = (64, 36)) -> list[np.ndarray]:
@@ -22,9 +22,9 @@ def _frames(n: int, size: tuple[int, int] = (64, 36)) -> list[np.ndarray]:
     return out
 
 
-def _pipe(n: int = 5, **kw: object) -> tuple[Pipeline, ListSource, FakeEngine, MemorySink]:
+def _pipe(n: int = 5, **kw: object) -> tuple[LiveRunner, ListSource, FakeEngine, MemorySink]:
     src, eng, sink = ListSource(_frames(n)), FakeEngine(), MemorySink()
-    pipe = Pipeline(src, eng, ColorCompositor((0, 255, 0)), sink, output_size=(64, 36), **kw)  # type: ignore[arg-type]
+    pipe = live_runner(src, eng, ColorCompositor((0, 255, 0)), sink, output_size=(64, 36), **kw)
     return pipe, src, eng, sink
 
 
@@ -37,7 +37,7 @@ def test_step_processes_every_frame_in_order() -> None:
     assert [int(im[0, 0, 2]) for im in sink.images] == [0, 1, 2, 3, 4]  # person kept, in order
     assert sink.images[0][0, -1].tolist() == [0, 255, 0]
     assert sink.pts == [0.0, 1 / 30, 2 / 30, 3 / 30, 4 / 30]
-    assert pipe.stats.frames_in == 5 and pipe.stats.frames_out == 5 and pipe.stats.dropped == 0
+    assert pipe.stages.stats.frames_in == 5 and pipe.stages.stats.frames_out == 5 and pipe.stages.stats.dropped == 0
 
 
 def test_mirror_flips_before_matting() -> None:
@@ -50,42 +50,48 @@ def test_mirror_flips_before_matting() -> None:
 def test_frames_are_fitted_to_the_output_size() -> None:
     src = ListSource([np.zeros((100, 100, 3), np.uint8)])
     sink = MemorySink()
-    pipe = Pipeline(src, FakeEngine(), PassThrough(), sink, output_size=(64, 36))  # type: ignore[arg-type]
+    pipe = live_runner(src, FakeEngine(), PassThrough(), sink, output_size=(64, 36))
     pipe.step()
     assert sink.images[0].shape == (36, 64, 3)
 
 
 def test_state_resets_on_start_size_change_after_off_and_on_source_change() -> None:
-    imgs = _frames(2) + _frames(2, size=(80, 45))
+    imgs = _frames(2) + _frames(3, size=(80, 45))
     src, eng, sink = ListSource(imgs), FakeEngine(), MemorySink()
-    pipe = Pipeline(src, eng, ColorCompositor((0, 0, 0)), sink, output_size=(80, 45))  # type: ignore[arg-type]
-    pipe.output_size = (64, 36)
+    pipe = live_runner(src, eng, ColorCompositor((0, 0, 0)), sink, output_size=(80, 45))
+    pipe.stages.output_size = (64, 36)
     pipe.step()
     assert eng.resets == 1  # first frame
     pipe.step()
     assert eng.resets == 1  # continuing scene: state kept
-    pipe.output_size = (80, 45)
+    pipe.stages.output_size = (80, 45)
     pipe.step()
     assert eng.resets == 2  # input size changed
-    pipe.set_compositor(PassThrough())
+    pipe.stages.set_compositor(PassThrough())
     pipe.step()
     assert eng.calls == 3  # off: no inference
-    pipe.set_compositor(ColorCompositor((0, 0, 0)))
-    pipe.set_source(ListSource(_frames(3)))
-    assert eng.resets == 3  # source changed
-    pipe.output_size = (64, 36)
+    pipe.stages.set_compositor(ColorCompositor((0, 0, 0)))
     pipe.step()
-    assert eng.resets == 4  # back from off (and new size): fresh state
+    assert eng.resets == 3  # back from off: fresh state
+    pipe.set_source(ListSource(_frames(3)))
+    assert eng.resets == 3  # asked for only: the reset happens on the thread that mattes
+    pipe.step()
+    assert eng.resets == 4  # source changed
+    pipe.step()
+    assert eng.resets == 4  # continuing the new source: state kept
+    pipe.stages.output_size = (64, 36)
+    pipe.step()
+    assert eng.resets == 5  # new size: fresh state
 
 
 def test_pause_passes_frames_through_and_resumes_with_fresh_state() -> None:
     pipe, _, eng, sink = _pipe(3)
     pipe.step()
-    pipe.set_paused(True)
+    pipe.stages.set_held(True)
     pipe.step()
     assert eng.calls == 1
     assert sink.images[1][0, -1].tolist() == [0, 0, 1]  # raw frame
-    pipe.set_paused(False)
+    pipe.stages.set_held(False)
     pipe.step()
     assert eng.calls == 2 and eng.resets == 2
 
@@ -106,7 +112,7 @@ def test_run_drains_a_finite_source_without_loss_when_nothing_is_slow() -> None:
     # each put waits until the previous item was taken, so nothing is replaced
     class Paced(ListSource):
         def __init__(self, *a: object, **k: object) -> None:
-            super().__init__(*a, **k)  # type: ignore[arg-type]
+            super().__init__(*a, **k)
             self.sink: MemorySink | None = None
 
         def read(self):  # type: ignore[no-untyped-def]
@@ -117,10 +123,10 @@ def test_run_drains_a_finite_source_without_loss_when_nothing_is_slow() -> None:
 
     src, eng, sink = Paced(_frames(6)), FakeEngine(), MemorySink()
     src.sink = sink
-    pipe = Pipeline(src, eng, ColorCompositor((0, 255, 0)), sink, output_size=(64, 36))  # type: ignore[arg-type]
+    pipe = live_runner(src, eng, ColorCompositor((0, 255, 0)), sink, output_size=(64, 36))
     assert pipe.run(threading.Event()) == "end of source"
     assert [int(im[0, 0, 2]) for im in sink.images] == [0, 1, 2, 3, 4, 5]
-    assert pipe.stats.dropped == 0
+    assert pipe.stages.stats.dropped == 0
 
 
 def test_run_drops_stale_frames_when_the_sink_is_slow_and_counts_them() -> None:
@@ -130,17 +136,17 @@ def test_run_drops_stale_frames_when_the_sink_is_slow_and_counts_them() -> None:
             super().send(image, pts)
 
     src, sink = ListSource(_frames(60)), SlowSink()
-    pipe = Pipeline(src, FakeEngine(), ColorCompositor((0, 0, 0)), sink, output_size=(64, 36))  # type: ignore[arg-type]
+    pipe = live_runner(src, FakeEngine(), ColorCompositor((0, 0, 0)), sink, output_size=(64, 36))
     pipe.run(threading.Event())
     out = [int(im[0, 0, 2]) for im in sink.images]
     assert out == sorted(out) and out[-1] == 59  # newest frames win, order kept, the last one arrives
-    assert pipe.stats.frames_in == 60
-    assert pipe.stats.dropped == 60 - len(out) > 0
+    assert pipe.stages.stats.frames_in == 60
+    assert pipe.stages.stats.dropped == 60 - len(out) > 0
 
 
 def test_errors_in_a_stage_thread_reach_the_caller() -> None:
     src = ListSource(_frames(3), fail_with=OSError("camera unplugged"))
-    pipe = Pipeline(src, FakeEngine(), PassThrough(), MemorySink(), output_size=(64, 36))  # type: ignore[arg-type]
+    pipe = live_runner(src, FakeEngine(), PassThrough(), MemorySink(), output_size=(64, 36))
     with pytest.raises(OSError, match="camera unplugged"):
         pipe.run(threading.Event())
     assert not [t for t in threading.enumerate() if t.name.startswith("vcam-")]
@@ -157,13 +163,13 @@ class _Endless(ListSource):
 
 def test_sink_failure_stops_the_run() -> None:
     src = _Endless(_frames(3))
-    pipe = Pipeline(src, FakeEngine(), PassThrough(), MemorySink(fail_after=2), output_size=(64, 36))  # type: ignore[arg-type]
+    pipe = live_runner(src, FakeEngine(), PassThrough(), MemorySink(fail_after=2), output_size=(64, 36))
     with pytest.raises(RuntimeError, match="sink failed on purpose"):
         pipe.run(threading.Event())
 
 
 def test_stop_event_and_duration_end_the_run() -> None:
-    pipe = Pipeline(_Endless(_frames(1)), FakeEngine(), PassThrough(), MemorySink(), output_size=(64, 36))  # type: ignore[arg-type]
+    pipe = live_runner(_Endless(_frames(1)), FakeEngine(), PassThrough(), MemorySink(), output_size=(64, 36))
     assert pipe.run(threading.Event(), duration=0.2) == "duration"
     stop = threading.Event()
     stop.set()
@@ -173,15 +179,15 @@ def test_stop_event_and_duration_end_the_run() -> None:
 def test_stats_latency_from_capture_to_sink() -> None:
     clock = FakeClock(step=0.001)
     src = ListSource(_frames(3), clock=clock)
-    pipe = Pipeline(src, FakeEngine(), PassThrough(), MemorySink(), output_size=(64, 36), clock=clock)  # type: ignore[arg-type]
+    pipe = live_runner(src, FakeEngine(), PassThrough(), MemorySink(), output_size=(64, 36), clock=clock)
     while pipe.step():
         pass
-    s = pipe.stats.summary()
+    s = pipe.stages.stats.summary()
     assert s["frames_in"] == 3 and s["frames_out"] == 3 and s["frames_dropped"] == 0
     lat = s["latency_ms"]
     assert isinstance(lat, dict) and set(lat) == {"p50", "p95", "p99"}
     assert all(v is not None and v > 0 for v in lat.values())
-    assert set(s["stage_ms"]) == {"capture", "prepare", "sink"}  # type: ignore[arg-type]
+    assert set(s["stage_ms"]) == {"capture", "prepare", "sink"}
 
 
 class _SlowEngine(FakeEngine):
@@ -190,23 +196,54 @@ class _SlowEngine(FakeEngine):
         return super().infer(rgb)
 
 
+class _StuckEngine(FakeEngine):
+    """Finishes its first inference at once; every later one waits until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def infer(self, rgb: np.ndarray) -> np.ndarray:
+        if self.calls >= 1:
+            self.release.wait(30)
+        return super().infer(rgb)
+
+
+class _StopAfter(MemorySink):
+    """Asks the run to stop at its ``n``-th picture, noting how many inferences had finished."""
+
+    def __init__(self, n: int, engine: _StuckEngine) -> None:
+        super().__init__()
+        self.n, self.engine = n, engine
+        self.inferences_seen: int | None = None
+
+    def send(self, image: np.ndarray, pts: float | None = None) -> None:
+        super().send(image, pts)
+        if len(self.images) == self.n:
+            self.inferences_seen = self.engine.calls
+            self.engine.release.set()
+            raise StopRequested
+
+
 def test_latest_policy_never_shows_an_unmatted_frame_and_records_alpha_age() -> None:
-    src, sink = _Endless(_frames(4)), MemorySink()
-    pipe = Pipeline(src, _SlowEngine(), ColorCompositor((0, 255, 0)), sink, output_size=(64, 36),  # type: ignore[arg-type]
+    eng = _StuckEngine()
+    src, sink = _Endless(_frames(4)), _StopAfter(20, eng)
+    pipe = live_runner(src, eng, ColorCompositor((0, 255, 0)), sink, output_size=(64, 36),
                     alpha_policy="latest")
-    pipe.run(threading.Event(), duration=0.6)
-    assert len(sink.images) > 20  # output keeps the source rate (5 ms) although inference takes 30 ms
+    assert pipe.run(threading.Event()) == "sink"
+    # output keeps the source's pace while the model is stuck: 20 pictures on one alpha
+    assert (len(sink.images), sink.inferences_seen) == (20, 1)
     # every frame has its background replaced: an alpha was always applied
     assert all(im[0, -1].tolist() == [0, 255, 0] for im in sink.images)
-    age = pipe.stats.alpha_age_ms()
+    age = pipe.stages.stats.alpha_age_ms()
     assert age["p50"] is not None and age["p50"] >= 0.0
-    assert "alpha_age_ms" in pipe.stats.summary()
+    assert "alpha_age_ms" in pipe.stages.stats.summary()
 
 
 def test_latest_policy_passes_through_in_off_mode_without_waiting() -> None:
     src, sink = _Endless(_frames(2)), MemorySink()
     eng = _SlowEngine()
-    pipe = Pipeline(src, eng, PassThrough(), sink, output_size=(64, 36), alpha_policy="latest")  # type: ignore[arg-type]
+    pipe = live_runner(src, eng, PassThrough(), sink, output_size=(64, 36), alpha_policy="latest")
     pipe.run(threading.Event(), duration=0.3)
     assert eng.calls == 0 and len(sink.images) > 10
     assert sink.images[0][0, -1].tolist() == [0, 0, 0]
@@ -214,7 +251,7 @@ def test_latest_policy_passes_through_in_off_mode_without_waiting() -> None:
 
 def test_unknown_alpha_policy_is_refused() -> None:
     with pytest.raises(ValueError, match=r"alpha_policy must be one of \('wait', 'latest'\), got 'fast'"):
-        Pipeline(ListSource([]), FakeEngine(), PassThrough(), MemorySink(), output_size=(64, 36), alpha_policy="fast")  # type: ignore[arg-type]
+        live_runner(ListSource([]), FakeEngine(), PassThrough(), MemorySink(), output_size=(64, 36), alpha_policy="fast")
 
 
 def test_a_stop_ends_the_capture_threads_wait_for_a_frame_100_s_away() -> None:
@@ -224,7 +261,7 @@ def test_a_stop_ends_the_capture_threads_wait_for_a_frame_100_s_away() -> None:
 
     src = TestPatternSource((64, 36), fps=0.01)
     sink = MemorySink()
-    pipe = Pipeline(src, FakeEngine(), PassThrough(), sink, output_size=(64, 36))
+    pipe = live_runner(src, FakeEngine(), PassThrough(), sink, output_size=(64, 36))
     stop = threading.Event()
     runner = threading.Thread(target=lambda: pipe.run(stop), name="test-run", daemon=True)
     runner.start()

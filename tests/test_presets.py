@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.helpers import REPO
+from tests.helpers.media import portrait_frames, write_video
 from vcam.cli import main
 from vcam.config import ModelConfig, load_config, validate_config
 from vcam.errors import ConfigError
 from vcam.presets import LIVE_PRESET, OFFLINE_PRESET, PRESETS, PresetName
-
-from conftest import REPO, portrait_frames, write_video
 
 
 def test_preset_names_match_the_schema() -> None:

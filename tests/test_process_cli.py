@@ -3,19 +3,16 @@ parallel jobs, damaged input, and Ctrl-C (a real SIGINT to a real process)."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
-from mediafiles import damage_packet, decode_rgba, probe, write_clip
 
-from conftest import REPO, color_frames, last_line, portrait_frames, run_cli
+from tests.helpers.cli import last_line, run_cli, spawn_vcam
+from tests.helpers.media import color_frames, damage_packet, decode_rgba, portrait_frames, probe, write_clip
 
 pytestmark = pytest.mark.usefixtures("isolated_home")
 
@@ -157,11 +154,6 @@ def test_parallel_jobs_write_every_file(tmp_path: Path, capsys: pytest.CaptureFi
         assert len(b.video_pts) == 3 + i and b.audio == probe(inp).audio
 
 
-def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "vcam", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
-
-
 @pytest.mark.parametrize(("jobs", "sig"), [("1", signal.SIGINT), ("2", signal.SIGINT), ("1", signal.SIGTERM)],
                          ids=["ctrl-c", "ctrl-c-jobs-2", "sigterm"])
 def test_ctrl_c_during_a_batch_exits_128_plus_the_signal_and_leaves_no_partial_file(
@@ -170,7 +162,7 @@ def test_ctrl_c_during_a_batch_exits_128_plus_the_signal_and_leaves_no_partial_f
     frames = [np.full((360, 640, 3), i % 256, np.uint8) for i in range(240)]
     inputs = [write_clip(tmp_path / f"long{i}.mp4", frames, rate=30) for i in range(2)]
     out = tmp_path / "out"
-    proc = _spawn(["process", *map(str, inputs), "-o", f"{out}/", "--jobs", jobs, "--matte-out", str(tmp_path / "m")])
+    proc = spawn_vcam(["process", *map(str, inputs), "-o", f"{out}/", "--jobs", jobs, "--matte-out", str(tmp_path / "m")])
     # wait until it writes (hidden temporary files exist), then interrupt it
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
@@ -188,7 +180,7 @@ def test_ctrl_c_during_a_batch_exits_128_plus_the_signal_and_leaves_no_partial_f
 
 @pytest.mark.parametrize("shown", [True, False])
 def test_overall_progress_leaves_out_what_a_failed_file_did_not_process(shown: bool) -> None:
-    from vcam.batch import BatchDisplay
+    from vcam.files.progress import BatchDisplay
 
     display = BatchDisplay(100, 2, enabled=shown)
     display.start(1, "a.mp4", 60)
@@ -206,7 +198,7 @@ def test_workers_clean_up_when_the_main_process_is_killed(tmp_path: Path) -> Non
     frames = [np.full((360, 640, 3), i % 256, np.uint8) for i in range(240)]
     inputs = [write_clip(tmp_path / f"long{i}.mp4", frames, rate=30) for i in range(2)]
     out = tmp_path / "out"
-    proc = _spawn(["process", *map(str, inputs), "-o", f"{out}/", "--jobs", "2"])
+    proc = spawn_vcam(["process", *map(str, inputs), "-o", f"{out}/", "--jobs", "2"])
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if out.is_dir() and len([p for p in out.iterdir() if p.name.startswith(".")]) == 2:

@@ -19,14 +19,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from mediafiles import damage_packet, probe, write_clip
 
+from tests.helpers import REPO
+from tests.helpers.cli import last_line, run_cli
+from tests.helpers.fakes import FakeEngine
+from tests.helpers.media import color_frames, damage_packet, probe, write_clip
 from vcam.config import Config, validate_config
 from vcam.errors import OutputError
-from vcam.fileproc import FileOptions, process_file
-
-from conftest import REPO, color_frames, last_line, run_cli
-from fakes import FakeEngine
+from vcam.files.process import FileOptions, process_file
 
 
 def _cfg() -> Config:

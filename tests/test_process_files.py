@@ -14,15 +14,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mediafiles import colour_tags, damage_packet, decode_rgb, decode_rgba, probe, red_levels, write_clip
 
+from tests.helpers.fakes import FakeEngine
+from tests.helpers.media import (
+    color_frames,
+    colour_tags,
+    damage_packet,
+    decode_rgb,
+    decode_rgba,
+    probe,
+    red_levels,
+    write_clip,
+)
 from vcam.config import Config, validate_config
 from vcam.errors import InputError, OutputError
-from vcam.fileproc import FileOptions, _run_overlapped, process_file
+from vcam.files.process import FileOptions, process_file
 from vcam.media.alpha import read_rgba
-
-from conftest import color_frames
-from fakes import FakeEngine
+from vcam.pipeline.ordered import run_ordered
 
 VFR_PTS = [0, 40, 70, 150, 160, 240, 330, 340, 400, 520]  # ms: irregular gaps
 
@@ -37,7 +45,7 @@ def _off() -> Config:
 
 
 def _process(inp: Path, out: Path, cfg: Config | None = None, **opts: object) -> dict[str, object]:
-    return process_file(cfg or _cfg(), inp, out, FileOptions(**opts), engine=FakeEngine())  # type: ignore[arg-type]
+    return process_file(cfg or _cfg(), inp, out, FileOptions(**opts), engine=FakeEngine())
 
 
 def _files(folder: Path) -> list[str]:
@@ -290,7 +298,7 @@ def test_an_error_while_encoding_leaves_no_file(tmp_path: Path, monkeypatch: pyt
     def failing(self: FileSink, image: np.ndarray, *a: object, **k: object) -> None:
         if self.frames_written == 4:
             raise OutputError(f"output {self.path}: writing failed (No space left on device)")
-        real_send(self, image, *a, **k)  # type: ignore[arg-type]
+        real_send(self, image, *a, **k)
 
     monkeypatch.setattr(FileSink, "send", failing)
     with pytest.raises(OutputError, match="No space left on device"):
@@ -309,7 +317,7 @@ def test_stop_interrupts_and_leaves_no_file(tmp_path: Path) -> None:
         return tick
 
     with pytest.raises(KeyboardInterrupt):
-        process_file(_cfg(), inp, tmp_path / "out.mp4", FileOptions(queue_size=1), engine=FakeEngine(),  # type: ignore[arg-type]
+        process_file(_cfg(), inp, tmp_path / "out.mp4", FileOptions(queue_size=1), engine=FakeEngine(),
                      frame_progress=progress, stop=stop)
     assert _files(tmp_path) == ["in.mp4"]
 
@@ -352,7 +360,7 @@ def test_overlap_queues_are_bounded_and_lose_nothing() -> None:
         with lock:
             done.append(item)
 
-    _run_overlapped(produce, [("double", lambda x: x * 2), ("sink", slow_sink)], 2, lambda: None)
+    run_ordered(produce, [("double", lambda x: x * 2), ("sink", slow_sink)], 2, lambda: None)
     assert done == [2 * i for i in range(1, 51)]
     # at most: 2 queued before each of the 2 stages, one in each stage, one being produced
     assert max(ahead) <= 2 + 2 + 2 + 1
@@ -367,7 +375,7 @@ def test_overlap_raises_a_stage_error_on_the_caller() -> None:
         return x
 
     with pytest.raises(ValueError, match="stage failed on 7"):
-        _run_overlapped(lambda: next(items, None), [("boom", boom), ("sink", lambda x: None)], 2, lambda: None)
+        run_ordered(lambda: next(items, None), [("boom", boom), ("sink", lambda x: None)], 2, lambda: None)
     assert [t.name for t in threading.enumerate() if t.name.startswith("vcam-")] == []
 
 

@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.desktop_fakes import BACKGROUND, COLOR, PERSON, SIZE, FakeEngine, make_rig, split_frame, wait_for
-from tests.mediafiles import DDS_HEADER
+from tests.helpers.cli import wait_for
+from tests.helpers.desktop import BACKGROUND, COLOR, PERSON, SIZE, make_rig, split_frame
+from tests.helpers.fakes import FakeEngine
+from tests.helpers.media import DDS_HEADER
 from vcam.config import Config
 from vcam.errors import ConfigError, InputError
-from vcam.reload import ConfigWatcher, config_loader
+from vcam.live.reload import ConfigWatcher, config_loader
 
 BASE = {"camera": {"size": list(SIZE), "fps": 30}, "effect": {"mode": "blur", "color": list(COLOR)}}
 
@@ -35,7 +37,7 @@ def edited(**sections: dict[str, object]) -> dict[str, object]:
 def rig_with_file(tmp_path: Path, **kw: object):
     path = tmp_path / "config.yaml"
     write(path, BASE, 1)
-    rig = make_rig({"mode": "blur"}, config_path=path, load_config=config_loader(path, required=True), **kw)  # type: ignore[arg-type]
+    rig = make_rig({"mode": "blur"}, config_path=path, load_config=config_loader(path, required=True), **kw)
     return rig, path
 
 
@@ -117,12 +119,14 @@ def test_bad_background_in_the_file_is_reported_with_its_key(tmp_path: Path) -> 
 def test_camera_settings_reopen_only_the_camera(tmp_path: Path) -> None:
     rig, path = rig_with_file(tmp_path)
     rig.frame()
-    engine = rig.pipeline.engine
+    engine = rig.pipeline.stages.engine
     resets = rig.engine.resets
     write(path, edited(camera={"fps": 15}), 2)
     assert rig.controller.reload() == ["camera"]
     assert rig.cameras.log == ["open 0", "close 0", "open 0"]
-    assert rig.pipeline.engine is engine
+    assert rig.pipeline.stages.engine is engine
+    assert rig.engine.resets == resets  # asked for only: the reset happens on the thread that mattes
+    rig.frame()
     assert rig.engine.resets == resets + 1  # the new camera starts a new scene
 
     rig.cameras.failing[3] = "camera 3 (/dev/video3) cannot be opened: it does not exist"
@@ -149,7 +153,7 @@ def test_model_settings_rebuild_the_engine(tmp_path: Path) -> None:
     write(path, edited(model={"input_size": [32, 18]}), 2)
     assert rig.controller.reload() == ["model"]
     assert [c.model.input_size for c in built] == [(32, 18)]
-    assert rig.pipeline.engine.input_size == (32, 18)
+    assert rig.pipeline.stages.engine.input_size == (32, 18)
 
 
 def test_output_changes_wait_for_a_restart(tmp_path: Path) -> None:
@@ -190,8 +194,8 @@ def test_daemon_reloads_on_edit_and_stops_on_sigterm(isolated_home: Path, tmp_pa
     import subprocess
     import sys
 
-    from vcam.control_socket import Request, send_request
     from vcam.errors import ControlError
+    from vcam.live.control_socket import Request, send_request
 
     cfg = tmp_path / "vcam.yaml"
     write(cfg, {"effect": {"mode": "blur"}}, 1)
@@ -323,8 +327,8 @@ def _daemon(cfg: Path, *extra: str):  # type: ignore[no-untyped-def]
 
 
 def _status() -> dict[str, object]:
-    from vcam.control_socket import Request, send_request
     from vcam.errors import ControlError
+    from vcam.live.control_socket import Request, send_request
 
     try:
         return send_request(Request("status"), timeout=10)

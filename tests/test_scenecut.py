@@ -8,15 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.helpers import EVALDATA
+from tests.helpers.fakes import FakeEngine, ListSource, MemorySink, live_runner
+from tests.helpers.media import portrait_frames, write_video
 from vcam.compositing import PassThrough
 from vcam.frames import Frame
 from vcam.matting import MattingEngine
-from vcam.pipeline import Pipeline
 from vcam.pipeline.scenecut import SceneCutDetector
 from vcam.sources.file import FileSource
-
-from conftest import EVALDATA, portrait_frames, write_video
-from fakes import FakeEngine, ListSource, MemorySink
 
 SIZE = (320, 180)
 N = 6  # frames per scene
@@ -88,7 +87,7 @@ def _run(frames: list[np.ndarray], engine: object, scene_cuts: bool) -> list[np.
     def keep(frame: Frame, alpha: np.ndarray) -> None:
         alphas.append(alpha.copy())
 
-    p = Pipeline(ListSource(frames), engine, _NeedsAlpha(), MemorySink(), output_size=SIZE,  # type: ignore[arg-type]
+    p = live_runner(ListSource(frames), engine, _NeedsAlpha(), MemorySink(), output_size=SIZE,
                  on_alpha=keep, scene_cuts=scene_cuts)
     while p.step():
         pass

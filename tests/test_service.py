@@ -12,10 +12,10 @@ from types import FrameType
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 from vcam.cli import main
 from vcam.errors import OutputError
-from vcam.service import PIPX_COMMAND, install_service, render_unit, service_command, unit_path
+from vcam.setup.service import PIPX_COMMAND, install_service, render_unit, service_command, unit_path
 
 
 def test_shipped_unit_is_the_rendered_one() -> None:
@@ -82,7 +82,7 @@ def test_a_signal_at_any_line_leaves_no_temp_file_and_no_half_written_unit(tmp_p
     """A real SIGINT raised at every line of install_service in turn (Python runs the handler
     between bytecodes, so this is where a Ctrl-C can land): afterwards the folder holds the old
     unit or the complete new one, and nothing else."""
-    import vcam.service
+    import vcam.setup.service
 
     new = render_unit("/bin/new")
     points = 0
@@ -98,14 +98,14 @@ def test_a_signal_at_any_line_leaves_no_temp_file_and_no_half_written_unit(tmp_p
 
         def tracer(frame: FrameType, event: str, arg: object, n: int = n) -> object:
             nonlocal seen
-            if event == "line" and frame.f_code.co_filename == vcam.service.__file__:
+            if event == "line" and frame.f_code.co_filename == vcam.setup.service.__file__:
                 seen += 1
                 if seen == n:
                     signal.raise_signal(signal.SIGINT)
             return tracer
 
         interrupted = False
-        sys.settrace(lambda f, e, a: tracer if f.f_code.co_filename == vcam.service.__file__ else None)
+        sys.settrace(lambda f, e, a: tracer if f.f_code.co_filename == vcam.setup.service.__file__ else None)
         try:
             install_service("/bin/new", env=env, force=existing is not None)
         except KeyboardInterrupt:

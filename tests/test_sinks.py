@@ -6,12 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers.fakes import MemoryCameraBackend, register_memory_backend
+from tests.helpers.media import color_frames, count_frames
 from vcam.errors import DeviceError, OutputError
 from vcam.sinks.file import FileSink
 from vcam.sinks.virtualcam import SETUP_HINT, VirtualCamSink
-
-from conftest import color_frames, count_frames
-from fakes import MemoryCameraBackend, register_memory_backend
 
 
 @pytest.fixture(autouse=True)
@@ -87,9 +86,8 @@ def test_file_sink_refuses_bad_outputs(tmp_path: Path) -> None:
 
 
 def test_resilient_sink_reopens_a_failed_device_with_backoff() -> None:
+    from tests.helpers.fakes import FakeClock, MemorySink
     from vcam.sinks.resilient import ResilientSink
-
-    from fakes import FakeClock, MemorySink
 
     class Failing(MemorySink):
         def send(self, image, pts=None):  # type: ignore[no-untyped-def]
@@ -122,9 +120,8 @@ def test_resilient_sink_reopens_a_failed_device_with_backoff() -> None:
 
 
 def test_resilient_sink_reports_whether_the_device_is_open() -> None:
+    from tests.helpers.fakes import MemorySink
     from vcam.sinks.resilient import ResilientSink
-
-    from fakes import MemorySink
 
     class Broken(MemorySink):
         def send(self, image, pts=None):  # type: ignore[no-untyped-def]

@@ -3,7 +3,7 @@
 import pytest
 
 from vcam.config import validate_config
-from vcam.soak import default_soak
+from vcam.tools.soak import default_soak
 
 
 @pytest.mark.usefixtures("isolated_home")

@@ -15,15 +15,14 @@ import av
 import cv2
 import numpy as np
 import pytest
-from mediafiles import probe, red_levels, write_clip
 
+from tests.helpers.cli import run_cli
+from tests.helpers.fakes import FakeClock
+from tests.helpers.media import color_frames, probe, red_levels, write_clip, write_video
 from vcam.errors import DeviceError, InputError, VcamError
 from vcam.sources.file import FileSource
 from vcam.sources.synthetic import TestPatternSource
 from vcam.sources.webcam import CameraSource
-
-from conftest import color_frames, run_cli, write_video
-from fakes import FakeClock
 
 
 class FakeCapture:
@@ -168,7 +167,7 @@ def test_resilient_source_holds_then_shows_placeholder_and_reopens_with_backoff(
             raise DeviceError("camera 0 (/dev/video0) cannot be opened")
         return _FlakySource(100, 20, clock)
 
-    src = ResilientSource(reopen, (4, 4), 10.0, hold_s=0.35, backoff_s=(0.5, 4.0), clock=clock, sleep=clock.sleep, first=first)  # type: ignore[arg-type]
+    src = ResilientSource(reopen, (4, 4), 10.0, hold_s=0.35, backoff_s=(0.5, 4.0), clock=clock, sleep=clock.sleep, first=first)
     frames = [src.read() for _ in range(45)]
     kinds = ["real" if not f.placeholder else ("held" if f.image[0, 0, 0] == 10 else "placeholder") for f in frames]
     assert kinds[:2] == ["real", "real"]
@@ -186,11 +185,9 @@ def test_resilient_source_holds_then_shows_placeholder_and_reopens_with_backoff(
 
 
 def test_placeholder_frames_are_passed_through_unprocessed() -> None:
+    from tests.helpers.fakes import FakeEngine, MemorySink, live_runner
     from vcam.compositing import ColorCompositor
     from vcam.frames import Frame
-    from vcam.pipeline import Pipeline
-
-    from fakes import FakeEngine, MemorySink
 
     class Once:
         name, fps = "x", 30.0
@@ -205,7 +202,7 @@ def test_placeholder_frames_are_passed_through_unprocessed() -> None:
             pass
 
     eng, sink = FakeEngine(), MemorySink()
-    pipe = Pipeline(Once(), eng, ColorCompositor((0, 255, 0)), sink, output_size=(64, 36), mirror=True)  # type: ignore[arg-type]
+    pipe = live_runner(Once(), eng, ColorCompositor((0, 255, 0)), sink, output_size=(64, 36), mirror=True)
     pipe.step()
     assert eng.calls == 0
     assert sink.images[0][0, 0].tolist() == [200, 200, 200]
@@ -330,7 +327,7 @@ def _sigterm_and_wait(proc: subprocess.Popen[str], within: float) -> tuple[float
 def test_live_file_with_a_60_s_jump_keeps_delivering_and_stops_on_sigterm(tmp_path: Path, isolated_home: Path) -> None:
     """D4: `vcam run --source jump.mp4 --output null` in a real process: frames flow past the
     jump (no freeze at 0 fps for its length) and SIGTERM stops it."""
-    from vcam.control_socket import Request, send_request
+    from vcam.live.control_socket import Request, send_request
 
     clip = _jumping_clip(tmp_path / "jump.mp4", jump_ms=600_000)
     proc = _live(str(clip))
@@ -375,7 +372,7 @@ def test_live_test_pattern_at_a_low_rate_stops_on_sigterm_without_waiting_a_fram
 def test_reader_re_times_timestamps_that_restart_and_keeps_every_frame(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """B1/B2: two TS recordings joined; the second one's clock restarts. Every frame comes out
     once, none is taken for a lost one, and the times go on from the first recording."""
-    from vcam.sources.file import VideoReader
+    from vcam.media.reader import VideoReader
 
     clip = _joined_ts(tmp_path / "joined.ts", 60, 60)
     reader = VideoReader(clip, "input video", on_corrupt="fail")

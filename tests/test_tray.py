@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.desktop_fakes import SIZE, make_rig
+from tests.helpers.desktop import SIZE, make_rig
 from vcam.errors import VcamError
-from vcam.tray import (
+from vcam.live.tray import (
     CONFIG_TEMPLATE,
     MODE_COLORS,
     PAUSED_COLOR,
@@ -232,8 +232,8 @@ def test_no_display_means_no_tray_and_one_line(tmp_path: Path, caplog: pytest.Lo
         assert probe_tray({}) == (None, "no graphical session (DISPLAY and WAYLAND_DISPLAY are not set)")
     rig = make_rig()
     probe: Callable[[object], tuple[None, str]] = lambda env: (None, "no graphical session (test)")  # noqa: E731
-    with caplog.at_level(logging.INFO, logger="vcam.tray"):
-        assert run_tray(rig.controller, rig.stop, probe=probe) is False  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO, logger="vcam.live.tray"):
+        assert run_tray(rig.controller, rig.stop, probe=probe) is False
     assert [r.getMessage() for r in caplog.records] == [
         "no tray icon: no graphical session (test); running headless (--no-tray hides this message)"
     ]
@@ -258,7 +258,7 @@ def test_a_missing_system_tray_is_looked_for_again_until_stop(caplog: pytest.Log
             rig.stop.set()
         return None, "no system tray on this X display (nothing owns _NET_SYSTEM_TRAY_S0)"
 
-    with caplog.at_level(logging.INFO, logger="vcam.tray"):
+    with caplog.at_level(logging.INFO, logger="vcam.live.tray"):
         assert run_tray(rig.controller, rig.stop, probe=probe, retry_s=(0.01, 0.02)) is False  # type: ignore[arg-type]
     assert len(calls) == 3
     assert [r.getMessage() for r in caplog.records] == [

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.desktop_fakes import wait_for
-from vcam.tray import MODE_COLORS
+from tests.helpers.cli import wait_for
+from vcam.live.tray import MODE_COLORS
 
 pytestmark = pytest.mark.display
 

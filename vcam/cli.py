@@ -14,19 +14,17 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import Any, get_args
 
 from vcam import __version__
-from vcam.config import Config, load_config, parse_color, parse_size
+from vcam.commands import COMMANDS
+from vcam.config import MODES, Config, load_config, parse_color, parse_size
 from vcam.errors import ConfigError, Interrupted, OutputError, VcamError
 from vcam.media.formats import ENCODER_PRESETS
 from vcam.presets import LIVE_PRESET, OFFLINE_PRESET, PRESETS, RefineMethod
-
-if TYPE_CHECKING:
-    from vcam.batch import Job
-    from vcam.fileproc import FileOptions
+from vcam.signals import DaemonSignals, stop_signals_as_interrupt
 
 __all__ = ["main"]
 
@@ -66,7 +64,7 @@ def _color_arg(text: str) -> tuple[int, int, int]:
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", metavar="PATH", help="config file (default ~/.config/vcam/config.yaml if it exists)")
     g = p.add_argument_group("effect")
-    g.add_argument("--mode", "-m", choices=["blur", "replace", "color", "off"], help="background effect")
+    g.add_argument("--mode", "-m", choices=list(MODES), help="background effect")
     g.add_argument("--background", "-b", metavar="PATH", help="image or video for --mode replace")
     g.add_argument("--color", type=_color_arg, metavar="#RRGGBB", help="colour for --mode color")
     g.add_argument("--blur-strength", type=int, metavar="N", help="blur strength 1..100 (sigma in pixels at 720p)")
@@ -148,15 +146,13 @@ def _config(args: argparse.Namespace, preset: str = LIVE_PRESET) -> Config:
 def _cmd_run(args: argparse.Namespace) -> int:
     import threading
 
-    from vcam.daemon_signals import DaemonSignals
-
     stop = threading.Event()
     # First, before the slow imports and the model load: a SIGHUP (systemctl reload) or
-    # SIGTERM in start-up must not kill the service (see vcam/daemon_signals.py).
+    # SIGTERM in start-up must not kill the service (see vcam.signals.DaemonSignals).
     with DaemonSignals(stop, final=args.owns_process) as signals:
-        from vcam.app import run_live
         from vcam.config import default_config_path
-        from vcam.daemon import DesktopOptions
+        from vcam.live.daemon import DesktopOptions
+        from vcam.live.run import run_live
 
         overrides = _overrides(args)
         cfg, path = load_config(Path(args.config) if args.config else None, overrides, flags=_flag_names(args))
@@ -186,8 +182,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
-    from vcam.batch import expand_inputs, plan_jobs
-    from vcam.fileproc import FileOptions
+    from vcam.files.plan import expand_inputs, plan_jobs
+    from vcam.files.process import FileOptions
+    from vcam.files.workers import run_jobs
 
     transparent = args.mode == "remove"
     if transparent:
@@ -207,7 +204,10 @@ def _cmd_process(args: argparse.Namespace) -> int:
         )
         for job in skipped:
             print(f"skipped {job.input}: {job.output} exists")
-        return _process_jobs(args, cfg, options, inputs, jobs, skipped)
+        return run_jobs(
+            cfg, options, inputs, jobs, skipped,
+            workers=args.jobs, quiet=args.quiet, stats_json=args.stats_json, progress=_tqdm_bytes,
+        )
     finally:
         for folder in reversed(created):  # a folder vcam made stays only if something is in it
             with contextlib.suppress(OSError):
@@ -228,107 +228,6 @@ def _check_stats_path(path: str | None) -> None:
         raise OutputError(f"--stats-json {path}: not writable (permission denied)")
 
 
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-
-
-@contextlib.contextmanager
-def _stop_signals_as_interrupt(final: bool = False) -> Iterator[None]:
-    """SIGTERM (a service manager, ``kill``) and SIGHUP (the terminal closed) stop a command
-    the way Ctrl-C does: raised as :class:`Interrupted` in the main thread, so temporary
-    files are deleted on the way out; main() exits 128 + the signal's number. ``final``: the
-    process ends after the block (the ``vcam`` command), so SIGINT, SIGTERM and SIGHUP are
-    ignored from then on instead of restored: its last line and exit status stay as they are."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise Interrupted(signum)
-
-    previous: dict[signal.Signals, Any] = {}
-    try:
-        for signum in _STOP_SIGNALS:
-            previous[signum] = signal.signal(signum, interrupt)
-    except ValueError:  # not the main thread
-        pass
-    try:
-        yield
-    finally:
-        for held, handler in previous.items():
-            signal.signal(held, signal.SIG_IGN if final else handler)
-        if final and previous:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _process_jobs(
-    args: argparse.Namespace, cfg: Config, options: FileOptions, inputs: list[Path], jobs: list[Job], skipped: list[Job]
-) -> int:
-    import dataclasses
-
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
-    from vcam.batch import BatchDisplay, JobResult, estimate_frames, run_batch
-    from vcam.fileproc import process_file
-
-    if len(inputs) == 1 and jobs:  # one file: errors are the command's errors
-        job = jobs[0]
-        display = BatchDisplay(None, 1, overall=False, enabled=not args.quiet)
-        try:
-            with logging_redirect_tqdm():
-                summary = process_file(
-                    cfg, job.input, job.output,
-                    dataclasses.replace(options, matte_out=str(job.matte_out) if job.matte_out else None),
-                    stats_json=args.stats_json, progress=_tqdm_bytes,
-                    frame_progress=lambda total: _one_bar(display, job.input.name, total),
-                )
-        finally:
-            display.close()
-        print(f"wrote {summary['output']} ({summary['frames_out']} frames)")
-        return 0
-    if not jobs:
-        return 0
-    workers = args.jobs
-    cores = _cores()
-    if workers > cores:
-        log.warning("--jobs %d: only %d CPU cores available; running %d at a time", workers, cores, cores)
-        workers = cores
-    total = [estimate_frames(j.input) for j in jobs]
-    display = BatchDisplay(None if None in total else sum(t or 0 for t in total), len(jobs), enabled=not args.quiet)
-
-    def report(result: JobResult) -> None:
-        if result.status == "written":
-            display.write(result.message)
-        elif result.status == "failed":
-            display.write(f"vcam: error: {result.message}", err=True)
-
-    try:
-        with logging_redirect_tqdm():
-            results = run_batch(cfg, jobs, options, workers=workers, display=display, progress=_tqdm_bytes, on_result=report)
-    finally:
-        display.close()
-    failed = [r for r in results if r.status != "written"]
-    if args.stats_json:
-        from vcam.app import write_stats
-
-        write_stats(args.stats_json, {"files": [
-            {"input": str(r.job.input), "output": str(r.job.output), "status": r.status, "message": r.message, **(r.summary or {})}
-            for r in results
-        ]})
-    print(f"{len(results) - len(failed)} of {len(results)} files written" + (f", {len(skipped)} skipped" if skipped else ""))
-    if failed:
-        print(f"vcam: error: {len(failed)} of {len(results)} files failed: " + ", ".join(str(r.job.input) for r in failed), file=sys.stderr)
-        return 1
-    return 0
-
-
-def _one_bar(display: Any, name: str, total: int | None) -> Callable[[int], None]:
-    display.start(0, name, total)
-    return lambda n: display.tick(0, n)
-
-
-def _cores() -> int:
-    from vcam.matting.engine import available_cores
-
-    return available_cores()
-
-
 def _allow_mode(parser: argparse.ArgumentParser, mode: str, help_text: str) -> None:
     """Add a choice to the shared --mode flag of one subcommand only."""
     for action in parser._actions:  # argparse keeps no public handle on an added argument
@@ -340,26 +239,12 @@ def _allow_mode(parser: argparse.ArgumentParser, mode: str, help_text: str) -> N
 def _cmd_bench(args: argparse.Namespace) -> int:
     import json
 
-    import yaml
-
-    from vcam.bench import format_table, run_bench
-    from vcam.config import validate_config
+    from vcam.tools.bench import bench_variants, format_table, run_bench
 
     cfg = _config(args)
     sizes = tuple(args.sizes) if args.sizes else ((1280, 720), (640, 480), (1920, 1080))
     clip = Path(args.clip) if args.clip else None
-    variants: list[tuple[str, Config]] = [("as configured", cfg)]
-    for spec in args.variant or []:
-        over: dict[str, Any] = {}
-        for item in spec.split(";"):
-            key, sep, value = item.partition("=")
-            if not sep or "." not in key:
-                raise ConfigError("--variant", [f"expected SECTION.KEY=VALUE[;...], got {item!r}"])
-            section, _, name = key.strip().partition(".")
-            over.setdefault(section, {})[name] = yaml.safe_load(value)
-        variants.append((spec, validate_config(cfg.model_dump(mode="python"), f"--variant {spec}", over)))
-    if len(variants) > 1:
-        variants = variants[1:]
+    variants = bench_variants(cfg, args.variant or [])
     rows: list[dict[str, Any]] = []
     for label, vcfg in variants:
         results = run_bench(vcfg, sizes, args.frames, clip)
@@ -374,7 +259,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_soak(args: argparse.Namespace) -> int:
     import json
 
-    from vcam.soak import default_soak
+    from vcam.tools.soak import default_soak
 
     cfg = _config(args)
     res = default_soak(cfg, args.frames, warmup=min(1000, args.frames // 4))
@@ -392,7 +277,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
     from vcam.matting.models import KNOWN_MODELS, UrlSource, ensure_model, fetch_model, list_models
 
     cfg = _config(args)
-    from vcam.app import model_dir
+    from vcam.build import model_dir
 
     folder = Path(args.dir).expanduser() if args.dir else model_dir(cfg)
     if args.action == "fetch":
@@ -413,7 +298,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_devices(args: argparse.Namespace) -> int:
     import pyvirtualcam
 
-    from vcam.devices import list_video_devices
+    from vcam.media.devices import list_video_devices
 
     devices = list_video_devices()
     if not devices:
@@ -450,15 +335,14 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 def _cmd_ctl(args: argparse.Namespace) -> int:
     import json
 
-    from vcam.control_socket import Request, send_request
+    from vcam.live.control_socket import Request, send_request
 
-    value: str | bool | None = None
-    if args.action == "mode":
-        value = args.mode
-    elif args.action == "background":
-        value = str(Path(args.path).expanduser().absolute())
-    elif args.action == "mirror":
-        value = args.state == "on"
+    kind = COMMANDS[args.action].value
+    value: str | bool | None = getattr(args, "value", None)
+    if kind == "path":
+        value = str(Path(str(value)).expanduser().absolute())
+    elif kind == "bool":
+        value = value == "on"
     status = send_request(Request(args.action, value))
     if args.action == "status":
         print(json.dumps(status, indent=2))
@@ -471,7 +355,7 @@ def _cmd_ctl(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from vcam.doctor import format_checks, run_checks
+    from vcam.setup.doctor import format_checks, run_checks
 
     checks = run_checks(Path(args.config) if args.config else None)
     print(format_checks(checks))
@@ -479,7 +363,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_install_service(args: argparse.Namespace) -> int:
-    from vcam.service import install_service, render_unit, service_command
+    from vcam.setup.service import install_service, render_unit, service_command
 
     command = service_command(Path(args.config).expanduser().absolute() if args.config else None)
     if args.print:
@@ -495,20 +379,14 @@ def _cmd_install_service(args: argparse.Namespace) -> int:
 def _add_desktop_commands(sub: Any) -> None:  # argparse's private _SubParsersAction
     ctl = sub.add_parser("ctl", help="control the running vcam daemon (status, mode, background, pause, ...)")
     acts = ctl.add_subparsers(dest="action", required=True, metavar="ACTION")
-    acts.add_parser("status", help="print the daemon's state as JSON")
-    mode = acts.add_parser("mode", help="switch the background effect")
-    mode.add_argument("mode", choices=["blur", "replace", "color", "off"])
-    bg = acts.add_parser("background", help="replace the background with an image or video file")
-    bg.add_argument("path", metavar="PATH")
-    mirror = acts.add_parser("mirror", help="flip the picture horizontally or not")
-    mirror.add_argument("state", choices=["on", "off"])
-    for name, text in (
-        ("pause", "release the camera and send a 'paused' picture"),
-        ("resume", "undo pause"),
-        ("reload", "read the config file again now"),
-        ("quit", "stop the daemon"),
-    ):
-        acts.add_parser(name, help=text)
+    for command in COMMANDS.values():
+        act = acts.add_parser(command.name, help=command.help)
+        if command.value == "mode":
+            act.add_argument("value", metavar="MODE", choices=MODES)
+        elif command.value == "path":
+            act.add_argument("value", metavar="PATH")
+        elif command.value == "bool":
+            act.add_argument("value", metavar="on|off", choices=["on", "off"])
     ctl.set_defaults(func=_cmd_ctl)
 
     doctor = sub.add_parser("doctor", help="check the setup (virtual camera, cameras, model, tray, config) and say how to fix it")
@@ -620,11 +498,9 @@ def entry() -> None:
     """The ``vcam`` command: :func:`main`, then exit.
 
     Every command has closed what it opened when :func:`main` returns. The ``atexit`` handlers
-    still run (logging, and multiprocessing's clean-up after ``--jobs``: without it its
-    resource tracker warns of leaked semaphores), then ``os._exit`` skips the rest of the
-    interpreter's teardown, in which native thread pools (ONNX Runtime, OpenCV, FFmpeg) were
-    seen to crash the process after a clean Ctrl-C: exit -6 ("terminate called without an
-    active exception") after ``vcam run``, -11 after ``vcam process``.
+    still run (logging, multiprocessing's clean-up after ``--jobs``), then ``os._exit`` skips
+    the rest of the interpreter's teardown, where native thread pools crashed the process
+    after a clean Ctrl-C (history: docs/reliability.md, "Exit without the interpreter's teardown").
     """
     import atexit
     import os
@@ -639,9 +515,9 @@ def entry() -> None:
 def main(argv: Sequence[str] | None = None, *, owns_process: bool = False) -> int:
     """Entry point of the ``vcam`` command; returns the exit status. ``owns_process``: the
     process exits right after (:func:`entry`), so stop signals are ignored once the command
-    has finished (see :func:`_stop_signals_as_interrupt`)."""
+    has finished (see :func:`~vcam.signals.stop_signals_as_interrupt`)."""
     try:
-        with _stop_signals_as_interrupt():  # a signal while the arguments are parsed: nothing to clean up
+        with stop_signals_as_interrupt():  # a signal while the arguments are parsed: nothing to clean up
             args = build_parser().parse_args(argv)
     except KeyboardInterrupt as exc:
         print("vcam: interrupted", file=sys.stderr)
@@ -651,7 +527,7 @@ def main(argv: Sequence[str] | None = None, *, owns_process: bool = False) -> in
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         # `run` is the daemon: it handles SIGTERM (stop) and SIGHUP (reload) itself
-        with contextlib.nullcontext() if func is _cmd_run else _stop_signals_as_interrupt(final=owns_process):
+        with contextlib.nullcontext() if func is _cmd_run else stop_signals_as_interrupt(final=owns_process):
             code = func(args)
         sys.stdout.flush()  # here, so that a closed pipe is seen here
         return code

@@ -3,8 +3,9 @@
 Conventions used everywhere inside vcam:
 
 * images are ``numpy.ndarray`` of shape (H, W, 3), dtype uint8, **RGB** order, C-contiguous;
-* alpha is ``numpy.ndarray`` of shape (H, W), dtype float32 in 0..1 (1 = person), unless a
-  docstring says uint8 0..255;
+* alpha comes in two forms: the engine's, (h, w) float32 in 0..1 at the model input size
+  (:class:`vcam.matting.Matter`), and the refined one the compositors blend with, (H, W)
+  uint8 0..255 at output size (:class:`vcam.compositing.refine.Refiner`); 1 and 255 = person;
 * BGR exists only at the OpenCV edges (camera capture, ``cv2.imread``) and is converted there.
 """
 

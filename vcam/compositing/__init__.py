@@ -3,7 +3,9 @@
 A compositor is called as ``compositor(image, alpha, low)`` with ``image`` (H, W, 3) uint8
 RGB at output size, ``alpha`` (H, W) uint8 0..255 or float32 0..1 at the same size (None
 when its ``needs_alpha`` is False) and optionally ``low``, the frame and alpha as the model
-saw them (:class:`LowRes`), and returns an (H, W, 3) uint8 RGB picture.
+saw them (:class:`LowRes`), and ``t``, the frame's time in seconds on its source's timeline
+(None when unknown; only a background that follows time uses it, see
+:class:`~vcam.compositing.backgrounds.TimedBackground`), and returns an (H, W, 3) uint8 RGB picture.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ __all__ = [
 class Compositor(Protocol):
     needs_alpha: bool
 
-    def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None) -> np.ndarray: ...
+    def __call__(
+        self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None, t: float | None = None
+    ) -> np.ndarray: ...
 
 
 def make_compositor(effect: EffectConfig, size: tuple[int, int], fps: float) -> Compositor:

@@ -11,7 +11,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vcam.errors import InputError
 from vcam.frames import cover_fit
-from vcam.sources.file import DecodedFrame, VideoReader
+from vcam.media.reader import DecodedFrame, VideoReader
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
@@ -29,9 +29,10 @@ MAX_IMAGE_PIXELS = 64_000_000
 
 
 class Background(Protocol):
-    """``frame(n)`` is the background for output frame ``n``: (H, W, 3) uint8 RGB at ``size``."""
+    """``frame(n, t)`` is the background for output frame ``n`` (at time ``t`` seconds on the
+    input's timeline, when known): (H, W, 3) uint8 RGB at ``size``."""
 
-    def frame(self, n: int) -> np.ndarray: ...
+    def frame(self, n: int, t: float | None = None) -> np.ndarray: ...
 
     def close(self) -> None: ...
 
@@ -117,7 +118,7 @@ class ImageBackground:
         self.path = Path(path)
         self._image = cover_fit(load_image(path), size)
 
-    def frame(self, n: int) -> np.ndarray:
+    def frame(self, n: int, t: float | None = None) -> np.ndarray:
         return self._image
 
     def close(self) -> None:
@@ -187,7 +188,9 @@ class VideoBackground:
             self._fitted = cover_fit(self._current.image, self.size)
         return self._fitted
 
-    def frame(self, n: int) -> np.ndarray:
+    def frame(self, n: int, t: float | None = None) -> np.ndarray:
+        """Paced by output frames (live mode: ``t``, the camera's or a looped file's time, is
+        not the background's)."""
         return self.frame_at(n / self.fps)
 
     def close(self) -> None:
@@ -197,17 +200,21 @@ class VideoBackground:
 class TimedBackground:
     """Drives a :class:`VideoBackground` by timestamps instead of frame numbers (file mode).
 
-    Set ``time`` (seconds since the input's first frame) before each frame is composited;
-    ``frame(n)`` then ignores ``n``. This keeps the background in step with a
-    variable-frame-rate input, where frame numbers and time differ.
+    ``frame(n, t)`` ignores ``n`` and shows the background at ``t`` less the first ``t`` it was
+    given (the input's first frame starts the background). This keeps the background in step
+    with a variable-frame-rate input, where frame numbers and time differ.
     """
 
     def __init__(self, video: VideoBackground) -> None:
         self.video = video
-        self.time = 0.0
+        self._start: float | None = None
 
-    def frame(self, n: int) -> np.ndarray:
-        return self.video.frame_at(self.time)
+    def frame(self, n: int, t: float | None = None) -> np.ndarray:
+        if t is None:
+            raise ValueError("TimedBackground needs each frame's time")
+        if self._start is None:
+            self._start = t
+        return self.video.frame_at(t - self._start)
 
     def close(self) -> None:
         self.video.close()

@@ -103,6 +103,6 @@ class BlurCompositor:
         _normalise(num, den, plain, bg8)
         return cv2.resize(bg8, (w, h), interpolation=cv2.INTER_LINEAR)
 
-    def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None) -> np.ndarray:
+    def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None, t: float | None = None) -> np.ndarray:
         assert alpha is not None
         return blend(image, self.background(image, alpha, low), alpha)

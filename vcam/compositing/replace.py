@@ -20,9 +20,9 @@ class ReplaceCompositor:
         self.background = background
         self._n = 0
 
-    def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None) -> np.ndarray:
+    def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None, t: float | None = None) -> np.ndarray:
         assert alpha is not None
-        bg = self.background.frame(self._n)
+        bg = self.background.frame(self._n, t)
         self._n += 1
         return blend(image, bg, alpha)
 
@@ -39,7 +39,7 @@ class ColorCompositor:
         self.color = color
         self._bg: np.ndarray | None = None
 
-    def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None) -> np.ndarray:
+    def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None, t: float | None = None) -> np.ndarray:
         assert alpha is not None
         if self._bg is None or self._bg.shape != image.shape:
             self._bg = np.empty_like(image)
@@ -52,5 +52,5 @@ class PassThrough:
 
     needs_alpha = False
 
-    def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None) -> np.ndarray:
+    def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None, t: float | None = None) -> np.ndarray:
         return image

@@ -48,7 +48,3 @@ class LatestSlot(Generic[T]):
         with self._cond:
             self.closed = True
             self._cond.notify_all()
-
-    def empty(self) -> bool:
-        with self._cond:
-            return not self._full

@@ -1,16 +1,17 @@
-"""Worker threads: joining them at shutdown (bounded, and loud when one does not stop),
-naming them for the OS, and reading each one's CPU time (for ``vcam bench``)."""
+"""Worker threads: :class:`Workers` (named threads that hand their first error back), joining
+them at shutdown (bounded, and loud when one does not stop), naming them for the OS, and
+reading each one's CPU time (for ``vcam bench``)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from vcam.pipeline.libc import libc
 
-__all__ = ["join_threads", "name_native_thread", "thread_cpu_seconds"]
+__all__ = ["Workers", "join_threads", "name_native_thread", "thread_cpu_seconds"]
 
 log = logging.getLogger(__name__)
 
@@ -58,3 +59,49 @@ def thread_cpu_seconds() -> dict[int, tuple[str, float]]:
         fields = stat[stat.rindex(")") + 2 :].split()
         out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / tick)
     return out
+
+
+class Workers:
+    """Named daemon threads that hand their first error to the thread that started them.
+
+    ``start(name, body)`` runs ``body()`` on a thread called ``name`` (at the OS level too).
+    When a body raises, the exception is kept in ``errors`` (logged first with ``log_errors``)
+    and ``stop`` is set, so the others end; every body that ends sets ``ended``, which the
+    starting thread may wait on. ``join()`` sets ``stop`` and joins each thread for at most
+    ``join_s``; ``raise_first()`` re-raises the first error on the calling thread.
+    """
+
+    def __init__(self, stop: threading.Event | None = None, *, join_s: float = 5.0, log_errors: bool = False) -> None:
+        self.stop = stop if stop is not None else threading.Event()
+        self.ended = threading.Event()
+        self.errors: list[BaseException] = []
+        self.threads: list[threading.Thread] = []
+        self._join_s, self._log_errors = join_s, log_errors
+
+    def start(self, name: str, body: Callable[[], object]) -> threading.Thread:
+        def target() -> None:
+            name_native_thread(name)
+            try:
+                body()
+            except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
+                if self._log_errors:
+                    log.error("%s failed: %s", name, exc)
+                self.errors.append(exc)
+                self.stop.set()
+            finally:
+                self.ended.set()
+
+        t = threading.Thread(target=target, name=name, daemon=True)
+        self.threads.append(t)
+        t.start()
+        return t
+
+    def join(self) -> list[str]:
+        """Stop and join every thread started; returns the names of those still running.
+        (A stop signal may land between a thread's creation and its start: that one is skipped.)"""
+        self.stop.set()
+        return join_threads([t for t in self.threads if t.ident is not None], self._join_s)
+
+    def raise_first(self) -> None:
+        if self.errors:
+            raise self.errors[0]

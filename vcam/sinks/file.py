@@ -5,7 +5,7 @@ onto the output name only after the encoder was flushed (and, for transparent ou
 the alpha was read back from the file), and ``abort()`` deletes it. Without ``overwrite`` an
 output that appeared meanwhile is kept (see :func:`vcam.media.paths.place_file`).
 
-Given the input's :class:`~vcam.sources.file.VideoInfo` (``like``), the output is written
+Given the input's :class:`~vcam.media.reader.VideoInfo` (``like``), the output is written
 like the input: same time base and timestamps (variable frame rate included), frame
 durations, colour description, display matrix (pictures are turned back to their coded
 orientation) and container tags, and the input's audio streams copied packet for packet.
@@ -30,7 +30,7 @@ from vcam.media.audio import AudioCopier
 from vcam.media.display import Orientation
 from vcam.media.formats import CODECS, OutputFormat, resolve_output_format
 from vcam.media.paths import place_file, temp_file_beside
-from vcam.sources.file import VideoInfo
+from vcam.media.reader import VideoInfo
 
 __all__ = ["FileSink", "check_output_path"]
 

@@ -22,7 +22,7 @@ import numpy as np
 from vcam.errors import InputError, OutputError
 from vcam.media.audio import AudioCopier
 from vcam.media.paths import PNG_SEQUENCE, check_folder, place_folder, temp_dir_beside
-from vcam.sources.file import VideoInfo
+from vcam.media.reader import VideoInfo
 
 __all__ = ["AUDIO_NAME", "PngSequenceSink"]
 

@@ -6,18 +6,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
-import signal
 import sys
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from types import FrameType
 
 from vcam.errors import OutputError
 from vcam.media.paths import temp_file_beside
+from vcam.signals import hold_stop_signals
 
 __all__ = ["PIPX_COMMAND", "UNIT_NAME", "install_service", "render_unit", "service_command", "unit_path"]
 
@@ -73,34 +70,6 @@ def unit_path(env: Mapping[str, str] | None = None) -> Path:
     return Path(os.path.expanduser(base)) / "systemd" / "user" / UNIT_NAME
 
 
-_DEFERRED = ("SIGINT", "SIGTERM", "SIGHUP")
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold Ctrl-C, SIGTERM and SIGHUP until the block is done, then deliver them to the
-    handlers they would have met: a signal stops the command before or after the write,
-    never inside it (Python runs a handler between any two bytecodes, so a ``finally`` alone
-    cannot close every gap between creating the temporary file and renaming it)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread runs signal handlers
-        return
-    held: list[int] = []
-
-    def hold(signum: int, frame: FrameType | None) -> None:
-        held.append(signum)
-
-    sigs = [getattr(signal, name) for name in _DEFERRED if hasattr(signal, name)]
-    old = {sig: signal.signal(sig, hold) for sig in sigs}
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-        for sig in dict.fromkeys(held):
-            signal.raise_signal(sig)
-
-
 def install_service(command: str, *, force: bool = False, env: Mapping[str, str] | None = None) -> Path:
     """Write the user unit running ``command``; refuses to replace one unless ``force``.
 
@@ -114,7 +83,7 @@ def install_service(command: str, *, force: bool = False, env: Mapping[str, str]
     exists = f"{path} already exists; pass --force to replace it"
     if not force and (path.is_symlink() or path.exists()):
         raise OutputError(exists)  # early and clear; os.link below is what guarantees it
-    with _signals_deferred():
+    with hold_stop_signals():  # a signal stops the command before or after the write, never inside it
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = temp_file_beside(path, path.parent)

@@ -33,11 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vcam.commands import COMMANDS
 from vcam.config import MODES, non_regular_kind
 from vcam.errors import ControlError, VcamError
 
 if TYPE_CHECKING:  # the client side (vcam ctl) does not need the controller's imports
-    from vcam.control import Controller
+    from vcam.live.control import Controller
 
 __all__ = [
     "COMMANDS",
@@ -68,17 +69,6 @@ _LINGER_S = 1.0  # after a reply: wait this long for the client to close (see _f
 _MAX_DRAIN = 1 << 20  # ... and discard at most this much of what it still sends
 _MAX_PENDING = 64  # connections read at once; more wait in the listen queue
 _BACKLOG = 128  # was 8: a burst of `vcam ctl` (hotkeys, scripts) failed with EAGAIN
-# command -> kind of value it takes: None (no value), "mode", "path" or "bool"
-COMMANDS: Mapping[str, str | None] = {
-    "status": None,
-    "mode": "mode",
-    "background": "path",
-    "mirror": "bool",
-    "pause": None,
-    "resume": None,
-    "reload": None,
-    "quit": None,
-}
 
 
 @dataclass(frozen=True)
@@ -125,7 +115,7 @@ def parse_request(data: bytes) -> Request:
         raise ControlError(f"bad request: 'command' must be a string, got {command!r:.60}")
     if command not in COMMANDS:
         raise ControlError(f"bad request: unknown command {command!r:.60}; known: {', '.join(COMMANDS)}")
-    kind = COMMANDS[command]
+    kind = COMMANDS[command].value
     if kind is None:
         if "value" in obj:
             raise ControlError(f"bad request: {command} takes no value")
@@ -396,22 +386,14 @@ class ControlServer:
 
     def handle(self, data: bytes) -> dict[str, Any]:
         """The reply object for one request line."""
+        from vcam.live.control import run_command  # the server side only (see TYPE_CHECKING above)
+
         c = self.controller
         try:
             req = parse_request(data)
-            if req.command == "mode":
-                c.set_mode(str(req.value))
-            elif req.command == "background":
+            if req.command == "background":  # before anything opens it: a FIFO would block this thread
                 check_background_path(str(req.value))
-                c.set_background(str(req.value))
-            elif req.command == "mirror":
-                c.set_mirror(bool(req.value))
-            elif req.command in ("pause", "resume"):
-                c.set_paused(req.command == "pause")
-            elif req.command == "reload":
-                c.reload()
-            elif req.command == "quit":
-                c.quit()
+            run_command(c, req.command, req.value)
             return {"ok": True, "status": c.status()}
         except VcamError as exc:
             return {"ok": False, "error": str(exc)}

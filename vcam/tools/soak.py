@@ -1,7 +1,7 @@
 """``vcam soak``: push many frames through the live pipeline and watch for leaks.
 
 A looping video file (unpaced, as fast as the machine allows) feeds the threaded live
-pipeline into a counting null sink, driven by the same :class:`~vcam.control.Controller` the
+pipeline into a counting null sink, driven by the same :class:`~vcam.live.control.Controller` the
 tray, ``vcam ctl`` and hot reload use. Every ``switch_every`` frames the effect mode changes
 (blur → color → replace → off → blur ...); every ``reload_every`` frames the config file is
 edited and reloaded (the blur strength changes; every third edit also changes the model's
@@ -21,17 +21,16 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from vcam.app import build_live_engine
+from vcam.build import build_live_engine
 from vcam.compositing import make_compositor
-from vcam.config import Config, read_yaml, validate_config
-from vcam.pipeline import Pipeline
+from vcam.config import MODES, Config, read_yaml, validate_config
+from vcam.pipeline import LiveRunner, Stages
 from vcam.sinks.null import CountingSink
 from vcam.sources.file import FileSource
 
 __all__ = ["SoakResult", "process_sample", "run_soak"]
 
 log = logging.getLogger(__name__)
-_MODES = ("blur", "color", "replace", "off")
 
 
 def process_sample() -> dict[str, int]:
@@ -85,7 +84,7 @@ def run_soak(
 ) -> SoakResult:
     """Run the soak. ``config_path`` is rewritten on each reload from ``cfg`` (which must name
     a replace background in ``effect.background``)."""
-    from vcam.control import Controller
+    from vcam.live.control import Controller
 
     size = cfg.output_size
     source = FileSource(clip, loop=True, pace=False, what="soak clip")
@@ -103,10 +102,9 @@ def run_soak(
 
     write_config(0)
     first = validate_config(read_yaml(config_path), str(config_path))
-    pipe = Pipeline(source, build_live_engine(first), make_compositor(first.effect, size, cfg.output_fps), None,  # type: ignore[arg-type]
-                    output_size=size)
+    stages = Stages(build_live_engine(first), make_compositor(first.effect, size, cfg.output_fps), output_size=size)
     controller = Controller(
-        pipe, first, stop=stop, config_path=config_path,
+        stages, first, stop=stop, config_path=config_path,
         load_config=lambda: validate_config(read_yaml(config_path), str(config_path)),
         build_engine=build_live_engine,
     )
@@ -119,8 +117,8 @@ def run_soak(
         if n == frames:  # sampled while running, like the start sample
             end.update(process_sample())
         if n % switch_every == 0:
-            state["mode"] = (state["mode"] + 1) % len(_MODES)
-            controller.set_mode(_MODES[state["mode"]])
+            state["mode"] = (state["mode"] + 1) % len(MODES)
+            controller.set_mode(MODES[state["mode"]])
             state["switches"] += 1
         if n % reload_every == 0:
             state["reloads"] += 1
@@ -130,9 +128,8 @@ def run_soak(
                 state["rebuilds"] += 1
 
     sink = CountingSink(frames, stop, every)
-    pipe.sink = sink
     try:
-        pipe.run(stop)
+        LiveRunner(source, stages, sink).run(stop)
     finally:
         controller.close()
         source.close()
@@ -144,7 +141,7 @@ def soak_media(folder: Path, size: tuple[int, int]) -> tuple[Path, Path]:
     """A short test-pattern clip and a background image in ``folder``."""
     from PIL import Image
 
-    from vcam.bench import make_clip
+    from vcam.tools.bench import make_clip
 
     clip = make_clip(folder / "soak.mp4", size, frames=60)
     bg = folder / "bg.png"

@@ -19,9 +19,8 @@ from types import ModuleType
 from typing import Literal
 
 from vcam.config import Config, load_config
-from vcam.devices import VideoDevice, list_video_devices
 from vcam.errors import ConfigError, VcamError
-from vcam.ondemand import device_holders
+from vcam.media.devices import VideoDevice, device_holders, list_video_devices
 
 __all__ = ["Check", "System", "format_checks", "run_checks", "v4l2_format"]
 
@@ -76,7 +75,7 @@ def _providers() -> list[str]:
 
 
 def _probe_tray(env: Mapping[str, str] | None) -> tuple[ModuleType | None, str]:
-    from vcam.tray import probe_tray
+    from vcam.live.tray import probe_tray
 
     return probe_tray(env)
 
@@ -314,7 +313,7 @@ def _check_providers(cfg: Config, s: System) -> Check:
 
 
 def _check_model(cfg: Config) -> Check:
-    from vcam.app import model_dir
+    from vcam.build import model_dir
     from vcam.matting.models import KNOWN_MODELS, ensure_model, list_models
 
     if cfg.model.path:
@@ -353,7 +352,7 @@ def _check_tray(cfg: Config, s: System) -> Check:
 
 
 def _check_daemon(s: System) -> Check:
-    from vcam.control_socket import Request, default_socket_path, send_request
+    from vcam.live.control_socket import Request, default_socket_path, send_request
 
     try:
         st = s.daemon_status() if s.daemon_status else send_request(Request("status"), default_socket_path(s.env), timeout=3.0)

@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vcam import __version__
+from vcam.commands import COMMANDS
 from vcam.compositing import Compositor, make_compositor
 from vcam.config import MODES, Config, EffectConfig
 from vcam.errors import ConfigError, ControlError, VcamError
-from vcam.matting.engine import MattingEngine
-from vcam.ondemand import GatedSource
-from vcam.pipeline import Pipeline
+from vcam.matting import Matter
+from vcam.pipeline.stages import Stages
 from vcam.sources import Source
+from vcam.sources.gated import GatedSource
 
 __all__ = [
     "MODES",
@@ -32,6 +33,7 @@ __all__ = [
     "Controller",
     "IDLE_REASON",
     "PAUSED_REASON",
+    "run_command",
 ]
 
 log = logging.getLogger(__name__)
@@ -68,33 +70,39 @@ class _MakeCompositor(Protocol):
 
 
 class Controller:
-    """Thread-safe control of a running :class:`~vcam.pipeline.Pipeline`.
+    """Thread-safe control of a running live pipeline, through its :class:`~vcam.pipeline.Stages`.
 
     ``config`` is the configuration the daemon started with; ``load_config()`` (when given)
     reads the config file again for :meth:`reload`. ``source`` is the pipeline's
-    :class:`~vcam.ondemand.GatedSource` when the daemon can release the camera (pause,
-    on-demand); without it, pausing only stops the matting. ``build_engine`` and
+    :class:`~vcam.sources.gated.GatedSource` when the daemon can release the camera (pause,
+    on-demand); without it, pausing only stops the matting and a new camera goes in through
+    ``set_source``. ``sink_available()`` says whether the virtual camera is up (while it is
+    being reopened nobody can see the webcam: it is released too). ``build_engine`` and
     ``open_source`` rebuild the model or the camera when a reload changes their settings.
     Setting ``stop`` is how :meth:`quit` ends the daemon.
     """
 
     def __init__(
         self,
-        pipeline: Pipeline,
+        stages: Stages,
         config: Config,
         *,
         stop: threading.Event,
         source: GatedSource | None = None,
+        set_source: Callable[[Source], None] | None = None,
+        sink_available: Callable[[], bool] | None = None,
         config_path: Path | None = None,
         load_config: Callable[[], Config] | None = None,
         compositor_factory: _MakeCompositor = make_compositor,
-        build_engine: Callable[[Config], MattingEngine] | None = None,
+        build_engine: Callable[[Config], Matter] | None = None,
         open_source: Callable[[Config], Source] | None = None,
         watch_consumers: bool = False,
     ) -> None:
-        self.pipeline = pipeline
+        self.stages = stages
         self.stop_event = stop
         self._source = source
+        self._set_source = set_source
+        self._sink_available = sink_available or (lambda: True)
         self._load_config = load_config
         self._make_compositor = compositor_factory
         self._build_engine = build_engine
@@ -114,7 +122,7 @@ class Controller:
         self._last_alpha_mode = config.effect.mode if config.effect.mode != "off" else "blur"
         if source is not None:
             source.set_gate(self.hold_reason)
-        pipeline.set_mirror(self._effect.mirror)
+        stages.set_mirror(self._effect.mirror)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -142,14 +150,14 @@ class Controller:
                 return PAUSED_REASON
             if self._watch_consumers and self._config.camera.on_demand and not self._consumers:
                 return IDLE_REASON
-        if not getattr(self.pipeline.sink, "available", True):
+        if not self._sink_available():
             # the virtual camera is being reopened: nobody can see the webcam meanwhile
             return SINK_DOWN_REASON
         return None
 
     def status(self) -> dict[str, Any]:
         """A JSON-ready snapshot with the keys of :data:`STATUS_FIELDS`."""
-        stats = self.pipeline.stats
+        stats = self.stages.stats
         with self._state:
             eff, paused = self._effect, self._paused
             error, pending = self._config_error, list(self._pending_restart)
@@ -162,7 +170,7 @@ class Controller:
             "paused": paused,
             "fps": round(stats.recent_fps(), 2),
             "latency_p95_ms": stats.latency()["p95"],
-            "provider": getattr(self.pipeline.engine, "provider", None),
+            "provider": self.stages.engine.provider,
             "frames_in": stats.frames_in,
             "frames_out": stats.frames_out,
             "frames_dropped": stats.dropped,
@@ -216,7 +224,7 @@ class Controller:
     def set_mirror(self, mirror: bool) -> None:
         with self._change, self._state:
             self._effect = self._effect.model_copy(update={"mirror": bool(mirror)})
-            self.pipeline.set_mirror(bool(mirror))
+            self.stages.set_mirror(bool(mirror))
 
     def set_paused(self, paused: bool) -> None:
         """Pause: the camera is released and a "paused" picture is sent instead (no matting)."""
@@ -298,7 +306,7 @@ class Controller:
                 self.report_config_error(err)
                 raise err from None
             if engine is not None:
-                self.pipeline.set_engine(engine)
+                self.stages.set_engine(engine)
             if compositor is not None:
                 self._swap_compositor(compositor)
             pending = [s for s in ("output", "tray") if getattr(old, s) != getattr(cfg, s)]
@@ -306,7 +314,7 @@ class Controller:
                 self._config, self._effect = cfg, effect
                 self._config_error = None
                 self._pending_restart = sorted(set(self._pending_restart) | set(pending))
-            self.pipeline.set_mirror(effect.mirror)
+            self.stages.set_mirror(effect.mirror)
             if effect.mode != "off":
                 self._last_alpha_mode = effect.mode
         self._update_hold()
@@ -339,8 +347,8 @@ class Controller:
         return self._make_compositor(eff, cfg.output_size, cfg.output_fps)
 
     def _swap_compositor(self, comp: Compositor) -> None:
-        # The pipeline closes the compositor it replaces.
-        self.pipeline.set_compositor(comp)
+        # The stages close the compositor they replace.
+        self.stages.set_compositor(comp)
         self._owned_compositor = comp
 
     def _merged_effect(self, old: EffectConfig, new: EffectConfig) -> EffectConfig:
@@ -358,14 +366,15 @@ class Controller:
         opener = self._open_source
         if self._source is not None:
             self._source.replace(lambda: opener(cfg))
-            # A new camera is a new scene: forget the recurrent state, as Pipeline.set_source
-            # does (from this thread too; at worst the matting thread keeps one more frame's).
-            self.pipeline.engine.reset()
+            # A new camera is a new scene: the matting thread starts its state over
+            self.stages.request_reset()
+        elif self._set_source is not None:
+            self._set_source(opener(cfg))
         else:
-            self.pipeline.set_source(opener(cfg))
+            raise ControlError("this daemon cannot reopen the camera")
 
     def _update_hold(self) -> None:
-        self.pipeline.set_paused(self.hold_reason() is not None)
+        self.stages.set_held(self.hold_reason() is not None)
 
     @staticmethod
     def _wrap(key: str, build: Callable[[], Any]) -> Any:
@@ -384,6 +393,21 @@ class Controller:
         except Exception as exc:  # see above; the traceback goes to the debug log
             log.debug("building %s failed", key, exc_info=True)
             raise ControlError(f"{key}: cannot be applied ({_describe(exc)})") from exc
+
+
+def run_command(controller: Controller, name: str, value: Any = None) -> None:
+    """Apply the control command ``name`` (a key of :data:`vcam.commands.COMMANDS`) with
+    ``value`` (a mode name, a path, a bool, or None for a command that takes none)."""
+    command = COMMANDS[name]
+    if command.method is None:
+        return
+    method = getattr(controller, command.method)
+    if command.value is None:
+        method() if command.argument is None else method(command.argument)
+    elif command.value == "bool":
+        method(bool(value))
+    else:
+        method(str(value))
 
 
 def _built(what: str, build: Callable[[], Compositor]) -> Compositor:

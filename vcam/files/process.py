@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import shutil
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -31,32 +28,30 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from vcam.app import build_engine, summarize, write_stats
-from vcam.compositing import Compositor, PassThrough, ReplaceCompositor, make_compositor
+from vcam.build import build_engine, summarize, write_stats
+from vcam.compositing import Compositor, ReplaceCompositor, make_compositor
 from vcam.compositing.backgrounds import TimedBackground, VideoBackground
 from vcam.compositing.blend import alpha_to_u8
-from vcam.compositing.lowres import LowRes
+from vcam.compositing.cutout import AlphaOnly, Cutout
 from vcam.compositing.refine import make_refiner
 from vcam.config import Config
 from vcam.errors import OutputError
 from vcam.frames import Frame
-from vcam.matting.engine import MattingEngine
+from vcam.matting import Matter
 from vcam.matting.models import ProgressFactory
 from vcam.media.formats import ENCODER_PRESETS, OutputFormat, resolve_output_format
 from vcam.media.paths import MATTES, PNG_SEQUENCE, check_folder, place_folder, temp_dir_beside
-from vcam.pipeline import Pipeline
-from vcam.pipeline.pipeline import Matted
-from vcam.pipeline.threads import join_threads, name_native_thread
+from vcam.media.reader import CORRUPT_POLICIES, DecodedFrame, VideoReader, format_time
+from vcam.pipeline.ordered import run_ordered
+from vcam.pipeline.stages import Matted, Stages
+from vcam.signals import hold_stop_signals
 from vcam.sinks.file import FileSink, check_output_path
 from vcam.sinks.pngseq import PngSequenceSink
-from vcam.sources.file import CORRUPT_POLICIES, DecodedFrame, VideoReader, format_time
 
 __all__ = ["FileOptions", "FrameProgress", "hold_stop_signals", "output_format_for", "process_file"]
 
 log = logging.getLogger(__name__)
 _POLL_S = 0.1
-_JOIN_S = 10.0
-_END: Any = object()  # end-of-stream marker passed down the queues
 
 FrameProgress = Callable[[int | None], Callable[[int], None]]
 """Given the expected frame count (None: unknown), returns a function called with the number
@@ -94,24 +89,6 @@ class FileOptions:
             raise ValueError(f"queue_size must be at least 1, got {self.queue_size}")
 
 
-class _AlphaOnly(PassThrough):
-    """Mode ``off`` in file mode when mattes are wanted: the picture unchanged, alpha computed."""
-
-    needs_alpha = True
-
-
-class _Transparent:
-    """``--mode remove``: the picture with its alpha as a fourth channel, (H, W, 4) uint8 RGBA
-    (straight, not premultiplied; 255 = person)."""
-
-    needs_alpha = True
-
-    def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None) -> np.ndarray:
-        assert alpha is not None
-        out: np.ndarray = cv2.merge((*cv2.split(image), alpha_to_u8(alpha)))
-        return out
-
-
 class _Sink(Protocol):
     name: str
 
@@ -129,21 +106,6 @@ class _Stop(Protocol):
     """Anything that says whether to stop: a threading or multiprocessing Event."""
 
     def is_set(self) -> bool: ...
-
-
-class _NoSource:
-    """Stands in for the pipeline's source: file mode feeds the stages itself."""
-
-    name = "file"
-
-    def __init__(self, fps: float) -> None:
-        self.fps = fps
-
-    def read(self) -> Frame | None:
-        return None
-
-    def close(self) -> None:
-        pass
 
 
 @dataclass(slots=True)
@@ -187,36 +149,6 @@ def _matte_dir(path: str | None, overwrite: bool, tag: str = "") -> Iterator[Pat
         place_folder(tmp, final, MATTES, overwrite)
 
 
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-@contextlib.contextmanager
-def hold_stop_signals() -> Iterator[None]:
-    """Finishing or deleting files, which a stop signal (Ctrl-C, SIGTERM, SIGHUP) must not
-    cut short: the signals are held until the block is done, then delivered to the handlers
-    that were there before (only where Python allows handlers: the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    previous: dict[signal.Signals, Any] = {}
-    try:
-        for signum in _STOP_SIGNALS:
-            previous[signum] = signal.signal(signum, lambda n, _frame: pending.append(n))
-    except ValueError:  # not the main interpreter
-        for held, handler in previous.items():
-            signal.signal(held, handler)
-        yield
-        return
-    try:
-        yield
-    finally:
-        for held, handler in previous.items():
-            signal.signal(held, handler)
-    if pending:  # now that the files are in order, the signal goes on (raised here by its handler)
-        signal.raise_signal(pending[0])
-
-
 def process_file(
     cfg: Config,
     input_path: str | Path,
@@ -226,7 +158,7 @@ def process_file(
     stats_json: str | None = None,
     progress: ProgressFactory | None = None,
     frame_progress: FrameProgress | None = None,
-    engine: MattingEngine | None = None,
+    engine: Matter | None = None,
     stop: _Stop | None = None,
     temp_tag: str = "",
 ) -> dict[str, object]:
@@ -267,13 +199,13 @@ def process_file(
                 sink = _open_sink(outp, fmt, opts, info, temp_tag)
                 ok = False
                 try:
-                    pipeline = Pipeline(
-                        _NoSource(float(info.rate)), engine, compositor, sink,
+                    stages = Stages(
+                        engine, compositor,
                         output_size=size, mirror=cfg.effect.mirror, on_alpha=_matte_writer(mdir, opts.matte_out),
                         refiner=make_refiner(cfg.model.refine),
                     )
                     tick = frame_progress(info.frame_count) if frame_progress else None
-                    _run(reader, pipeline, sink, compositor, opts, tick, stop)
+                    _run(reader, stages, sink, opts, tick, stop)
                     with hold_stop_signals():
                         sink.close()
                     ok = True
@@ -287,7 +219,7 @@ def process_file(
                 close()
     finally:
         reader.close()
-    summary = summarize(pipeline, engine)
+    summary = summarize(stages)
     summary.update({
         "input": str(inp),
         "output": str(outp),
@@ -305,13 +237,13 @@ def process_file(
 
 def _compositor(cfg: Config, opts: FileOptions, size: tuple[int, int], rate: Fraction) -> Compositor:
     if opts.transparent:
-        return _Transparent()
+        return Cutout()
     compositor: Compositor = make_compositor(cfg.effect, size, float(rate))
     if isinstance(compositor, ReplaceCompositor) and isinstance(compositor.background, VideoBackground):
         # frame numbers are not time in a variable-frame-rate input: drive it by timestamps
         compositor.background = TimedBackground(compositor.background)
     if opts.matte_out is not None and not compositor.needs_alpha:
-        compositor = _AlphaOnly()
+        compositor = AlphaOnly()
     return compositor
 
 
@@ -339,18 +271,14 @@ def _matte_writer(folder: Path | None, name: str | None) -> Callable[[Frame, np.
 
 def _run(
     reader: VideoReader,
-    pipeline: Pipeline,
+    stages: Stages,
     sink: _Sink,
-    compositor: Compositor,
     opts: FileOptions,
     tick: Callable[[int], None] | None,
     stop: _Stop | None,
 ) -> None:
     """Decode → matte → composite → encode every frame, overlapped or one after another."""
-    clock, stats = pipeline.clock, pipeline.stats
-    background = getattr(compositor, "background", None)
-    timed = background if isinstance(background, TimedBackground) else None
-    start: list[float] = []
+    clock, stats = stages.clock, stages.stats
 
     def decode() -> _Item | None:
         t0 = clock()
@@ -359,19 +287,15 @@ def _run(
             return None
         stats.stage("capture", clock() - t0)
         stats.frame_in()
-        if not start:
-            start.append(d.time)
         return _Item(d, Frame(d.image, d.index, t0, d.time))
 
     def matte(item: _Item) -> _Item:
-        item.matted = pipeline.matte(pipeline.prepare(item.frame))
+        item.matted = stages.matte(stages.prepare(item.frame))
         return item
 
     def composite(item: _Item) -> _Item:
         assert item.matted is not None
-        if timed is not None:
-            timed.time = item.decoded.time - start[0]
-        item.image = pipeline.render(item.matted)
+        item.image = stages.render(item.matted)
         item.matted = None
         return item
 
@@ -393,98 +317,15 @@ def _run(
             tick(n - done[0])
         done[0] = n
 
-    stages: list[tuple[str, Callable[[Any], Any]]] = [("matting", matte), ("composite", composite), ("encode", encode)]
+    steps: list[tuple[str, Callable[[Any], Any]]] = [("matting", matte), ("composite", composite), ("encode", encode)]
     if opts.overlap:
-        _run_overlapped(decode, stages, opts.queue_size, report)
+        run_ordered(decode, steps, opts.queue_size, report)
     else:
         last = time.monotonic()
         while (item := decode()) is not None:
-            for _, fn in stages:
+            for _, fn in steps:
                 item = fn(item)
             if time.monotonic() - last >= _POLL_S:
                 report()
                 last = time.monotonic()
     report()
-
-
-def _run_overlapped(
-    produce: Callable[[], Any],
-    stages: Sequence[tuple[str, Callable[[Any], Any]]],
-    queue_size: int,
-    report: Callable[[], None],
-) -> None:
-    """``produce`` on thread ``vcam-decode`` and each stage on ``vcam-<name>``, joined by
-    queues of ``queue_size``. Nothing is dropped: a full queue makes its producer wait. The
-    calling thread waits, calling ``report`` every 0.1 s; the first error of any thread, or
-    an interrupt of the calling thread (Ctrl-C, ``report`` raising), stops every thread
-    before it is raised here."""
-    stop = threading.Event()
-    errors: list[BaseException] = []
-    queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=queue_size) for _ in stages]
-
-    def put(q: queue.Queue[Any], item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=_POLL_S)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def get(q: queue.Queue[Any]) -> Any:
-        while not stop.is_set():
-            try:
-                return q.get(timeout=_POLL_S)
-            except queue.Empty:
-                continue
-        return _END
-
-    def guarded(body: Callable[[], None]) -> Callable[[], None]:
-        def target() -> None:
-            name_native_thread(threading.current_thread().name)
-            try:
-                body()
-            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
-                errors.append(exc)
-                stop.set()
-
-        return target
-
-    def producer() -> None:
-        while not stop.is_set():
-            item = produce()
-            if not put(queues[0], _END if item is None else item):
-                return
-            if item is None:
-                return
-
-    def worker(i: int, fn: Callable[[Any], Any]) -> Callable[[], None]:
-        def body() -> None:
-            out = queues[i + 1] if i + 1 < len(queues) else None
-            while (item := get(queues[i])) is not _END:
-                result = fn(item)
-                if out is not None and not put(out, result):
-                    return
-            if out is not None:
-                put(out, _END)
-
-        return body
-
-    threads = [threading.Thread(target=guarded(producer), name="vcam-decode", daemon=True)]
-    threads += [
-        threading.Thread(target=guarded(worker(i, fn)), name=f"vcam-{name}", daemon=True)
-        for i, (name, fn) in enumerate(stages)
-    ]
-    try:
-        # started inside the try: a stop signal between two starts must still stop and join
-        # the ones started (else they go on decoding from a file that is being closed: -11)
-        for t in threads:
-            t.start()
-        while threads[-1].is_alive() and not stop.is_set():
-            threads[-1].join(_POLL_S)
-            report()
-    finally:
-        stop.set()
-        join_threads([t for t in threads if t.ident is not None], _JOIN_S)
-    if errors:
-        raise errors[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,13 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from tests.fakes import FakeClock, FakeEngine, MemorySink
+from tests.helpers.fakes import FakeClock, FakeEngine, MemorySink
 from vcam.config import Config, validate_config
-from vcam.control import Controller
 from vcam.errors import DeviceError
 from vcam.frames import Frame
-from vcam.ondemand import GatedSource
-from vcam.pipeline import Pipeline
+from vcam.live.control import Controller
+from vcam.pipeline import LiveRunner, Stages
+from vcam.sources.gated import GatedSource
 
 SIZE = (64, 36)  # output size = camera size: no resizing, exact pixels
 W, H = SIZE
@@ -92,10 +91,10 @@ class FakeCounter:
 
 @dataclass
 class Rig:
-    """A controller on a real Pipeline with fake camera, engine and sink, driven by step()."""
+    """A controller on real Stages and a LiveRunner with fake camera, engine and sink, driven by step()."""
 
     controller: Controller
-    pipeline: Pipeline
+    pipeline: LiveRunner
     engine: FakeEngine
     sink: MemorySink
     source: GatedSource
@@ -129,15 +128,15 @@ def make_rig(
     sink = MemorySink()
     from vcam.compositing import make_compositor
 
-    pipeline = Pipeline(
-        source, engine, make_compositor(cfg.effect, SIZE, 30.0), sink, output_size=SIZE, clock=clock
-    )
+    stages = Stages(engine, make_compositor(cfg.effect, SIZE, 30.0), output_size=SIZE, clock=clock)
+    pipeline = LiveRunner(source, stages, sink)
     stop = threading.Event()
     controller = Controller(
-        pipeline,
+        stages,
         cfg,
         stop=stop,
         source=source,
+        sink_available=lambda: sink.available,
         config_path=config_path,
         load_config=load_config,
         build_engine=build_engine,
@@ -145,15 +144,3 @@ def make_rig(
         watch_consumers=watch_consumers,
     )
     return Rig(controller, pipeline, engine, sink, source, cameras, stop, clock)
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something truthy (bounded; for real threads only)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)

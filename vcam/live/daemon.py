@@ -1,7 +1,7 @@
 """The desktop daemon around a live pipeline: controller, control socket, config hot reload,
 on-demand camera and tray icon, wired together and stopped by one ``Event``.
 
-:func:`run_desktop` is what ``vcam run`` uses in place of ``Pipeline.run``. Threads (all
+:func:`run_desktop` is what ``vcam run`` uses in place of ``LiveRunner.run``. Threads (all
 named ``vcam-*``) stop when the shared ``stop`` event is set; an error in one of them stops
 the daemon and is re-raised on the calling thread. With a tray icon the pipeline runs on a
 ``vcam-pipeline`` thread and the tray's event loop on the calling (main) thread, as pystray
@@ -11,6 +11,7 @@ requires; without one the pipeline runs on the calling thread as before.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -21,17 +22,20 @@ from pathlib import Path
 from typing import Any
 
 from vcam.config import Config
-from vcam.control import ControlError, Controller
-from vcam.control_socket import ControlServer
-from vcam.daemon_signals import DaemonSignals
 from vcam.errors import VcamError
-from vcam.matting.engine import MattingEngine
-from vcam.ondemand import ConsumerMonitor, GatedSource, count_consumers
-from vcam.pipeline import Pipeline
-from vcam.pipeline.threads import join_threads
-from vcam.reload import ConfigWatcher, config_loader
+from vcam.live.consumers import ConsumerMonitor
+from vcam.live.control import ControlError, Controller
+from vcam.live.control_socket import ControlServer
+from vcam.live.reload import ConfigWatcher, config_loader
+from vcam.matting import Matter
+from vcam.media.devices import count_consumers
+from vcam.pipeline import LiveRunner
+from vcam.pipeline.threads import Workers
+from vcam.signals import DaemonSignals
 from vcam.sinks import Sink
+from vcam.sinks.resilient import ResilientSink
 from vcam.sources import Source
+from vcam.sources.gated import GatedSource
 
 __all__ = ["DesktopOptions", "open_gated_source", "run_desktop"]
 
@@ -48,9 +52,9 @@ class DesktopOptions:
     be created or deleted while vcam runs); ``overrides``: the command-line settings that
     stay on top of the file at every reload. ``consumer_counter(device)`` returns the
     function that counts the readers of the virtual camera (default: a /proc scan).
-    ``signals``: the handlers ``vcam run`` installed at its start (:mod:`vcam.daemon_signals`);
+    ``signals``: the handlers ``vcam run`` installed at its start (:class:`vcam.signals.DaemonSignals`);
     without them :func:`run_desktop` installs its own for its own time.
-    The control socket is at :func:`~vcam.control_socket.default_socket_path`.
+    The control socket is at :func:`~vcam.live.control_socket.default_socket_path`.
     """
 
     config_path: Path | None = None
@@ -65,34 +69,8 @@ def open_gated_source(cfg: Config, open_source: Callable[[Config], Source]) -> G
     return GatedSource(lambda: open_source(cfg), cfg.output_size)
 
 
-class _Workers:
-    """Named helper threads that hand their first error to the main thread and stop the rest."""
-
-    def __init__(self, stop: threading.Event) -> None:
-        self.stop = stop
-        self.errors: list[BaseException] = []
-        self.threads: list[threading.Thread] = []
-
-    def start(self, name: str, body: Callable[[threading.Event], object]) -> None:
-        def target() -> None:
-            try:
-                body(self.stop)
-            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-                log.error("%s failed: %s", name, exc)
-                self.errors.append(exc)
-                self.stop.set()
-
-        t = threading.Thread(target=target, name=name, daemon=True)
-        self.threads.append(t)
-        t.start()
-
-    def join(self) -> None:
-        self.stop.set()
-        join_threads(self.threads, _JOIN_S)
-
-
 def run_desktop(
-    pipeline: Pipeline,
+    pipeline: LiveRunner,
     cfg: Config,
     *,
     source: GatedSource | None,
@@ -100,11 +78,11 @@ def run_desktop(
     stop: threading.Event,
     duration: float | None,
     options: DesktopOptions,
-    build_engine: Callable[[Config], MattingEngine] | None = None,
+    build_engine: Callable[[Config], Matter] | None = None,
     open_source: Callable[[Config], Source] | None = None,
 ) -> str:
     """Run ``pipeline`` with the desktop services until ``stop``; returns why it stopped
-    (as ``Pipeline.run`` does). Re-raises the first error of the pipeline or a helper thread;
+    (as :meth:`LiveRunner.run` does). Re-raises the first error of the pipeline or a helper thread;
     Ctrl-C raises ``KeyboardInterrupt`` after everything stopped.
     """
     loader = None
@@ -112,11 +90,14 @@ def run_desktop(
         loader = config_loader(options.config_path, required=options.config_required, overrides=options.overrides)
     device = getattr(sink, "device", None)
     watchable = isinstance(device, str) and sys.platform.startswith("linux")
+    resilient = sink if isinstance(sink, ResilientSink) else None
     controller = Controller(
-        pipeline,
+        pipeline.stages,
         cfg,
         stop=stop,
         source=source,
+        set_source=pipeline.set_source,
+        sink_available=(lambda: resilient.available) if resilient is not None else None,
         config_path=options.config_path,
         load_config=loader,
         build_engine=build_engine,
@@ -128,7 +109,7 @@ def run_desktop(
             "camera.on_demand works only with the virtual camera output on Linux (v4l2loopback); "
             "the camera stays open"
         )
-    workers = _Workers(stop)
+    workers = Workers(stop, join_s=_JOIN_S, log_errors=True)
     server: ControlServer | None = None
     watcher: ConfigWatcher | None = None
     if options.config_path is not None:
@@ -149,30 +130,29 @@ def run_desktop(
                 log.warning("%s; this daemon cannot be controlled with 'vcam ctl'", exc)
                 server = None
             if server is not None:
-                workers.start("vcam-control", server.run)
+                workers.start("vcam-control", functools.partial(server.run, stop))
             if watcher is not None:
-                workers.start("vcam-reload", watcher.run)
+                workers.start("vcam-reload", functools.partial(watcher.run, stop))
             if watchable:
                 assert isinstance(device, str)
                 factory = options.consumer_counter or _proc_counter
                 monitor = ConsumerMonitor(factory(device), controller.set_consumers, enabled=lambda: controller.on_demand)
                 monitor.poll()
-                workers.start("vcam-ondemand", monitor.run)
+                workers.start("vcam-ondemand", functools.partial(monitor.run, stop))
             why = _run(pipeline, controller, stop, duration, cfg.tray.enabled)
         finally:
             workers.join()
             if server is not None:
                 server.close()
             controller.close()
-        if workers.errors:
-            raise workers.errors[0]
+        workers.raise_first()
         if signals.interrupted:
             raise KeyboardInterrupt
     return why
 
 
 def _run(
-    pipeline: Pipeline,
+    pipeline: LiveRunner,
     controller: Controller,
     stop: threading.Event,
     duration: float | None,
@@ -180,30 +160,19 @@ def _run(
 ) -> str:
     if not tray:
         return pipeline.run(stop, duration)
-    from vcam.tray import run_tray
+    from vcam.live.tray import run_tray
 
     result: list[str] = []
-    errors: list[BaseException] = []
-
-    def body() -> None:
-        try:
-            result.append(pipeline.run(stop, duration))
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            errors.append(exc)
-            stop.set()
-
-    t = threading.Thread(target=body, name="vcam-pipeline", daemon=True)
-    t.start()
+    worker = Workers(stop, join_s=_JOIN_S)
+    t = worker.start("vcam-pipeline", lambda: result.append(pipeline.run(stop, duration)))
     try:
         run_tray(controller, stop)
         # No tray (or it ended early): wait for the pipeline (Ctrl-C and SIGTERM set stop).
         while t.is_alive():
             t.join(0.2)
     finally:
-        stop.set()
-        t.join(_JOIN_S)
-    if errors:
-        raise errors[0]
+        worker.join()
+    worker.raise_first()
     return result[0] if result else "stopped"
 
 

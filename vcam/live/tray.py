@@ -1,4 +1,4 @@
-"""The tray icon: a thin pystray view on the :class:`~vcam.control.Controller`.
+"""The tray icon: a thin pystray view on the :class:`~vcam.live.control.Controller`.
 
 The menu is plain data (:class:`Entry` trees built by :meth:`TrayView.entries` from the
 controller's state), so it is tested without a display; :func:`to_pystray` turns it into a
@@ -33,9 +33,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from vcam.backoff import Backoff
 from vcam.compositing.backgrounds import VIDEO_SUFFIXES
-from vcam.config import default_config_path
-from vcam.control import Controller
+from vcam.config import MODES, default_config_path
 from vcam.errors import VcamError
+from vcam.live.control import Controller, run_command
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -231,11 +231,11 @@ class TrayView:
             Entry(
                 MODE_LABELS[m],
                 "radio",
-                self._do(functools.partial(c.set_mode, m)),
+                self._do(functools.partial(run_command, c, "mode", m)),
                 checked=eff.mode == m,
                 enabled=m != "replace" or bool(eff.background),
             )
-            for m in ("blur", "replace", "color", "off")
+            for m in MODES
         )
         items: list[Entry] = [
             Entry(self.summary(st), "label", enabled=False),
@@ -243,13 +243,14 @@ class TrayView:
             *modes,
             Entry("Backgrounds", "submenu", children=tuple(self._background_entries(eff.background))),
             SEPARATOR,
-            Entry("Mirror", "check", self._do(lambda: c.set_mirror(not c.effect.mirror)), checked=eff.mirror),
-            Entry("Resume" if st["paused"] else "Pause", action=self._do(lambda: c.set_paused(not c.status()["paused"]))),
+            Entry("Mirror", "check", self._do(lambda: run_command(c, "mirror", not c.effect.mirror)), checked=eff.mirror),
+            Entry("Resume" if st["paused"] else "Pause",
+                  action=self._do(lambda: run_command(c, "resume" if c.status()["paused"] else "pause"))),
             SEPARATOR,
             Entry("Open config", action=self._do(self.open_config), enabled=self._which("xdg-open") is not None),
-            Entry("Reload config", action=self._do(c.reload)),
+            Entry("Reload config", action=self._do(functools.partial(run_command, c, "reload"))),
             SEPARATOR,
-            Entry("Quit", action=self._do(c.quit)),
+            Entry("Quit", action=self._do(functools.partial(run_command, c, "quit"))),
             # Where the backend has no menu (plain X11), a click on the icon runs this.
             Entry("Effect on/off", action=self._do(c.toggle_effect), default=True, visible=False),
         ]

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pyvirtualcam
 
+from vcam.compositing import Compositor
 from vcam.frames import Frame
+from vcam.matting import Matter
+from vcam.pipeline import LiveRunner, Stages
+from vcam.sinks import Sink
+from vcam.sources import Source
 
 
 class FakeClock:
@@ -80,9 +85,11 @@ class FakeEngine:
 
 
 class MemorySink:
-    """Keeps every picture it is sent."""
+    """Keeps every picture it is sent. ``available`` is what a daemon's ``sink_available``
+    reads in tests (as :class:`~vcam.sinks.resilient.ResilientSink` reports it)."""
 
     name = "memory"
+    available = True
 
     def __init__(self, fail_after: int | None = None) -> None:
         self.images: list[np.ndarray] = []
@@ -98,6 +105,13 @@ class MemorySink:
 
     def close(self) -> None:
         self.closed = True
+
+
+def live_runner(source: Source, engine: Matter, compositor: Compositor, sink: Sink, *, output_size: tuple[int, int],
+                alpha_policy: str = "wait", **stage_options: Any) -> LiveRunner:
+    """A :class:`LiveRunner` over :class:`Stages` built from these parts."""
+    return LiveRunner(source, Stages(engine, compositor, output_size=output_size, **stage_options), sink,
+                      alpha_policy=alpha_policy)
 
 
 class MemoryCameraBackend:
@@ -130,3 +144,9 @@ class MemoryCameraBackend:
 
 def register_memory_backend() -> None:
     pyvirtualcam.register_backend("memory", MemoryCameraBackend)
+
+
+if TYPE_CHECKING:  # the fakes satisfy the real protocols (scripts/check type-checks tests/helpers)
+    _matter: Matter = FakeEngine()
+    _source: Source = ListSource([])
+    _sink: Sink = MemorySink()

@@ -1,26 +1,23 @@
-"""The one place that wires a config into objects and runs them (live or file mode)."""
+"""Every "config -> object" factory, shared by all modes: the matting engine, sources, sinks,
+and the stats summary. Running them is the modes' business (:mod:`vcam.live.run`,
+:mod:`vcam.files.process`); nothing here imports a mode."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from vcam.compositing import make_compositor
-from vcam.compositing.refine import make_refiner
 from vcam.config import Config
-from vcam.daemon import DesktopOptions, open_gated_source, run_desktop
-from vcam.errors import ControlError, InputError, ModelError, OutputError
+from vcam.errors import InputError, ModelError, OutputError
 from vcam.matting import MattingEngine, ensure_model
 from vcam.matting.models import ProgressFactory, default_model_dir
-from vcam.pipeline import Pipeline
+from vcam.pipeline import Stages
 from vcam.sinks import Sink
 from vcam.sinks.file import FileSink
 from vcam.sinks.null import NullSink
@@ -38,7 +35,6 @@ __all__ = [
     "open_live_source",
     "open_sink",
     "open_source",
-    "run_live",
     "summarize",
     "write_stats",
 ]
@@ -162,93 +158,16 @@ def finish_sink(sink: Sink, ok: bool) -> None:
         sink.close()
 
 
-def summarize(pipeline: Pipeline, engine: MattingEngine) -> dict[str, object]:
+def summarize(stages: Stages, alpha_policy: str = "wait") -> dict[str, object]:
+    """The run statistics with what ran: engine (the current one: it may have been reloaded),
+    refiner and alpha policy."""
+    engine = stages.engine
     return {
-        **pipeline.stats.summary(),
+        **stages.stats.summary(),
         "provider": engine.provider,
         "model_input": list(engine.input_size),
         "downsample_ratio": engine.downsample_ratio,
-        "refine": pipeline.refiner.name,
+        "refine": stages.refiner.name,
         "threads": engine.threads,
-        "alpha_policy": pipeline.alpha_policy,
+        "alpha_policy": alpha_policy,
     }
-
-
-def _daemon_lock() -> contextlib.AbstractContextManager[object]:
-    """One desktop daemon per user: a second one is refused (:class:`DaemonRunningError`, exit 1).
-    A lock that cannot be taken for another reason (runtime folder unusable) is only a warning,
-    as the control socket is."""
-    from vcam.control_socket import DaemonRunningError, lock_daemon
-
-    try:
-        return lock_daemon()
-    except DaemonRunningError:
-        raise
-    except ControlError as exc:
-        log.warning("%s; a second vcam daemon would not be noticed", exc)
-        return contextlib.nullcontext()
-
-
-def run_live(
-    cfg: Config,
-    *,
-    target: str | None = None,
-    duration: float | None = None,
-    stats_json: str | None = None,
-    stop: threading.Event | None = None,
-    overwrite: bool = False,
-    progress: ProgressFactory | None = None,
-    desktop: DesktopOptions | None = None,
-) -> dict[str, object]:
-    """Run the live daemon until stopped; returns (and writes) the stats summary.
-
-    With ``desktop`` the daemon also serves the control socket, reloads the config, follows
-    the virtual camera's consumers and shows the tray icon (see :mod:`vcam.daemon`).
-    """
-    stop = stop or threading.Event()
-    with contextlib.ExitStack() as stack:
-        if desktop is not None:  # before the camera and the virtual camera are opened
-            stack.enter_context(_daemon_lock())
-        engine = build_live_engine(cfg, progress)
-        compositor = make_compositor(cfg.effect, cfg.output_size, cfg.output_fps)
-        close = getattr(compositor, "close", None)
-        if close is not None:
-            stack.callback(close)
-        gated = open_gated_source(cfg, open_live_source) if desktop is not None else None
-        source: Source = gated or open_live_source(cfg)
-        stack.callback(source.close)
-        sink = open_sink(cfg, target, overwrite)
-        pipeline = Pipeline(
-            source, engine, compositor, sink, output_size=cfg.output_size, mirror=cfg.effect.mirror,
-            alpha_policy=cfg.live.alpha,
-            refiner=make_refiner(cfg.model.refine),
-        )
-
-        def close_swapped_source() -> None:  # a source swapped in while running
-            if pipeline.source is not source:
-                pipeline.source.close()
-
-        stack.callback(close_swapped_source)
-        log.info(
-            "running: %s -> %s, mode %s, %dx%d @ %g fps",
-            source.name, sink.name, cfg.effect.mode, *cfg.output_size, cfg.output_fps,
-        )
-        ok = False
-        try:
-            if desktop is None:
-                why = pipeline.run(stop, duration)
-            else:
-                why = run_desktop(
-                    pipeline, cfg, source=gated, sink=sink,
-                    stop=stop, duration=duration, options=desktop, build_engine=build_live_engine, open_source=open_live_source,
-                )
-            ok = True
-            log.info("stopped (%s)", why)
-        except KeyboardInterrupt:
-            ok = True  # Ctrl-C is how a live run ends: keep what was recorded
-            raise
-        finally:
-            finish_sink(sink, ok)
-            summary = summarize(pipeline, pipeline.engine)  # the engine may have been reloaded
-            write_stats(stats_json, summary)
-    return summary

@@ -14,26 +14,30 @@ import logging
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
-from vcam.app import build_engine
+from vcam.build import build_engine
 from vcam.compositing import make_compositor
-from vcam.config import Config
+from vcam.config import Config, validate_config
+from vcam.errors import ConfigError
 from vcam.frames import cover_fit
-from vcam.matting import MattingEngine
-from vcam.pipeline import Pipeline
+from vcam.matting import Matter
+from vcam.media.reader import VideoReader
+from vcam.pipeline import LiveRunner, Stages
 from vcam.pipeline.threads import thread_cpu_seconds
 from vcam.sinks.file import FileSink
 from vcam.sinks.null import CountingSink
-from vcam.sources.file import FileSource, VideoReader
+from vcam.sources.file import FileSource
 from vcam.sources.synthetic import TestPatternSource
 
-__all__ = ["BenchResult", "bench_size", "make_clip", "run_bench"]
+__all__ = ["BenchResult", "bench_size", "bench_variants", "make_clip", "run_bench"]
 
 log = logging.getLogger(__name__)
 SIZES = ((1280, 720), (640, 480), (1920, 1080))
@@ -45,10 +49,10 @@ def make_clip(path: Path, size: tuple[int, int], fps: int = 30, frames: int = 90
     if clip is not None:
         reader = VideoReader(clip, "bench clip")
         while len(images) < frames:
-            item = reader.read()
+            item = reader.read_frame()
             if item is None:
                 break
-            images.append(cover_fit(item[0], size))
+            images.append(cover_fit(item.image, size))
         reader.close()
     else:
         pattern = TestPatternSource(size, fps, frames=frames, pace=False)
@@ -91,7 +95,7 @@ class BenchResult:
         return d
 
 
-def bare_inference(engine: MattingEngine, image: np.ndarray, calls: int = 150) -> tuple[float, float]:
+def bare_inference(engine: Matter, image: np.ndarray, calls: int = 150) -> tuple[float, float]:
     """(CPU ms per call, median wall ms per call) of ``engine.infer`` on one picture."""
     for _ in range(5):
         engine.infer(image)
@@ -148,12 +152,12 @@ def bench_size(cfg: Config, clip: Path, size: tuple[int, int], frames: int, warm
     source = FileSource(clip, loop=True, pace=True, what="bench clip")
     try:
         warm_stop = threading.Event()
-        Pipeline(source, engine, compositor, CountingSink(warmup, warm_stop), output_size=size).run(warm_stop, 60)
+        LiveRunner(source, Stages(engine, compositor, output_size=size), CountingSink(warmup, warm_stop)).run(warm_stop, 60)
         stop = threading.Event()
         clock = _ThreadClock(frames, pool)
         sink = CountingSink(frames, stop, every=clock)
-        pipe = Pipeline(source, engine, compositor, sink, output_size=size, mirror=cfg.effect.mirror,
-                        alpha_policy=cfg.live.alpha)
+        stages = Stages(engine, compositor, output_size=size, mirror=cfg.effect.mirror)
+        pipe = LiveRunner(source, stages, sink, alpha_policy=cfg.live.alpha)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         pipe.run(stop, duration=frames / 30.0 * 3 + 10)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
@@ -162,7 +166,7 @@ def bench_size(cfg: Config, clip: Path, size: tuple[int, int], frames: int, warm
         source.close()
     assert first is not None
     bare_cpu, bare_wall = bare_inference(engine, first.image)
-    s = pipe.stats
+    s = stages.stats
     cpu_per_frame = cpu / max(1, s.frames_out) * 1000.0
     return BenchResult(
         size=size,
@@ -225,3 +229,19 @@ def run_bench(
             results.append(bench_size(cfg, path, size, frames))
             log.info("%dx%d: %.2f fps, %.3f cores", *size, results[-1].fps, results[-1].cores_used)
     return results
+
+
+def bench_variants(cfg: Config, specs: Sequence[str]) -> list[tuple[str, Config]]:
+    """The configurations ``vcam bench`` compares: ``cfg`` alone, or one per ``--variant``
+    spec (``SECTION.KEY=VALUE[;...]``, values read as YAML) applied on top of ``cfg``."""
+    variants: list[tuple[str, Config]] = []
+    for spec in specs:
+        over: dict[str, Any] = {}
+        for item in spec.split(";"):
+            key, sep, value = item.partition("=")
+            if not sep or "." not in key:
+                raise ConfigError("--variant", [f"expected SECTION.KEY=VALUE[;...], got {item!r}"])
+            section, _, name = key.strip().partition(".")
+            over.setdefault(section, {})[name] = yaml.safe_load(value)
+        variants.append((spec, validate_config(cfg.model_dump(mode="python"), f"--variant {spec}", over)))
+    return variants or [("as configured", cfg)]

@@ -1,23 +1,17 @@
-"""On-demand webcam: open the real camera only while someone needs it.
+"""A source behind a gate: the real camera is open only while someone needs it.
 
-Two pieces:
-
-* :class:`GatedSource` wraps the real source. Before every frame it asks its ``gate`` whether
-  the camera may be open; while the gate says no (paused, or no application watches the
-  virtual camera) the camera is released and a placeholder picture is handed out instead, so
-  the virtual device keeps receiving frames and stays valid for the applications that list it.
-* :func:`count_consumers` / :class:`ConsumerMonitor` count the processes that hold the
-  v4l2loopback device open, by scanning ``/proc/<pid>/fd``. This is Linux only.
+:class:`GatedSource` wraps the real source. Before every frame it asks its ``gate`` whether
+the camera may be open; while the gate says no (paused, or no application watches the
+virtual camera) the camera is released and a placeholder picture is handed out instead, so
+the virtual device keeps receiving frames and stays valid for the applications that list it.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
@@ -26,13 +20,7 @@ from vcam.frames import Frame, placeholder_image
 from vcam.sources import Source
 from vcam.sources.pacing import bind_stop
 
-__all__ = [
-    "ConsumerMonitor",
-    "GatedSource",
-    "count_consumers",
-    "device_holders",
-    "placeholder_image",
-]
+__all__ = ["Gate", "GatedSource"]
 
 log = logging.getLogger(__name__)
 
@@ -213,91 +201,3 @@ class GatedSource:
         frame = Frame(img, self._index, now, placeholder=True)
         self._index += 1
         return frame
-
-
-# -- consumers of the virtual camera (Linux /proc scan) -------------------------------------
-
-
-def device_holders(device: str, proc: Path = Path("/proc"), exclude_pid: int | None = None) -> dict[int, str]:
-    """Processes that have ``device`` open: {pid: command name}, from ``proc/<pid>/fd``.
-
-    Processes of other users cannot be inspected and are not counted. ``exclude_pid`` (the
-    daemon itself, which writes to the device) is left out.
-    """
-    target = os.path.realpath(device)
-    found: dict[int, str] = {}
-    try:
-        entries = list(os.scandir(proc))
-    except OSError:
-        return found
-    for entry in entries:
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
-        if pid == exclude_pid:
-            continue
-        fd_dir = os.path.join(entry.path, "fd")
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:  # gone, or another user's process
-            continue
-        for fd in fds:
-            try:
-                link = os.readlink(os.path.join(fd_dir, fd))
-            except OSError:
-                continue
-            if link in (target, device):
-                found[pid] = _comm(entry.path)
-                break
-    return found
-
-
-def _comm(pid_dir: str) -> str:
-    try:
-        with open(os.path.join(pid_dir, "comm"), encoding="utf-8", errors="replace") as f:
-            return f.read().strip() or "?"
-    except OSError:
-        return "?"
-
-
-def count_consumers(device: str, proc: Path = Path("/proc"), own_pid: int | None = None) -> int:
-    """How many other processes hold ``device`` (a v4l2loopback node) open."""
-    return len(device_holders(device, proc, exclude_pid=own_pid))
-
-
-class ConsumerMonitor:
-    """Polls ``counter()`` and reports changes of the count to ``on_change(count)``.
-
-    ``poll()`` is the thread-free twin of ``run(stop)``, which polls every ``interval`` seconds
-    in the calling thread until ``stop`` is set. ``enabled()`` (default: always) skips the
-    scan while on-demand mode is switched off. The first poll always reports.
-    """
-
-    def __init__(
-        self,
-        counter: Callable[[], int],
-        on_change: Callable[[int], None],
-        *,
-        interval: float = 0.5,
-        enabled: Callable[[], bool] | None = None,
-    ) -> None:
-        self._counter, self._on_change = counter, on_change
-        self.interval = interval
-        self._enabled = enabled or (lambda: True)
-        self.count: int | None = None
-
-    def poll(self) -> int | None:
-        """Count once; calls ``on_change`` when the count differs from the last one."""
-        if not self._enabled():
-            return self.count
-        n = self._counter()
-        if n != self.count:
-            if self.count is not None:
-                log.info("virtual camera consumers: %d -> %d", self.count, n)
-            self.count = n
-            self._on_change(n)
-        return n
-
-    def run(self, stop: threading.Event) -> None:
-        while not stop.wait(self.interval):
-            self.poll()

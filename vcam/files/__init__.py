@@ -1,0 +1,1 @@
+"""File mode (vcam process): one file, a batch, sequential or in worker processes."""

@@ -1,0 +1,101 @@
+"""``vcam run``: one live run, with or without the desktop daemon around it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+
+from vcam import build  # one module object, so tests can swap build.build_engine
+from vcam.compositing import make_compositor
+from vcam.compositing.refine import make_refiner
+from vcam.config import Config
+from vcam.errors import ControlError
+from vcam.live.daemon import DesktopOptions, open_gated_source, run_desktop
+from vcam.matting.models import ProgressFactory
+from vcam.pipeline import LiveRunner, Stages
+from vcam.sources import Source
+
+__all__ = ["run_live"]
+
+log = logging.getLogger(__name__)
+
+
+def _daemon_lock() -> contextlib.AbstractContextManager[object]:
+    """One desktop daemon per user: a second one is refused (:class:`DaemonRunningError`, exit 1).
+    A lock that cannot be taken for another reason (runtime folder unusable) is only a warning,
+    as the control socket is."""
+    from vcam.live.control_socket import DaemonRunningError, lock_daemon
+
+    try:
+        return lock_daemon()
+    except DaemonRunningError:
+        raise
+    except ControlError as exc:
+        log.warning("%s; a second vcam daemon would not be noticed", exc)
+        return contextlib.nullcontext()
+
+
+def run_live(
+    cfg: Config,
+    *,
+    target: str | None = None,
+    duration: float | None = None,
+    stats_json: str | None = None,
+    stop: threading.Event | None = None,
+    overwrite: bool = False,
+    progress: ProgressFactory | None = None,
+    desktop: DesktopOptions | None = None,
+) -> dict[str, object]:
+    """Run the live daemon until stopped; returns (and writes) the stats summary.
+
+    With ``desktop`` the daemon also serves the control socket, reloads the config, follows
+    the virtual camera's consumers and shows the tray icon (see :mod:`vcam.live.daemon`).
+    """
+    stop = stop or threading.Event()
+    with contextlib.ExitStack() as stack:
+        if desktop is not None:  # before the camera and the virtual camera are opened
+            stack.enter_context(_daemon_lock())
+        engine = build.build_live_engine(cfg, progress)
+        compositor = make_compositor(cfg.effect, cfg.output_size, cfg.output_fps)
+        close = getattr(compositor, "close", None)
+        if close is not None:
+            stack.callback(close)
+        gated = open_gated_source(cfg, build.open_live_source) if desktop is not None else None
+        source: Source = gated or build.open_live_source(cfg)
+        stack.callback(source.close)
+        sink = build.open_sink(cfg, target, overwrite)
+        stages = Stages(
+            engine, compositor, output_size=cfg.output_size, mirror=cfg.effect.mirror,
+            refiner=make_refiner(cfg.model.refine),
+        )
+        pipeline = LiveRunner(source, stages, sink, alpha_policy=cfg.live.alpha)
+
+        def close_swapped_source() -> None:  # a source swapped in while running
+            if pipeline.source is not source:
+                pipeline.source.close()
+
+        stack.callback(close_swapped_source)
+        log.info(
+            "running: %s -> %s, mode %s, %dx%d @ %g fps",
+            source.name, sink.name, cfg.effect.mode, *cfg.output_size, cfg.output_fps,
+        )
+        ok = False
+        try:
+            if desktop is None:
+                why = pipeline.run(stop, duration)
+            else:
+                why = run_desktop(
+                    pipeline, cfg, source=gated, sink=sink,
+                    stop=stop, duration=duration, options=desktop, build_engine=build.build_live_engine, open_source=build.open_live_source,
+                )
+            ok = True
+            log.info("stopped (%s)", why)
+        except KeyboardInterrupt:
+            ok = True  # Ctrl-C is how a live run ends: keep what was recorded
+            raise
+        finally:
+            build.finish_sink(sink, ok)
+            summary = build.summarize(stages, pipeline.alpha_policy)
+            build.write_stats(stats_json, summary)
+    return summary

@@ -1,0 +1,199 @@
+"""The stage kit: the per-frame work both runners share, with no source, no sink, no thread.
+
+* :meth:`Stages.prepare`: fit the picture to the output size (cover, never stretched), mirror.
+* :meth:`Stages.matte`: the engine's alpha when the compositor needs one, with the
+  recurrent-state rules below.
+* :meth:`Stages.render`: alpha up to the picture's size (the refiner) and composite.
+
+Live mode drives them on three threads (:mod:`vcam.pipeline.live`), file mode in order on
+its own threads (:mod:`vcam.pipeline.ordered`, :mod:`vcam.files.process`).
+
+Recurrent-state rules: the engine is reset when the frame size changes, when matting resumes
+after frames that were not matted (mode ``off``, held), at a frame marked ``restart``, on a
+scene cut (:mod:`vcam.pipeline.scenecut`), and when :meth:`Stages.request_reset` was called
+(a new source). A new engine starts with a fresh state. Every reset happens on the thread that
+calls :meth:`matte`, the only one that uses the engine: other threads only ask for it.
+
+The setters are thread-safe and take effect on the next frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vcam.compositing import Compositor, LowRes
+from vcam.compositing.refine import BilinearRefiner, Refiner
+from vcam.frames import Frame, cover_fit
+from vcam.matting import Matter
+from vcam.pipeline.heap import trim_heap
+from vcam.pipeline.scenecut import SceneCutDetector
+from vcam.pipeline.stats import Stats
+
+__all__ = ["Matted", "Stages"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Matted:
+    """A prepared frame and its alpha at model size (None when the compositor needs none),
+    with the model's input picture when there is an alpha."""
+
+    frame: Frame
+    alpha: np.ndarray | None
+    small: np.ndarray | None = None
+
+
+class Stages:
+    """prepare (fit to output size, mirror) → matte → render (refine + composite).
+
+    ``on_alpha(frame, alpha)`` if given is called with every output-size alpha (uint8 0..255),
+    for example to write mattes in file mode. ``refiner`` brings model-size alpha to output
+    size (bilinear by default); ``scene_cuts`` resets the engine on an abrupt picture change.
+    ``stats`` records the time of each stage (the runners add capture and sink).
+    """
+
+    def __init__(
+        self,
+        engine: Matter,
+        compositor: Compositor,
+        *,
+        output_size: tuple[int, int],
+        mirror: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        on_alpha: Callable[[Frame, np.ndarray], None] | None = None,
+        refiner: Refiner | None = None,
+        scene_cuts: bool = True,
+    ) -> None:
+        self._engine, self._compositor = engine, compositor
+        self.output_size = output_size
+        self.mirror = mirror
+        self.clock = clock
+        self.on_alpha = on_alpha
+        self.refiner: Refiner = refiner or BilinearRefiner()
+        self.scene_cuts = SceneCutDetector() if scene_cuts else None
+        self.stats = Stats(clock)
+        self._lock = threading.Lock()
+        self._last_size: tuple[int, int] | None = None
+        self._matting_active = False
+        self._held = False
+        self._reset_requested = False
+        self._engine_in_use: object = engine
+
+    # -- what runs now (read by the runners, the controller and the stats) ------------------
+
+    @property
+    def engine(self) -> Matter:
+        with self._lock:
+            return self._engine
+
+    @property
+    def compositor(self) -> Compositor:
+        with self._lock:
+            return self._compositor
+
+    @property
+    def held(self) -> bool:
+        with self._lock:
+            return self._held
+
+    # -- live changes (thread-safe; take effect on the next frame) --------------------------
+
+    def set_compositor(self, compositor: Compositor) -> None:
+        """Use ``compositor`` from the next frame on; the one it replaces is closed."""
+        with self._lock:
+            old, self._compositor = self._compositor, compositor
+        close = getattr(old, "close", None)
+        if old is not compositor and close is not None:
+            close()
+
+    def set_mirror(self, mirror: bool) -> None:
+        with self._lock:
+            self.mirror = mirror
+
+    def set_engine(self, engine: Matter) -> None:
+        """Use ``engine`` from the next frame on (with its own fresh state)."""
+        with self._lock:
+            self._engine = engine
+
+    def set_held(self, held: bool) -> None:
+        """Held (the user paused, nobody watches, or the virtual camera is down): frames pass
+        through as they are and nothing is matted; matting resumes with a fresh state."""
+        with self._lock:
+            self._held = held
+
+    def request_reset(self) -> None:
+        """Ask for a fresh recurrent state before the next matted frame (from any thread: the
+        reset itself happens on the thread that runs :meth:`matte`)."""
+        with self._lock:
+            self._reset_requested = True
+
+    # -- the stages --------------------------------------------------------------------------
+
+    def wants_alpha(self, frame: Frame) -> bool:
+        """Whether ``frame`` is composited with an alpha now (not off, not held, not a placeholder)."""
+        with self._lock:
+            return self._compositor.needs_alpha and not self._held and not frame.placeholder
+
+    def prepare(self, frame: Frame) -> Frame:
+        """Fit the picture to the output size (cover, never stretched) and mirror it if asked."""
+        t0 = self.clock()
+        img = frame.image
+        if (img.shape[1], img.shape[0]) != self.output_size:
+            img = cover_fit(img, self.output_size)
+        if self.mirror and not frame.placeholder:
+            img = cv2.flip(img, 1)
+        frame = Frame(img, frame.index, frame.timestamp, frame.pts, frame.restart, frame.placeholder)
+        self.stats.stage("prepare", self.clock() - t0)
+        return frame
+
+    def matte(self, frame: Frame) -> Matted:
+        """Run the engine when the compositor needs alpha, applying the state-reset rules."""
+        with self._lock:
+            compositor, engine, held = self._compositor, self._engine, self._held
+            requested, self._reset_requested = self._reset_requested, False
+        if engine is not self._engine_in_use:
+            # the previous engine is no longer used by anyone: give its memory back
+            self._engine_in_use = engine
+            trim_heap()
+        if not compositor.needs_alpha or held or frame.placeholder:
+            self._matting_active = False
+            return Matted(frame, None)
+        size = frame.size
+        t0 = self.clock()
+        small = engine.shrink(frame.image)  # shared by the scene-cut check, the model and the blur
+        cut = self.scene_cuts is not None and self.scene_cuts.update(small)
+        if cut:
+            log.debug("scene cut at frame %d: resetting the matting state", frame.index)
+        if not self._matting_active or size != self._last_size or frame.restart or cut or requested:
+            engine.reset()
+        self._matting_active, self._last_size = True, size
+        alpha = engine.infer(small)
+        self.stats.stage("inference", self.clock() - t0)
+        return Matted(frame, alpha, small)
+
+    def render(self, item: Matted) -> np.ndarray:
+        """Upsample the alpha to the picture and composite; pass through when there is no alpha."""
+        with self._lock:
+            compositor, held = self._compositor, self._held
+        frame = item.frame
+        if held or item.alpha is None or not compositor.needs_alpha or frame.placeholder:
+            # also when the mode changed between matting and rendering: this one frame as is
+            return frame.image
+        t0 = self.clock()
+        full = self.refiner(item.alpha, frame.image)
+        t1 = self.clock()
+        self.stats.stage("refine", t1 - t0)
+        if self.on_alpha is not None:
+            self.on_alpha(frame, full)
+        low = LowRes(item.small, item.alpha) if item.small is not None else None
+        out = compositor(frame.image, full, low, frame.pts)
+        self.stats.stage("composite", self.clock() - t1)
+        return out

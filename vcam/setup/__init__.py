@@ -1,0 +1,1 @@
+"""Setup: vcam doctor and vcam install-service."""
