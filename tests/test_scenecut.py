@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.helpers import EVALDATA
+from tests.helpers import evaldata
 from tests.helpers.fakes import FakeEngine, ListSource, MemorySink, live_runner
 from tests.helpers.media import portrait_frames, write_video
 from vcam.compositing import PassThrough
@@ -23,7 +23,7 @@ N = 6  # frames per scene
 
 def _second_scene(n: int, size: tuple[int, int]) -> list[np.ndarray]:
     """Another real portrait over another real background, drifting: RGB frames."""
-    src = EVALDATA / "sources"
+    src = evaldata() / "sources"
     fg = cv2.cvtColor(cv2.imread(str(src / "portraits" / "p_22fc0130.jpg")), cv2.COLOR_BGR2RGB)
     al = cv2.imread(str(src / "portraits" / "p_22fc0130.alpha.png"), cv2.IMREAD_GRAYSCALE)
     bg = cv2.cvtColor(cv2.imread(str(src / "backgrounds" / "Wood.jpg")), cv2.COLOR_BGR2RGB)

@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from tests.helpers import EVALDATA
+from tests.helpers import evaldata
 
 
 def tone(seconds: float, rate: int = 48000) -> np.ndarray:
@@ -179,10 +179,10 @@ def red_levels(frames: list[np.ndarray]) -> list[int]:
 
 def portrait_frames(n: int, size: tuple[int, int] = (640, 360), seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """A real P3M portrait with its alpha over a real background, drifting sideways: RGB frames
-    and the exact alpha (float32 0..1) of each, made from ../shared/evaldata."""
+    and the exact alpha (float32 0..1) of each, made from the evaluation data (skips the test without it)."""
     from PIL import Image
 
-    src = EVALDATA / "sources"
+    src = evaldata() / "sources"
     fg = np.asarray(Image.open(src / "portraits" / "p_07141906.jpg").convert("RGB"))
     al = np.asarray(Image.open(src / "portraits" / "p_07141906.alpha.png").convert("L"))
     bg = np.asarray(Image.open(src / "backgrounds" / "Garden.jpg").convert("RGB"))
