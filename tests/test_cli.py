@@ -17,7 +17,7 @@ from PIL import Image
 from tests.helpers import REPO
 from tests.helpers.cli import last_line, run_cli, spawn_vcam, wait_for
 from tests.helpers.fakes import MemoryCameraBackend, register_memory_backend
-from tests.helpers.media import count_frames, portrait_frames, write_video
+from tests.helpers.media import color_frames, count_frames, portrait_frames, write_video
 from vcam.sinks.virtualcam import SETUP_HINT
 
 pytestmark = pytest.mark.usefixtures("isolated_home")
@@ -28,6 +28,12 @@ def portrait_video(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list
     frames, truth = portrait_frames(12, size=(320, 180))
     path = write_video(tmp_path_factory.mktemp("media") / "portrait.mp4", frames, Fraction(25))
     return path, truth
+
+
+@pytest.fixture(scope="module")
+def plain_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated clip, for the cases whose picture does not matter (no evaluation data needed)."""
+    return write_video(tmp_path_factory.mktemp("media") / "plain.mp4", color_frames(12, (320, 180)), Fraction(25))
 
 
 
@@ -115,9 +121,9 @@ def test_run_publishes_to_the_virtual_camera(tmp_path: Path, capsys: pytest.Capt
     ],
 )
 def test_bad_input_gives_one_clear_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], portrait_video: tuple[Path, list[np.ndarray]], argv: list[str], message: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], plain_video: Path, argv: list[str], message: str
 ) -> None:
-    video = str(portrait_video[0])
+    video = str(plain_video)
     argv = [a.format(tmp=tmp_path, video=video) for a in argv]
     code, _, err = run_cli(capsys, *argv)
     assert code == 1
@@ -137,7 +143,7 @@ def test_no_virtual_camera_device_explains_v4l2loopback(capsys: pytest.CaptureFi
     assert last_line(err).endswith(SETUP_HINT)
 
 
-def test_corrupt_input_video_and_corrupt_model(tmp_path: Path, capsys: pytest.CaptureFixture[str], portrait_video: tuple[Path, list[np.ndarray]]) -> None:
+def test_corrupt_input_video_and_corrupt_model(tmp_path: Path, capsys: pytest.CaptureFixture[str], plain_video: Path) -> None:
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(random.Random(0).randbytes(2000))  # fixed: some random bytes probe as a stream
     code, _, err = run_cli(capsys, "process", str(junk), "-o", str(tmp_path / "o.mp4"))
@@ -147,7 +153,7 @@ def test_corrupt_input_video_and_corrupt_model(tmp_path: Path, capsys: pytest.Ca
     model.write_bytes(b"\x08\x01" * 100)
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"model:\n  path: {model}\n")
-    code, _, err = run_cli(capsys, "process", str(portrait_video[0]), "-o", str(tmp_path / "o.mp4"), "--config", str(cfg))
+    code, _, err = run_cli(capsys, "process", str(plain_video), "-o", str(tmp_path / "o.mp4"), "--config", str(cfg))
     assert code == 1
     assert last_line(err) == (
         f"vcam: error: model.path {model}: sha256 does not match rvm_mobilenetv3_fp32 (corrupt or partial?); "
