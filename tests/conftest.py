@@ -14,6 +14,17 @@ import pytest
 from vcam.matting.models import default_model_dir, ensure_model
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """One numba cache for the whole run, in the real user's cache folder: the tests give every
+    vcam they start a HOME of its own, where vcam's compiled loops would be compiled again
+    (about 0.6 s a process) and left in the test's user area."""
+    import os
+
+    from vcam.compositing.jit import cache_dir
+
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir()))
+
+
 @pytest.fixture(scope="session")
 def model_path() -> Path:
     """The verified RVM MobileNetV3 model, fetched into the user cache on first use."""

@@ -1,5 +1,6 @@
 """Compositing math on known pixels, for every mode."""
 
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -304,3 +305,23 @@ def test_an_image_over_pillows_bomb_limit_is_too_large_not_unreadable(tmp_path: 
         load_image(p)
     assert str(info.value) == (
         f"background image {p}: 20000x20000 is too large (400 megapixels, at most 64); scale it down first")
+
+
+def test_compiled_loops_cache_in_the_user_cache_folder_not_in_the_package(tmp_path: Path) -> None:
+    """numba used to cache beside the source: in an installed vcam, files pip does not know
+    of, which shadowed a later (editable) install. A fresh process with its own cache folder
+    writes its cache there and nothing new into the package."""
+    import subprocess
+    import sys
+
+    import vcam.compositing
+
+    package = Path(vcam.compositing.__file__).parent / "__pycache__"
+    before = {p.name for p in package.glob("*.nb?")} if package.is_dir() else set()
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    subprocess.run([sys.executable, "-c", "import vcam.compositing.blur"], env=env, check=True, timeout=120)
+    cached = sorted(p.name.split("-")[0] for p in (tmp_path / "cache" / "vcam" / "numba").rglob("*.nbi"))
+    assert cached == ["blend._blend_u8", "blur._normalise"]
+    after = {p.name for p in package.glob("*.nb?")} if package.is_dir() else set()
+    assert after == before

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from numba import njit, types
+from numba import types
+
+from vcam.compositing.jit import compiled
 
 __all__ = ["alpha_to_u8", "blend"]
 
@@ -25,14 +27,14 @@ def alpha_to_u8(alpha: np.ndarray) -> np.ndarray:
     return out
 
 
-# Compiled when this module is imported (cached on disk by numba after the first time), so the
-# first frame does not wait for it. Inputs typed read-only: writable arrays convert to that.
+# Compiled when this module is imported (cached on disk after the first time, see jit.py), so
+# the first frame does not wait for it. Inputs typed read-only: writable arrays convert to that.
 _IN3 = types.Array(types.uint8, 3, "C", readonly=True)
 _IN2 = types.Array(types.uint8, 2, "C", readonly=True)
 _OUT3 = types.Array(types.uint8, 3, "C")
 
 
-@njit(types.void(_IN3, _IN3, _IN2, _OUT3), cache=True, nogil=True)
+@compiled(types.void(_IN3, _IN3, _IN2, _OUT3))
 def _blend_u8(fg, bg, alpha, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     height, width = alpha.shape
     n = width * 3

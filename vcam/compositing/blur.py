@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from numba import njit, types
+from numba import types
 
 from vcam.compositing.blend import blend
+from vcam.compositing.jit import compiled
 from vcam.compositing.lowres import LowRes
 
 __all__ = ["BlurCompositor", "blur_sigma"]
@@ -44,7 +45,7 @@ _F3 = types.Array(types.float32, 3, "C", readonly=True)
 _F2 = types.Array(types.float32, 2, "C", readonly=True)
 
 
-@njit(types.void(_F3, _F2, _F3, types.Array(types.uint8, 3, "C")), cache=True, nogil=True)
+@compiled(types.void(_F3, _F2, _F3, types.Array(types.uint8, 3, "C")))
 def _normalise(num, den, plain, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """out = num / den where background is near (den: blurred background weight), the plain
     blur where none is (inside the person), blended over den 0..0.05; rounded to uint8."""
