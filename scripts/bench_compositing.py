@@ -8,7 +8,7 @@ preset (one thread), and then each step is run over them in turn (60 distinct fr
 pictures come from memory as in the pipeline, not from the CPU cache), reporting process CPU
 ms per call: the model-input shrink, the alpha upsampling (bilinear refiner), the blurred
 background (from the model's view of the frame, and from the full-size frame), the blend,
-and the whole blur compositor. OpenCV runs single-threaded, as under ``Pipeline.run``.
+and the whole blur compositor. OpenCV runs single-threaded, as under ``LiveRunner.run``.
 
 To compare with an earlier vcam, run the same file with that checkout first on the path
 (``PYTHONPATH=/path/to/old/checkout``); steps the old code lacks are reported as missing.

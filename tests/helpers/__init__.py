@@ -1,6 +1,7 @@
 """Test helpers, imported as ``tests.helpers.<module>``: ``media`` (writing and reading video
 files, generated frames), ``fakes`` (sources, engines, sinks, clocks, a pyvirtualcam backend),
-``desktop`` (a controller rig), ``cli`` (running vcam in this process or a child, waiting)."""
+``desktop`` (a controller rig), ``cli`` (running vcam in this process or a child, waiting),
+``tlsproxy`` (a local HTTPS proxy playing the model servers)."""
 
 import os
 from pathlib import Path

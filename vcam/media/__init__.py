@@ -1,8 +1,9 @@
-"""Container-level helpers for file mode (PyAV / FFmpeg): output formats
-(:mod:`~vcam.media.formats`), audio pass-through (:mod:`~vcam.media.audio`), display
-orientation (:mod:`~vcam.media.display`) and reading transparency back
-(:mod:`~vcam.media.alpha`).
+"""Media helpers shared by the modes: the one container decoder (:mod:`~vcam.media.reader`,
+PyAV / FFmpeg), output formats (:mod:`~vcam.media.formats`), audio pass-through
+(:mod:`~vcam.media.audio`), display orientation (:mod:`~vcam.media.display`), reading
+transparency back (:mod:`~vcam.media.alpha`), hidden temporary outputs
+(:mod:`~vcam.media.paths`) and video devices (:mod:`~vcam.media.devices`).
 
-Nothing here decodes or encodes pictures for the pipeline; sources and sinks do that.
+Nothing here encodes pictures; the sinks do that.
 Submodules are imported where used, so importing one does not load PyAV.
 """

@@ -3,8 +3,8 @@
 A looping video file (unpaced, as fast as the machine allows) feeds the threaded live
 pipeline into a counting null sink, driven by the same :class:`~vcam.live.control.Controller` the
 tray, ``vcam ctl`` and hot reload use. Every ``switch_every`` frames the effect mode changes
-(blur → color → replace → off → blur ...); every ``reload_every`` frames the config file is
-edited and reloaded (the blur strength changes; every third edit also changes the model's
+(blur → replace → color → off → blur ..., the order of ``config.MODES``); every
+``reload_every`` frames the config file is edited and reloaded (the blur strength changes; every third edit also changes the model's
 downsample ratio, so the engine is rebuilt). Resident memory, native thread count and open
 file descriptors are sampled after warm-up and at the end, both while frames flow.
 """
