@@ -462,3 +462,16 @@ def test_a_background_pillow_cannot_decode_is_one_clear_line_at_start(tmp_path: 
     assert (code, last_line(err)) == (
         1, f"vcam: error: background image {bad}: cannot read it (NotImplementedError: Unimplemented pixel format 810899781)"
     )
+
+
+@pytest.mark.parametrize("argv", [["models", "list", "-q"], ["-q", "models", "list"], ["check-config", "-q"],
+                                  ["ctl", "status", "--quiet"]])
+def test_global_flags_are_taken_after_the_command_too(argv: list[str]) -> None:
+    """`vcam process ... -q` was 'unrecognized arguments': -q / -v go before or after the verb."""
+    from vcam.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert (args.quiet, args.verbose) == (True, 0)
+    assert build_parser().parse_args(["-v", "models", "list"]).verbose == 1
+    assert build_parser().parse_args(["models", "list", "-vv"]).verbose == 2
+    assert build_parser().parse_args(["models", "list"]).quiet is False

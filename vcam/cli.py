@@ -486,7 +486,21 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", metavar="PATH", help="config file (default ~/.config/vcam/config.yaml)")
     check.set_defaults(func=_cmd_check_config)
     _add_desktop_commands(sub)
+    _take_global_flags(sub)
     return parser
+
+
+def _take_global_flags(sub: Any) -> None:  # argparse's private _SubParsersAction
+    """``-v`` and ``-q`` after the verb too (``vcam process a.mp4 -o b.mp4 -q``), also after a
+    ``vcam ctl`` action. Their default is SUPPRESS, so an absent flag leaves the value given
+    before the verb (or the top-level default) as it was."""
+    for parser in set(sub.choices.values()):
+        for action in parser._actions:  # argparse keeps no public handle on nested subparsers
+            if isinstance(action, argparse._SubParsersAction):
+                _take_global_flags(action)
+        group = parser.add_argument_group("global options")
+        group.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output (-vv for debug)")
+        group.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="only warnings and errors")
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
