@@ -546,7 +546,8 @@ def test_ctl_parser_socket_and_tray_read_one_command_table() -> None:
     ctl = sub.choices["ctl"]
     acts = next(a for a in ctl._actions if isinstance(a, argparse._SubParsersAction))
     assert list(acts.choices) == list(COMMANDS) == ["status", "mode", "background", "mirror", "pause", "resume", "reload", "quit"]
-    assert list(acts.choices["mode"]._actions[-1].choices or []) == list(MODES)
+    mode_value = next(a for a in acts.choices["mode"]._actions if a.dest == "value")
+    assert list(mode_value.choices or []) == list(MODES)
     run_mode = next(a for a in sub.choices["run"]._actions if a.dest == "mode")
     assert list(run_mode.choices or []) == list(MODES)
     for name, command in COMMANDS.items():
