@@ -41,6 +41,7 @@ __all__ = [
     "PNG_SEQUENCE",
     "FolderKind",
     "check_folder",
+    "link_no_replace",
     "place_file",
     "place_folder",
     "remove_temp_files",
@@ -181,8 +182,10 @@ def _cannot_place(what: str, final: Path, files: str, exc: OSError, left: Path |
     return OutputError(text)
 
 
-def _link_or_claim(tmp: Path, final: Path) -> None:
-    """Move ``tmp`` to ``final`` only if nothing is there (FileExistsError otherwise)."""
+def link_no_replace(tmp: Path, final: Path) -> None:
+    """Move ``tmp`` to ``final`` only if nothing is there, not even a dangling symlink
+    (FileExistsError otherwise): ``os.link``, or where the file system has no hard links an
+    exclusive create that claims the name, then a rename onto it."""
     try:
         os.link(tmp, final)
     except FileExistsError:
@@ -202,7 +205,7 @@ def _divert_file(tmp: Path, final: Path) -> Path:
     for i in range(1, _ALT_TRIES):
         alt = base.with_name(f"{base.stem}-{i}{base.suffix}")
         try:
-            _link_or_claim(tmp, alt)
+            link_no_replace(tmp, alt)
         except FileExistsError:
             continue
         return alt if final.is_absolute() else Path(os.path.relpath(alt))
@@ -232,7 +235,7 @@ def place_file(tmp: Path, final: Path, overwrite: bool, what: str = "output") ->
             if overwrite:
                 os.replace(tmp, final)
             else:
-                _link_or_claim(tmp, final)
+                link_no_replace(tmp, final)
             return
         except FileExistsError:
             alt = _divert_file(tmp, final)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from vcam.errors import OutputError
-from vcam.media.paths import temp_file_beside
+from vcam.media.paths import link_no_replace, temp_file_beside
 from vcam.signals import hold_stop_signals
 
 __all__ = ["PIPX_COMMAND", "UNIT_NAME", "install_service", "render_unit", "service_command", "unit_path"]
@@ -73,16 +73,16 @@ def unit_path(env: Mapping[str, str] | None = None) -> Path:
 def install_service(command: str, *, force: bool = False, env: Mapping[str, str] | None = None) -> Path:
     """Write the user unit running ``command``; refuses to replace one unless ``force``.
 
-    The unit is written whole to a hidden temporary file beside it, then linked into place
-    (``os.link`` fails if the name is taken, even by a dangling symlink: no check-then-replace
-    race) or, with ``force``, renamed over the old one. Signals are held for the few
+    The unit is written whole to a hidden temporary file beside it, then put in place with
+    :func:`~vcam.media.paths.link_no_replace` (fails if the name is taken, even by a dangling
+    symlink: no check-then-replace race) or, with ``force``, renamed over the old one. Signals are held for the few
     milliseconds this takes, so the folder holds the old unit or the complete new one and no
     temporary file, whenever a Ctrl-C, SIGTERM or SIGHUP arrives.
     """
     path = unit_path(env)
     exists = f"{path} already exists; pass --force to replace it"
     if not force and (path.is_symlink() or path.exists()):
-        raise OutputError(exists)  # early and clear; os.link below is what guarantees it
+        raise OutputError(exists)  # early and clear; link_no_replace below is what guarantees it
     with hold_stop_signals():  # a signal stops the command before or after the write, never inside it
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +97,7 @@ def install_service(command: str, *, force: bool = False, env: Mapping[str, str]
             if force:
                 os.replace(tmp, path)
             else:
-                os.link(tmp, path)
+                link_no_replace(tmp, path)
         except FileExistsError:
             raise OutputError(exists) from None
         except OSError as exc:
