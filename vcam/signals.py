@@ -33,7 +33,6 @@ __all__ = [
     "blocked",
     "handling",
     "hold_stop_signals",
-    "set_soon",
     "stop_signals_as_interrupt",
     "worker_process_signals",
 ]
@@ -68,16 +67,6 @@ def handling(handlers: Mapping[int, Handler], *, final: bool = False) -> Iterato
     finally:
         for sig, previous in old.items():
             signal.signal(sig, signal.SIG_IGN if final else previous)
-
-
-def set_soon(*events: threading.Event) -> None:
-    """Set ``events`` from a signal handler (see :func:`_soon`)."""
-
-    def body() -> None:
-        for e in events:
-            e.set()
-
-    _soon(body)
 
 
 def _soon(call: Callable[[], object]) -> None:
