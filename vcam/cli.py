@@ -61,7 +61,9 @@ def _color_arg(text: str) -> tuple[int, int, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
+def _add_common(p: argparse.ArgumentParser, *, live: bool = True) -> None:
+    """The config-override flags every engine command takes; ``live``: also those that apply
+    only to the live pipeline (``--alpha``), left off ``vcam process``."""
     p.add_argument("--config", "-c", metavar="PATH", help="config file (default ~/.config/vcam/config.yaml if it exists)")
     g = p.add_argument_group("effect")
     g.add_argument("--mode", "-m", choices=list(MODES), help="background effect")
@@ -77,7 +79,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     m.add_argument("--downsample-ratio", type=float, metavar="R", help="RVM downsample ratio in (0, 1]")
     m.add_argument("--providers", metavar="LIST", help="comma-separated, in order: tensorrt,cuda,cpu")
     m.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime intra-op threads (0 = automatic: live mode one when it keeps up, else all cores; process all cores)")
-    m.add_argument("--alpha", choices=["wait", "latest"], help="live alpha policy (see live.alpha in configs/default.yaml)")
+    if live:
+        m.add_argument("--alpha", choices=["wait", "latest"], help="live alpha policy (see live.alpha in configs/default.yaml)")
     m.add_argument("--stats-json", metavar="PATH", help="write run statistics as JSON at exit")
 
 
@@ -450,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     proc.add_argument("--jobs", "-j", type=_jobs_arg, default=1, metavar="N", help="process N files at once in separate processes (default 1)")
     proc.add_argument("--no-overlap", action="store_true",
                       help="decode, matte and encode one after another on one thread (slower; for comparison)")
-    _add_common(proc)
+    _add_common(proc, live=False)
     _allow_mode(proc, "remove", "background effect; remove: transparent output (.mov ProRes 4444, .webm/.mkv VP9, --codec png)")
     proc.set_defaults(func=_cmd_process)
 
