@@ -80,7 +80,7 @@ def _add_common(p: argparse.ArgumentParser, *, live: bool = True) -> None:
     m.add_argument("--providers", metavar="LIST", help="comma-separated, in order: tensorrt,cuda,cpu")
     m.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime intra-op threads (0 = automatic: live mode one when it keeps up, else all cores; process all cores)")
     if live:
-        m.add_argument("--alpha", choices=["wait", "latest"], help="live alpha policy (see live.alpha in configs/default.yaml)")
+        m.add_argument("--alpha", choices=["wait", "latest"], help="live alpha policy (see live.alpha in the default config)")
     m.add_argument("--stats-json", metavar="PATH", help="write run statistics as JSON at exit")
 
 
@@ -335,6 +335,46 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_config(args: argparse.Namespace) -> int:
+    from vcam.config import default_config_path
+    from vcam.setup.configfile import STARTER, init_config
+
+    if args.action == "init":
+        path = init_config(force=args.force)
+        print(f"wrote {path} (every key with its default and a comment; check it with: vcam check-config)")
+    elif args.default:
+        print(STARTER)
+    else:
+        path = default_config_path()
+        print(path)
+        if not path.exists():
+            # stderr: stdout stays the bare path, for scripts
+            print(f"vcam: {path} does not exist: vcam uses the defaults (vcam config init writes a commented one)",
+                  file=sys.stderr)
+    return 0
+
+
+def _add_config_command(sub: Any) -> None:  # argparse's private _SubParsersAction
+    cfg = sub.add_parser("config", help="write a commented starter config (init), or show where config is read from (path)")
+    acts = cfg.add_subparsers(dest="action", required=True, metavar="ACTION")
+    init = acts.add_parser("init", help="write the commented default config to ~/.config/vcam/config.yaml")
+    init.add_argument("--force", action="store_true", help="replace an existing config file")
+    path = acts.add_parser("path", help="print the config file vcam reads when no --config is given")
+    path.add_argument("--default", action="store_true", help="print where the commented default config is installed instead")
+    cfg.set_defaults(func=_cmd_config)
+
+
+def _run_epilog() -> str:
+    from importlib.resources import files
+
+    starter = files("vcam").joinpath("setup", "default.yaml")  # not imported: vcam.setup stays unloaded
+    return (
+        "Settings come from ~/.config/vcam/config.yaml (vcam config path prints where) or --config; "
+        f"flags override them. Every key, with its default and a comment: {starter} "
+        "(vcam config init copies it to your config path)."
+    )
+
+
 def _cmd_ctl(args: argparse.Namespace) -> int:
     import json
 
@@ -410,7 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the virtual camera (default: webcam -> blur -> virtual camera)")
+    run = sub.add_parser(
+        "run", help="run the virtual camera (default: webcam -> blur -> virtual camera)", epilog=_run_epilog()
+    )
     run.add_argument("--source", "-s", metavar="SRC", help="camera index, device path, video file or 'testpattern'")
     run.add_argument("--output", "-o", metavar="SPEC", help="virtualcam (default), preview, null, or a video file path")
     run.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
@@ -488,6 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("path", nargs="?", metavar="PATH", help="config file (default ~/.config/vcam/config.yaml)")
     check.set_defaults(func=_cmd_check_config)
+    _add_config_command(sub)
     _add_desktop_commands(sub)
     _take_global_flags(sub)
     return parser
