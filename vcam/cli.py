@@ -195,7 +195,8 @@ def _cmd_process(args: argparse.Namespace) -> int:
     cfg = _config(args, OFFLINE_PRESET)
     options = FileOptions(
         codec=args.codec, crf=args.crf, encoder_preset=args.encoder_preset, transparent=transparent,
-        audio=not args.no_audio, on_corrupt=args.on_corrupt, overwrite=args.overwrite, overlap=not args.no_overlap,
+        audio=not args.no_audio and args.audio != "drop", audio_policy="auto" if args.audio == "drop" else args.audio,
+        on_corrupt=args.on_corrupt, overwrite=args.overwrite, overlap=not args.no_overlap,
     )
     _check_stats_path(args.stats_json)  # before any work, not after all of it
     inputs = expand_inputs(args.input)
@@ -486,7 +487,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="quality, lower is better (h264 default 18, hevc 22 of 0-51; vp9 30 of 0-63)")
     proc.add_argument("--encoder-preset", default="medium", choices=ENCODER_PRESETS, metavar="NAME",
                       help="encoder speed: ultrafast ... medium (default) ... veryslow")
-    proc.add_argument("--no-audio", action="store_true", help="leave the input's audio out (it is copied untouched by default)")
+    proc.add_argument("--no-audio", action="store_true", help="leave the input's audio out (the same as --audio drop)")
+    proc.add_argument("--audio", choices=["auto", "copy", "reencode", "drop"], default="auto",
+                      help="auto (default): copy each audio stream untouched, re-encoding (Opus in .webm) only one the "
+                      "file type cannot hold; copy: copy or refuse; reencode: always; drop: leave the audio out")
     proc.add_argument("--on-corrupt", choices=["fail", "repeat"], default="fail",
                       help="a corrupt input frame fails the file (default) or is replaced by the previous frame")
     proc.add_argument("--matte-out", metavar="DIR", help="also write each frame's alpha as DIR/000000.png, ... (several inputs: DIR/<name>/)")
