@@ -478,7 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     proc.add_argument("input", nargs="+", metavar="INPUT", help="input video file(s) or glob pattern(s)")
     proc.add_argument("-o", "--output", metavar="OUTPUT",
-                      help="output file (.mp4 .m4v .mov .mkv .webm), or a folder (ending with /) for several inputs")
+                      help="output file (.mp4 .m4v .mov .mkv .webm; .png .jpg for a still picture), or a folder "
+                      "(ending with /) for several inputs")
     proc.add_argument("--out-pattern", metavar="PATTERN",
                       help="output name per input from {stem} {name} {ext} {parent} {folder} {index}, e.g. '{parent}/{stem}_blur.mp4'")
     proc.add_argument("--codec", choices=["h264", "hevc", "vp9", "prores", "png"],

@@ -250,6 +250,10 @@ def _compositor(cfg: Config, opts: FileOptions, size: tuple[int, int], rate: Fra
 
 
 def _open_sink(outp: Path, fmt: OutputFormat, opts: FileOptions, info: Any, tag: str) -> _Sink:
+    if fmt.still_image:
+        from vcam.sinks.image import ImageSink
+
+        return ImageSink(outp, info.size, kind=fmt.container or "png", alpha=fmt.alpha, overwrite=opts.overwrite, temp_tag=tag)
     if fmt.png_sequence:
         return PngSequenceSink(
             outp, info.size, alpha=fmt.alpha, overwrite=opts.overwrite, like=info, audio=opts.audio, temp_tag=tag
