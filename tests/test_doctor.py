@@ -235,3 +235,24 @@ def test_without_a_runtime_vcam_says_which_command_to_run(
         "folder: pip install '.[cpu]' (or '.[gpu]' for an NVIDIA GPU; pipx install '.[cpu]' likewise)"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "in.mp4"]  # nothing half-written
+
+
+def test_both_runtimes_are_found_in_the_installed_metadata(
+    isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What pip leaves behind for onnxruntime-gpu beside the installed onnxruntime: a
+    dist-info folder. The real metadata look-up (not a fake) finds both."""
+    import sys
+
+    from vcam.matting.runtime import installed_runtimes
+
+    site = tmp_path / "site"
+    info = site / "onnxruntime_gpu-1.20.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: onnxruntime-gpu\nVersion: 1.20.0\n")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(site)])
+    assert installed_runtimes() == ["onnxruntime", "onnxruntime-gpu"]
+    system = machine(tmp_path / "m")
+    system.runtimes = installed_runtimes
+    c = by_name(run_checks(None, system))["ONNX Runtime"]
+    assert (c.status, c.detail) == ("fail", "both onnxruntime and onnxruntime-gpu are installed; they overwrite each other")
