@@ -368,7 +368,7 @@ def _add_config_command(sub: Any) -> None:  # argparse's private _SubParsersActi
 def _run_epilog() -> str:
     from importlib.resources import files
 
-    starter = files("vcam").joinpath("setup", "default.yaml")  # not imported: vcam.setup stays unloaded
+    starter = files("vcam") / "setup" / "default.yaml"  # not imported: vcam.setup stays unloaded
     return (
         "Settings come from ~/.config/vcam/config.yaml (vcam config path prints where) or --config; "
         f"flags override them. Every key, with its default and a comment: {starter} "
