@@ -1,6 +1,6 @@
 """CPU milliseconds per frame of each compositing step of the live pipeline, on real frames.
 
-    .venv/bin/python scripts/bench_compositing.py --clip /work/evalclips/real-thoughtful/input.mp4 \
+    .venv/bin/python scripts/bench_compositing.py --clip CLIPS/real-thoughtful/input.mp4 \
         --size 1280x720 --json /tmp/bench_compositing.json
 
 The clip's first frames are scaled (cover-fit) to the size, matted once with the live

@@ -1,6 +1,6 @@
 """Frames per second of ``vcam process``: overlapped stages against one-after-another, in one run.
 
-    .venv/bin/python scripts/bench_process.py --clip /work/evalclips/real-thoughtful/input.mp4 \
+    .venv/bin/python scripts/bench_process.py --clip CLIPS/real-thoughtful/input.mp4 \
         --sizes 1280x720 1920x1080 --rounds 2 --json /tmp/bench_process.json
 
 For each size the clip is scaled (cover-fit) to that size and written, with a stereo AAC

@@ -3,11 +3,11 @@
 
 Build the clips once (about 20 s, 21 MB; needs numpy and opencv):
 
-    python ../shared/evaldata/build.py /work/evalclips
+    python ../shared/evaldata/build.py CLIPS     (CLIPS: any folder)
 
 then, from the repository root:
 
-    nice -n 10 .venv/bin/python scripts/eval.py --clips /work/evalclips \\
+    nice -n 10 .venv/bin/python scripts/eval.py --clips CLIPS \\
         --setting 384x216@0.5/bilinear,guided --setting offline --json eval.json
 
 A setting is ``WxH@RATIO/REFINE[,REFINE...]`` (one engine run, scored once per refinement
@@ -568,8 +568,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clips", type=Path, default=Path(os.environ.get("VCAM_EVALCLIPS", "/work/evalclips")),
-                    help="folder built by ../shared/evaldata/build.py (default $VCAM_EVALCLIPS or /work/evalclips)")
+    ap.add_argument("--clips", type=Path, default=Path(os.environ.get("VCAM_EVALCLIPS", "CLIPS")),
+                    help="folder built by ../shared/evaldata/build.py (default $VCAM_EVALCLIPS or CLIPS)")
     ap.add_argument("--setting", "-s", action="append", default=[], metavar="SPEC",
                     help="WxH@RATIO/REFINE[,REFINE...] or a preset name; repeatable (default: every preset)")
     ap.add_argument("--json", type=Path, metavar="PATH", help="write every number (per clip and per kind) here")

@@ -18,7 +18,8 @@ def no_daemon() -> dict[str, object]:
 
 
 def machine(root: Path, *, caps: str = "Y,N,N,N", module: bool = True, cameras: bool = True,
-            busy: bool = False, fmt: tuple[int, int] | None = None, tray: str | None = "appindicator") -> System:
+            busy: bool = False, fmt: tuple[int, int] | None = None, tray: str | None = "appindicator",
+            runtimes: tuple[str, ...] = ("onnxruntime",)) -> System:
     """A Linux machine with v4l2loopback (/dev/video10) and a USB camera (/dev/video0)."""
     sysfs = root / "sys"
     v4l = sysfs / "class" / "video4linux"
@@ -50,6 +51,7 @@ def machine(root: Path, *, caps: str = "Y,N,N,N", module: bool = True, cameras: 
         platform="linux",
         env={"HOME": str(root / "home"), "XDG_CONFIG_HOME": str(root / "home" / ".config")},
         providers=lambda: ["CPUExecutionProvider"],
+        runtimes=lambda: list(runtimes),
         tray_probe=lambda env: (mod, tray) if tray else (None, "no graphical session (test)"),
         query_format=lambda dev: fmt,
         own_pid=1,
@@ -72,7 +74,8 @@ def test_a_good_setup(isolated_home: Path, tmp_path: Path, model_path: Path) -> 
         "ok    cameras: /dev/video0 Integrated Camera: Integrated C",
         "ok    configured camera: /dev/video0 (Integrated Camera: Integrated C) is free",
         "info  ONNX Runtime: will run on cpu (tensorrt, cuda not in this onnxruntime build)",
-        "      fix: for an NVIDIA GPU: pip install 'vcam[gpu]' (onnxruntime-gpu) with the matching CUDA/cuDNN libraries",
+        "      fix: for an NVIDIA GPU: pip uninstall -y onnxruntime, then in the vcam folder pip install '.[gpu]' "
+        "(onnxruntime-gpu) with the matching CUDA/cuDNN libraries",
         f"ok    model: {model_path} (verified)",
         "ok    tray icon: pystray appindicator backend (full menu)",
         "info  daemon: not running (start it with vcam run, or install the service: vcam install-service)",
@@ -150,6 +153,28 @@ def test_no_tray_and_missing_provider(isolated_home: Path, tmp_path: Path) -> No
     )
 
 
+def test_both_runtimes_installed_is_a_problem_with_its_fix(isolated_home: Path, tmp_path: Path) -> None:
+    c = by_name(run_checks(None, machine(tmp_path, runtimes=("onnxruntime", "onnxruntime-gpu"))))["ONNX Runtime"]
+    assert c == Check(
+        "ONNX Runtime", "fail", "both onnxruntime and onnxruntime-gpu are installed; they overwrite each other",
+        "pip uninstall -y onnxruntime onnxruntime-gpu, then in the vcam folder: pip install '.[gpu]' (or '.[cpu]')",
+    )
+
+
+def test_no_runtime_installed_names_the_install_command(isolated_home: Path, tmp_path: Path) -> None:
+    c = by_name(run_checks(None, machine(tmp_path, runtimes=())))["ONNX Runtime"]
+    assert c == Check(
+        "ONNX Runtime", "fail", "not installed (vcam needs onnxruntime or onnxruntime-gpu)",
+        "in the vcam folder: pip install '.[cpu]' (or '.[gpu]' for an NVIDIA GPU; pipx install '.[cpu]' likewise)",
+    )
+
+
+def test_the_real_environment_has_one_runtime() -> None:
+    from vcam.matting.runtime import installed_runtimes
+
+    assert len(installed_runtimes()) == 1  # scripts/setup installs '.[cpu,dev]' (or VCAM_RUNTIME=gpu)
+
+
 def test_missing_model(isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     empty = tmp_path / "models"
     empty.mkdir()
@@ -190,3 +215,44 @@ def test_doctor_exit_status(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
     assert main(["doctor"]) == 1
     assert capsys.readouterr().out.splitlines()[-3:] == [
         "FAIL  cameras: none", "      fix: plug one in", "1 problem(s), 0 warning(s)"]
+
+
+def test_without_a_runtime_vcam_says_which_command_to_run(
+    isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plain ``pip install .`` has no ONNX Runtime (it comes from the cpu or gpu extra):
+    the first command that needs the model stops with one line naming the install command."""
+    import sys
+    from fractions import Fraction
+
+    from tests.helpers.media import color_frames, write_video
+
+    clip = write_video(tmp_path / "in.mp4", color_frames(2, (64, 48)), Fraction(25))
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what "not installed" looks like to an import
+    assert main(["process", str(clip), "-o", str(tmp_path / "out.mp4")]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "vcam: error: ONNX Runtime is not installed (vcam needs onnxruntime or onnxruntime-gpu); in the vcam "
+        "folder: pip install '.[cpu]' (or '.[gpu]' for an NVIDIA GPU; pipx install '.[cpu]' likewise)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "in.mp4"]  # nothing half-written
+
+
+def test_both_runtimes_are_found_in_the_installed_metadata(
+    isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What pip leaves behind for onnxruntime-gpu beside the installed onnxruntime: a
+    dist-info folder. The real metadata look-up (not a fake) finds both."""
+    import sys
+
+    from vcam.matting.runtime import installed_runtimes
+
+    site = tmp_path / "site"
+    info = site / "onnxruntime_gpu-1.20.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: onnxruntime-gpu\nVersion: 1.20.0\n")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(site)])
+    assert installed_runtimes() == ["onnxruntime", "onnxruntime-gpu"]
+    system = machine(tmp_path / "m")
+    system.runtimes = installed_runtimes
+    c = by_name(run_checks(None, system))["ONNX Runtime"]
+    assert (c.status, c.detail) == ("fail", "both onnxruntime and onnxruntime-gpu are installed; they overwrite each other")

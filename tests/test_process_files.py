@@ -234,10 +234,11 @@ def probe_audio(path: Path) -> list[list[tuple[int | None, int | None, bytes]]]:
         ("o.webm", {"codec": "h264"}, "output {out}: h264 cannot be written into a .webm file; use .webm"
          .replace("use .webm", "use .mp4 .m4v .mov .mkv")),
         ("o.avi", {}, "output {out}: cannot write a '.avi' file; name it with one of .mp4 .m4v .mov .mkv .webm, "
-         "or pass --codec png for a folder of PNG files"),
+         "a still picture .png .jpg .jpeg, or pass --codec png for a folder of PNG files"),
         ("o.mp4", {"crf": 60}, "--crf 60: h264 takes 0..51 (lower is better)"),
-        ("o.webm", {}, "output {out}: the input's audio (aac) cannot be stored in this file type without "
-         "re-encoding ('webm' format does not support 'aac' codec); write .mkv or .mov instead, or pass --no-audio"),
+        ("o.webm", {"audio_policy": "copy"}, "output {out}: the input's audio (aac) cannot be stored in this file "
+         "type without re-encoding ('webm' format does not support 'aac' codec); write .mkv or .mov instead, pass "
+         "--audio reencode, or leave it out with --audio drop"),
     ],
 )
 def test_impossible_outputs_are_refused_with_what_to_do(tmp_path: Path, name: str, opts: dict[str, object], message: str) -> None:

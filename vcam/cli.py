@@ -61,7 +61,9 @@ def _color_arg(text: str) -> tuple[int, int, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
+def _add_common(p: argparse.ArgumentParser, *, live: bool = True) -> None:
+    """The config-override flags every engine command takes; ``live``: also those that apply
+    only to the live pipeline (``--alpha``), left off ``vcam process``."""
     p.add_argument("--config", "-c", metavar="PATH", help="config file (default ~/.config/vcam/config.yaml if it exists)")
     g = p.add_argument_group("effect")
     g.add_argument("--mode", "-m", choices=list(MODES), help="background effect")
@@ -77,7 +79,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     m.add_argument("--downsample-ratio", type=float, metavar="R", help="RVM downsample ratio in (0, 1]")
     m.add_argument("--providers", metavar="LIST", help="comma-separated, in order: tensorrt,cuda,cpu")
     m.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime intra-op threads (0 = automatic: live mode one when it keeps up, else all cores; process all cores)")
-    m.add_argument("--alpha", choices=["wait", "latest"], help="live alpha policy (see live.alpha in configs/default.yaml)")
+    if live:
+        m.add_argument("--alpha", choices=["wait", "latest"], help="live alpha policy (see live.alpha in the default config)")
     m.add_argument("--stats-json", metavar="PATH", help="write run statistics as JSON at exit")
 
 
@@ -192,7 +195,8 @@ def _cmd_process(args: argparse.Namespace) -> int:
     cfg = _config(args, OFFLINE_PRESET)
     options = FileOptions(
         codec=args.codec, crf=args.crf, encoder_preset=args.encoder_preset, transparent=transparent,
-        audio=not args.no_audio, on_corrupt=args.on_corrupt, overwrite=args.overwrite, overlap=not args.no_overlap,
+        audio=not args.no_audio and args.audio != "drop", audio_policy="auto" if args.audio == "drop" else args.audio,
+        on_corrupt=args.on_corrupt, overwrite=args.overwrite, overlap=not args.no_overlap,
     )
     _check_stats_path(args.stats_json)  # before any work, not after all of it
     inputs = expand_inputs(args.input)
@@ -332,6 +336,46 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_config(args: argparse.Namespace) -> int:
+    from vcam.config import default_config_path
+    from vcam.setup.configfile import STARTER, init_config
+
+    if args.action == "init":
+        path = init_config(force=args.force)
+        print(f"wrote {path} (every key with its default and a comment; check it with: vcam check-config)")
+    elif args.default:
+        print(STARTER)
+    else:
+        path = default_config_path()
+        print(path)
+        if not path.exists():
+            # stderr: stdout stays the bare path, for scripts
+            print(f"vcam: {path} does not exist: vcam uses the defaults (vcam config init writes a commented one)",
+                  file=sys.stderr)
+    return 0
+
+
+def _add_config_command(sub: Any) -> None:  # argparse's private _SubParsersAction
+    cfg = sub.add_parser("config", help="write a commented starter config (init), or show where config is read from (path)")
+    acts = cfg.add_subparsers(dest="action", required=True, metavar="ACTION")
+    init = acts.add_parser("init", help="write the commented default config to ~/.config/vcam/config.yaml")
+    init.add_argument("--force", action="store_true", help="replace an existing config file")
+    path = acts.add_parser("path", help="print the config file vcam reads when no --config is given")
+    path.add_argument("--default", action="store_true", help="print where the commented default config is installed instead")
+    cfg.set_defaults(func=_cmd_config)
+
+
+def _run_epilog() -> str:
+    from importlib.resources import files
+
+    starter = files("vcam") / "setup" / "default.yaml"  # not imported: vcam.setup stays unloaded
+    return (
+        "Settings come from ~/.config/vcam/config.yaml (vcam config path prints where) or --config; "
+        f"flags override them. Every key, with its default and a comment: {starter} "
+        "(vcam config init copies it to your config path)."
+    )
+
+
 def _cmd_ctl(args: argparse.Namespace) -> int:
     import json
 
@@ -407,7 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the virtual camera (default: webcam -> blur -> virtual camera)")
+    run = sub.add_parser(
+        "run", help="run the virtual camera (default: webcam -> blur -> virtual camera)", epilog=_run_epilog()
+    )
     run.add_argument("--source", "-s", metavar="SRC", help="camera index, device path, video file or 'testpattern'")
     run.add_argument("--output", "-o", metavar="SPEC", help="virtualcam (default), preview, null, or a video file path")
     run.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
@@ -432,7 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     proc.add_argument("input", nargs="+", metavar="INPUT", help="input video file(s) or glob pattern(s)")
     proc.add_argument("-o", "--output", metavar="OUTPUT",
-                      help="output file (.mp4 .m4v .mov .mkv .webm), or a folder (ending with /) for several inputs")
+                      help="output file (.mp4 .m4v .mov .mkv .webm; .png .jpg for a still picture), or a folder "
+                      "(ending with /) for several inputs")
     proc.add_argument("--out-pattern", metavar="PATTERN",
                       help="output name per input from {stem} {name} {ext} {parent} {folder} {index}, e.g. '{parent}/{stem}_blur.mp4'")
     proc.add_argument("--codec", choices=["h264", "hevc", "vp9", "prores", "png"],
@@ -441,7 +488,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="quality, lower is better (h264 default 18, hevc 22 of 0-51; vp9 30 of 0-63)")
     proc.add_argument("--encoder-preset", default="medium", choices=ENCODER_PRESETS, metavar="NAME",
                       help="encoder speed: ultrafast ... medium (default) ... veryslow")
-    proc.add_argument("--no-audio", action="store_true", help="leave the input's audio out (it is copied untouched by default)")
+    proc.add_argument("--no-audio", action="store_true", help="leave the input's audio out (the same as --audio drop)")
+    proc.add_argument("--audio", choices=["auto", "copy", "reencode", "drop"], default="auto",
+                      help="auto (default): copy each audio stream untouched, re-encoding (Opus in .webm) only one the "
+                      "file type cannot hold; copy: copy or refuse; reencode: always; drop: leave the audio out")
     proc.add_argument("--on-corrupt", choices=["fail", "repeat"], default="fail",
                       help="a corrupt input frame fails the file (default) or is replaced by the previous frame")
     proc.add_argument("--matte-out", metavar="DIR", help="also write each frame's alpha as DIR/000000.png, ... (several inputs: DIR/<name>/)")
@@ -450,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     proc.add_argument("--jobs", "-j", type=_jobs_arg, default=1, metavar="N", help="process N files at once in separate processes (default 1)")
     proc.add_argument("--no-overlap", action="store_true",
                       help="decode, matte and encode one after another on one thread (slower; for comparison)")
-    _add_common(proc)
+    _add_common(proc, live=False)
     _allow_mode(proc, "remove", "background effect; remove: transparent output (.mov ProRes 4444, .webm/.mkv VP9, --codec png)")
     proc.set_defaults(func=_cmd_process)
 
@@ -485,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("path", nargs="?", metavar="PATH", help="config file (default ~/.config/vcam/config.yaml)")
     check.set_defaults(func=_cmd_check_config)
+    _add_config_command(sub)
     _add_desktop_commands(sub)
     _take_global_flags(sub)
     return parser

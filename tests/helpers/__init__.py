@@ -1,7 +1,8 @@
 """Test helpers, imported as ``tests.helpers.<module>``: ``media`` (writing and reading video
 files, generated frames), ``fakes`` (sources, engines, sinks, clocks, a pyvirtualcam backend),
 ``desktop`` (a controller rig), ``cli`` (running vcam in this process or a child, waiting),
-``tlsproxy`` (a local HTTPS proxy playing the model servers)."""
+``tlsproxy`` (a local HTTPS proxy playing the model servers), ``photo`` (a real photograph of a
+person from the scikit-image wheel, with reference boxes)."""
 
 import os
 from pathlib import Path

@@ -39,6 +39,7 @@ from vcam.errors import OutputError
 from vcam.frames import Frame
 from vcam.matting import Matter
 from vcam.matting.models import ProgressFactory
+from vcam.media.audio import AudioPolicy
 from vcam.media.formats import ENCODER_PRESETS, OutputFormat, resolve_output_format
 from vcam.media.paths import MATTES, PNG_SEQUENCE, check_folder, place_folder, temp_dir_beside
 from vcam.media.reader import CORRUPT_POLICIES, DecodedFrame, VideoReader, format_time
@@ -74,6 +75,7 @@ class FileOptions:
     encoder_preset: str = "medium"
     transparent: bool = False
     audio: bool = True
+    audio_policy: AudioPolicy = "auto"  # copy, or re-encode what the container refuses (vcam.media.audio)
     on_corrupt: str = "fail"
     matte_out: str | None = None
     overwrite: bool = False
@@ -248,13 +250,17 @@ def _compositor(cfg: Config, opts: FileOptions, size: tuple[int, int], rate: Fra
 
 
 def _open_sink(outp: Path, fmt: OutputFormat, opts: FileOptions, info: Any, tag: str) -> _Sink:
+    if fmt.still_image:
+        from vcam.sinks.image import ImageSink
+
+        return ImageSink(outp, info.size, kind=fmt.container or "png", alpha=fmt.alpha, overwrite=opts.overwrite, temp_tag=tag)
     if fmt.png_sequence:
         return PngSequenceSink(
             outp, info.size, alpha=fmt.alpha, overwrite=opts.overwrite, like=info, audio=opts.audio, temp_tag=tag
         )
     return FileSink(
         outp, info.size, info.rate, crf=opts.crf, preset=opts.encoder_preset, overwrite=opts.overwrite,
-        like=info, audio=opts.audio, output_format=fmt, temp_tag=tag,
+        like=info, audio=opts.audio, audio_policy=opts.audio_policy, output_format=fmt, temp_tag=tag,
     )
 
 

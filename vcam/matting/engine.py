@@ -155,8 +155,9 @@ class MattingEngine:
 
     @staticmethod
     def _usable(providers: Sequence[str]) -> list[str]:
-        import onnxruntime as ort  # heavy import, kept out of module import time
+        from vcam.matting.runtime import import_onnxruntime
 
+        ort = import_onnxruntime()  # heavy import, kept out of module import time; a clear error when absent
         available = set(ort.get_available_providers())
         chosen = []
         for short in providers:

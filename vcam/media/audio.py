@@ -1,18 +1,32 @@
-"""Audio pass-through: every audio stream of the input copied packet for packet (no re-encoding)."""
+"""Audio: every audio stream of the input copied packet for packet, or re-encoded where the
+output's container cannot hold its codec (AAC into WebM: Opus), as the ``--audio`` policy says.
+
+Policies (``AUDIO_POLICIES``): ``auto`` copies each stream, re-encoding (with a log line) only
+one the container refuses; ``copy`` copies or refuses with a message saying what would work;
+``reencode`` re-encodes every stream (Opus in WebM and Matroska, AAC in MP4 and MOV).
+Leaving the audio out (``--audio drop``) is the caller's: it makes no copier.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import av
 import av.error
 
 from vcam.errors import InputError, OutputError
 
-__all__ = ["AudioCopier"]
+__all__ = ["AUDIO_POLICIES", "AudioCopier", "AudioPolicy"]
+
+AudioPolicy = Literal["auto", "copy", "reencode"]
+AUDIO_POLICIES: tuple[AudioPolicy, ...] = ("auto", "copy", "reencode")
+# the encoder a re-encoded stream gets, by muxer; Opus runs at 48 kHz only
+_REENCODE = {"webm": ("libopus", 48000), "matroska": ("libopus", 48000), "mp4": ("aac", None), "mov": ("aac", None)}
+_NAMES = {"libopus": "Opus", "aac": "AAC"}
 
 log = logging.getLogger(__name__)
 # stream tags that describe the track itself (the rest is about the old encode)
@@ -32,7 +46,9 @@ class AudioCopier:
     stream); the muxer refuses timestamps that go back.
     """
 
-    def __init__(self, source: Path, output: Any, what: str, shift: float = 0.0) -> None:
+    def __init__(
+        self, source: Path, output: Any, what: str, shift: float = 0.0, policy: AudioPolicy = "auto"
+    ) -> None:
         self._out = output
         self._shift = shift
         try:
@@ -42,16 +58,30 @@ class AudioCopier:
         self.source = source
         streams = list(self._in.streams.audio)
         self._map: dict[int, Any] = {}
+        self._encoders: dict[int, _Reencoder] = {}
         try:
             for s in streams:
-                try:
-                    o = output.add_stream_from_template(s)
-                except ValueError as exc:  # the muxer does not take this codec
-                    name = s.codec_context.name
-                    raise OutputError(
-                        f"{what}: the input's audio ({name}) cannot be stored in this file type without "
-                        f"re-encoding ({exc}); write .mkv or .mov instead, or pass --no-audio"
-                    ) from None
+                o = None
+                if policy != "reencode":
+                    try:
+                        o = output.add_stream_from_template(s)
+                    except ValueError as exc:  # the muxer does not take this codec
+                        name = s.codec_context.name
+                        if policy == "copy":
+                            raise OutputError(
+                                f"{what}: the input's audio ({name}) cannot be stored in this file type without "
+                                f"re-encoding ({exc}); write .mkv or .mov instead, pass --audio reencode, "
+                                "or leave it out with --audio drop"
+                            ) from None
+                if o is None:
+                    enc = _Reencoder(s, output, what, shift)
+                    o = enc.stream
+                    self._encoders[s.index] = enc
+                    how = "re-encoding it" if policy == "reencode" else "it cannot be copied into this file type; re-encoding it"
+                    log.info(
+                        "%s: audio stream %d (%s): %s to %s (--audio copy refuses instead, --audio drop leaves it out)",
+                        what, s.index, s.codec_context.name, how, _NAMES.get(enc.encoder, enc.encoder),
+                    )
                 for key in _STREAM_TAGS:
                     if key in s.metadata:
                         o.metadata[key] = s.metadata[key]
@@ -90,6 +120,12 @@ class AudioCopier:
             if seconds is not None and packet.time_base is not None and packet.dts * packet.time_base - self._shift > seconds:
                 self._pending = packet
                 return
+            enc = self._encoders.get(packet.stream_index)
+            if enc is not None:
+                for out in enc.encode(packet):
+                    self._out.mux(out)
+                    self.packets += 1
+                continue
             if self._shift and packet.time_base is not None:
                 delta = round(self._shift / packet.time_base)
                 packet.dts -= delta
@@ -127,8 +163,63 @@ class AudioCopier:
         """Mux what is left and close the input."""
         try:
             self.mux_until(None)
+            for enc in self._encoders.values():
+                for out in enc.encode(None):
+                    self._out.mux(out)
+                    self.packets += 1
         finally:
             self.close()
 
     def close(self) -> None:
         self._in.close()
+
+
+class _Reencoder:
+    """Decodes one input audio stream and encodes it for the output's container (Opus for
+    WebM and Matroska, AAC for MP4 and MOV). The samples follow on one after another from the
+    first packet's time (less ``shift``), so the track stays continuous where the input's
+    timestamps jump, as the copy path's re-timing does."""
+
+    def __init__(self, source_stream: Any, output: Any, what: str, shift: float) -> None:
+        self._what = what
+        self._shift = shift
+        muxer = output.format.name.split(",")[0]
+        self.encoder, rate = _REENCODE.get(muxer, ("libopus", 48000))
+        ctx = source_stream.codec_context
+        self.rate = int(rate or ctx.sample_rate or 48000)
+        layout = ctx.layout.name if ctx.layout is not None and ctx.layout.nb_channels <= 2 else "stereo"
+        try:
+            self.stream = output.add_stream(self.encoder, rate=self.rate)
+            self.stream.layout = layout
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise OutputError(f"{what}: cannot re-encode the input's audio to {self.encoder} ({exc}); pass --audio drop") from None
+        fmt = self.stream.codec_context.format
+        self._resampler = av.AudioResampler(format=fmt.name if fmt else "fltp", layout=layout, rate=self.rate)
+        self._decoder = ctx  # the input stream's own decoder: this copier's demuxer feeds only it
+        self._next: int | None = None  # the pts (1/rate) of the next sample out
+
+    def encode(self, packet: Any) -> list[Any]:
+        """Output packets for one input packet (None: flush the decoder and the encoder)."""
+        try:
+            frames = self._decoder.decode(packet)
+            out: list[Any] = []
+            for frame in frames:
+                if self._next is None:
+                    known = frame.pts is not None and frame.time_base is not None
+                    start = float(frame.pts * frame.time_base) - self._shift if known else 0.0
+                    self._next = max(0, round(start * self.rate))
+                for resampled in self._resampler.resample(frame):
+                    out += self._encode_frame(resampled)
+            if packet is None:
+                for resampled in self._resampler.resample(None):
+                    out += self._encode_frame(resampled)
+                out += self.stream.encode(None)
+            return out
+        except av.error.FFmpegError as exc:
+            raise OutputError(f"{self._what}: re-encoding the input's audio failed ({exc}); pass --audio drop") from None
+
+    def _encode_frame(self, frame: Any) -> list[Any]:
+        frame.pts = self._next or 0
+        frame.time_base = Fraction(1, self.rate)
+        self._next = frame.pts + frame.samples
+        return list(self.stream.encode(frame))

@@ -10,6 +10,7 @@ hevc         libx265        yuv420p              (none)          .mp4 .m4v .mov 
 vp9          libvpx-vp9     yuv420p              yuva420p        .webm .mkv (.mp4 opaque)
 prores       prores_ks      yuv422p10le (HQ)     yuva444p10le    .mov .mkv
 png          (image files)  rgb24                rgba            a folder of PNG files
+(from name)  (one image)    rgb24                rgba (PNG)      .png .jpg .jpeg: one still picture
 ===========  =============  ===================  ==============  ======================
 
 Transparency (``--mode remove``) needs VP9 in WebM/Matroska, ProRes 4444 in MOV/Matroska,
@@ -26,6 +27,7 @@ from vcam.errors import OutputError
 __all__ = [
     "CODECS",
     "CONTAINERS",
+    "IMAGE_SUFFIXES",
     "ENCODER_PRESETS",
     "OutputFormat",
     "VideoCodec",
@@ -73,7 +75,10 @@ CODECS: dict[str, VideoCodec] = {
     "vp9": VideoCodec("vp9", "libvpx-vp9", "yuv420p", "yuva420p", 30, (0, 63), ".webm"),
     "prores": VideoCodec("prores", "prores_ks", "yuv422p10le", "yuva444p10le", None, None, ".mov"),
     "png": VideoCodec("png", "png", "rgb24", "rgba", None, None, ""),
+    "image": VideoCodec("image", "image", "rgb24", "rgba", None, None, ""),  # one still picture, by its suffix
 }
+# a still picture's suffix → (its format, whether it keeps alpha)
+IMAGE_SUFFIXES: dict[str, tuple[str, bool]] = {".png": ("png", True), ".jpg": ("jpeg", False), ".jpeg": ("jpeg", False)}
 # suffix → (FFmpeg muxer, codecs it takes, codecs that keep alpha in it)
 CONTAINERS: dict[str, tuple[str, frozenset[str], frozenset[str]]] = {
     ".mp4": ("mp4", frozenset({"h264", "hevc", "vp9"}), frozenset()),
@@ -98,6 +103,11 @@ class OutputFormat:
     def png_sequence(self) -> bool:
         return self.codec.name == "png"
 
+    @property
+    def still_image(self) -> bool:
+        """One picture in an image file (``container`` is ``png`` or ``jpeg``)."""
+        return self.codec.name == "image"
+
 
 def default_extension(codec: str | None, transparent: bool) -> str:
     """The file suffix a batch output gets when only a folder is given ("" = a PNG folder)."""
@@ -112,11 +122,16 @@ def resolve_output_format(path: Path, codec: str | None, transparent: bool) -> O
     if codec == "png":
         return OutputFormat(CODECS["png"], None, transparent)
     suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES and codec is None:
+        kind, keeps_alpha_ = IMAGE_SUFFIXES[suffix]
+        if transparent and not keeps_alpha_:
+            raise OutputError(f"output {path}: a {suffix} picture cannot keep transparency for --mode remove; use .png")
+        return OutputFormat(CODECS["image"], kind, transparent)
     if suffix not in CONTAINERS:
         known = " ".join(CONTAINERS)
         raise OutputError(
             f"output {path}: cannot write a '{suffix or path.name}' file; name it with one of {known}, "
-            "or pass --codec png for a folder of PNG files"
+            f"a still picture {' '.join(IMAGE_SUFFIXES)}, or pass --codec png for a folder of PNG files"
         )
     muxer, takes, keeps_alpha = CONTAINERS[suffix]
     if codec is None:

@@ -1,1 +1,1 @@
-"""Setup: vcam doctor and vcam install-service."""
+"""Setup: vcam doctor, vcam install-service and vcam config (the starter config file)."""

@@ -20,6 +20,7 @@ from typing import Literal
 
 from vcam.config import Config, load_config
 from vcam.errors import ConfigError, VcamError
+from vcam.matting.runtime import BOTH_FIX, INSTALL, installed_runtimes
 from vcam.media.devices import VideoDevice, device_holders, list_video_devices
 
 __all__ = ["Check", "System", "format_checks", "run_checks", "v4l2_format"]
@@ -90,6 +91,7 @@ class System:
     platform: str = sys.platform
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     providers: Callable[[], list[str]] = _providers
+    runtimes: Callable[[], list[str]] = installed_runtimes  # installed ONNX Runtime distributions
     tray_probe: Callable[[Mapping[str, str] | None], tuple[ModuleType | None, str]] = _probe_tray
     query_format: Callable[[str], tuple[int, int] | None] = v4l2_format
     own_pid: int = field(default_factory=os.getpid)
@@ -288,10 +290,18 @@ def _check_cameras(cfg: Config, s: System, devices: list[VideoDevice], out: list
 def _check_providers(cfg: Config, s: System) -> Check:
     from vcam.matting.engine import PROVIDER_NAMES
 
+    runtimes = s.runtimes()
+    if not runtimes:
+        return Check("ONNX Runtime", "fail", "not installed (vcam needs onnxruntime or onnxruntime-gpu)", INSTALL)
+    if len(runtimes) > 1:  # both wheels write the same package: the last installed wins, file by file
+        return Check("ONNX Runtime", "fail", f"both {' and '.join(runtimes)} are installed; they overwrite each other", BOTH_FIX)
     try:
         available = set(s.providers())
     except Exception as exc:  # noqa: BLE001 - onnxruntime failed to import: a broken install
-        return Check("ONNX Runtime", "fail", f"cannot load onnxruntime ({exc})", "pip install --force-reinstall onnxruntime")
+        return Check(
+            "ONNX Runtime", "fail", f"cannot load onnxruntime ({exc})",
+            f"pip install --force-reinstall {runtimes[0]}",
+        )
     usable = [p for p in cfg.model.providers if PROVIDER_NAMES[p] in available]
     missing = [p for p in cfg.model.providers if PROVIDER_NAMES[p] not in available]
     if not usable:
@@ -307,7 +317,8 @@ def _check_providers(cfg: Config, s: System) -> Check:
         if gpu and usable[0] == "cpu":
             return Check(
                 "ONNX Runtime", "info", detail,
-                "for an NVIDIA GPU: pip install 'vcam[gpu]' (onnxruntime-gpu) with the matching CUDA/cuDNN libraries",
+                "for an NVIDIA GPU: pip uninstall -y onnxruntime, then in the vcam folder pip install '.[gpu]' "
+                "(onnxruntime-gpu) with the matching CUDA/cuDNN libraries",
             )
     return Check("ONNX Runtime", "ok", detail)
 

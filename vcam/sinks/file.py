@@ -26,7 +26,7 @@ import numpy as np
 
 from vcam.errors import InputError, OutputError
 from vcam.media.alpha import read_rgba
-from vcam.media.audio import AudioCopier
+from vcam.media.audio import AudioCopier, AudioPolicy
 from vcam.media.display import Orientation
 from vcam.media.formats import CODECS, OutputFormat, resolve_output_format
 from vcam.media.paths import place_file, temp_file_beside
@@ -108,6 +108,7 @@ class FileSink:
         alpha: bool = False,
         like: VideoInfo | None = None,
         audio: bool = True,
+        audio_policy: AudioPolicy = "auto",
         output_format: OutputFormat | None = None,
         temp_tag: str = "",
         keep_partial: bool = False,
@@ -156,7 +157,9 @@ class FileSink:
                     if key.lower() not in _SKIP_TAGS:
                         self._container.metadata[key] = value
                 if audio and like.audio_streams:
-                    self._audio = AudioCopier(like.path, self._container, f"output {self.path}", like.start_offset)
+                    self._audio = AudioCopier(
+                        like.path, self._container, f"output {self.path}", like.start_offset, audio_policy
+                    )
         except (OutputError, InputError):
             self._discard()
             raise
