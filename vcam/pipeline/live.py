@@ -211,6 +211,7 @@ class LiveRunner:
             except StopRequested:
                 reason.append("sink")
 
+        sink_stop = getattr(self.sink, "stop_requested", None)  # optional (see vcam.sinks)
         workers = Workers(stop, join_s=_JOIN_S)
         deadline = None if duration is None else st.clock() + duration
         workers.start("vcam-capture", capture)
@@ -220,6 +221,9 @@ class LiveRunner:
             while not stop.is_set():
                 # At the end of a finite source the output thread drains what is left first.
                 if workers.errors or "sink" in reason or not out.is_alive():
+                    break
+                if sink_stop is not None and sink_stop():
+                    reason.append("sink")
                     break
                 if deadline is not None and st.clock() >= deadline:
                     reason.append("duration")
