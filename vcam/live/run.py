@@ -12,6 +12,7 @@ from vcam.compositing.refine import make_refiner
 from vcam.config import Config
 from vcam.errors import ControlError
 from vcam.live.daemon import DesktopOptions, open_gated_source, run_desktop
+from vcam.live.sizes import follow_file_source
 from vcam.matting.models import ProgressFactory
 from vcam.pipeline import LiveRunner, Stages
 from vcam.sources import Source
@@ -53,6 +54,7 @@ def run_live(
     the virtual camera's consumers and shows the tray icon (see :mod:`vcam.live.daemon`).
     """
     stop = stop or threading.Event()
+    cfg, from_file = follow_file_source(cfg)
     with contextlib.ExitStack() as stack:
         if desktop is not None:  # before the camera and the virtual camera are opened
             stack.enter_context(_daemon_lock())
@@ -67,7 +69,7 @@ def run_live(
         sink = build.open_sink(cfg, target, overwrite)
         stages = Stages(
             engine, compositor, output_size=cfg.output_size, mirror=cfg.effect.mirror,
-            refiner=make_refiner(cfg.model.refine),
+            refiner=make_refiner(cfg.model.refine), fit="contain" if from_file else "cover",
         )
         pipeline = LiveRunner(source, stages, sink, alpha_policy=cfg.live.alpha)
 
