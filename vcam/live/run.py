@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 
 from vcam import build  # one module object, so tests can swap build.build_engine
 from vcam.compositing import make_compositor
@@ -13,6 +14,7 @@ from vcam.config import Config
 from vcam.errors import ControlError
 from vcam.live.daemon import DesktopOptions, open_gated_source, run_desktop
 from vcam.live.sizes import follow_file_source
+from vcam.matting import Matter
 from vcam.matting.models import ProgressFactory
 from vcam.pipeline import LiveRunner, Stages
 from vcam.sources import Source
@@ -37,6 +39,18 @@ def _daemon_lock() -> contextlib.AbstractContextManager[object]:
         return contextlib.nullcontext()
 
 
+def _engine(cfg: Config, progress: ProgressFactory | None) -> Matter:
+    """The matting engine; with mode off one that loads the model on the first switch to an effect."""
+    if cfg.effect.mode != "off":
+        return build.build_live_engine(cfg, progress)
+    from vcam.matting.lazy import LazyMatter
+
+    return LazyMatter(
+        lambda: build.build_live_engine(cfg, progress), input_size=cfg.model.input_size,
+        downsample_ratio=cfg.model.downsample_ratio, threads=cfg.model.threads,
+    )
+
+
 def run_live(
     cfg: Config,
     *,
@@ -58,7 +72,9 @@ def run_live(
     with contextlib.ExitStack() as stack:
         if desktop is not None:  # before the camera and the virtual camera are opened
             stack.enter_context(_daemon_lock())
-        engine = build.build_live_engine(cfg, progress)
+        # Everything that can be checked is opened first (backgrounds, camera or file, the
+        # virtual camera or the output file), so bad input fails before the model loads.
+        t0 = time.monotonic()
         compositor = make_compositor(cfg.effect, cfg.output_size, cfg.output_fps)
         close = getattr(compositor, "close", None)
         if close is not None:
@@ -67,6 +83,12 @@ def run_live(
         source: Source = gated or build.open_live_source(cfg)
         stack.callback(source.close)
         sink = build.open_sink(cfg, target, overwrite)
+        log.debug("source, background and output checked in %.3f s", time.monotonic() - t0)
+        try:
+            engine = _engine(cfg, progress)
+        except BaseException:
+            build.finish_sink(sink, False)
+            raise
         stages = Stages(
             engine, compositor, output_size=cfg.output_size, mirror=cfg.effect.mirror,
             refiner=make_refiner(cfg.model.refine), fit="contain" if from_file else "cover",
