@@ -6,12 +6,16 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
+
+import numpy as np
 
 from vcam import build  # one module object, so tests can swap build.build_engine
 from vcam.compositing import make_compositor
 from vcam.compositing.refine import make_refiner
 from vcam.config import Config
 from vcam.errors import ControlError
+from vcam.frames import Frame
 from vcam.live.daemon import DesktopOptions, open_gated_source, run_desktop
 from vcam.live.sizes import follow_file_source
 from vcam.matting import Matter
@@ -49,6 +53,25 @@ def _engine(cfg: Config, progress: ProgressFactory | None) -> Matter:
         lambda: build.build_live_engine(cfg, progress), input_size=cfg.model.input_size,
         downsample_ratio=cfg.model.downsample_ratio, threads=cfg.model.threads,
     )
+
+
+_MODE_OF = {"BlurCompositor": "blur", "ColorCompositor": "color", "ReplaceCompositor": "replace", "PassThrough": "off"}
+
+
+def _overlay(cfg: Config, stages: Stages) -> Callable[[np.ndarray, Frame], np.ndarray] | None:
+    """With the test pattern as the camera: its label (with the mode running now) and frame
+    counter, drawn after the effect (:class:`~vcam.sources.synthetic.TestPatternOverlay`)."""
+    if cfg.camera.device != build.TEST_PATTERN:
+        return None
+    from vcam.sources.synthetic import TestPatternOverlay
+
+    draw = TestPatternOverlay()
+
+    def overlay(image: np.ndarray, frame: Frame) -> np.ndarray:
+        name = type(stages.compositor).__name__
+        return draw(image, frame.index, _MODE_OF.get(name, name))
+
+    return overlay
 
 
 def run_live(
@@ -93,7 +116,7 @@ def run_live(
             engine, compositor, output_size=cfg.output_size, mirror=cfg.effect.mirror,
             refiner=make_refiner(cfg.model.refine), fit="contain" if from_file else "cover",
         )
-        pipeline = LiveRunner(source, stages, sink, alpha_policy=cfg.live.alpha)
+        pipeline = LiveRunner(source, stages, sink, alpha_policy=cfg.live.alpha, overlay=_overlay(cfg, stages))
 
         def close_swapped_source() -> None:  # a source swapped in while running
             if pipeline.source is not source:

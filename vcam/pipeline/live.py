@@ -20,6 +20,7 @@ Two alpha policies for ``run``:
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -70,10 +71,16 @@ class NewestAlpha:
 class LiveRunner:
     """``source`` → ``stages`` → ``sink``, live: ``step()`` or ``run(stop)``."""
 
-    def __init__(self, source: Source, stages: Stages, sink: Sink, *, alpha_policy: str = "wait") -> None:
+    def __init__(
+        self, source: Source, stages: Stages, sink: Sink, *, alpha_policy: str = "wait",
+        overlay: Callable[[np.ndarray, Frame], np.ndarray] | None = None,
+    ) -> None:
+        """``overlay(image, frame)``, when given, draws on each finished picture before the
+        sink gets it (the test pattern's label and counter, after the effect)."""
         if alpha_policy not in ALPHA_POLICIES:
             raise ValueError(f"alpha_policy must be one of {ALPHA_POLICIES}, got {alpha_policy!r}")
         self.alpha_policy = alpha_policy
+        self.overlay = overlay
         self.stages = stages
         self.sink = sink
         self._source = source
@@ -109,6 +116,8 @@ class LiveRunner:
     def _send(self, frame: Frame, image: np.ndarray) -> None:
         clock, stats = self.stages.clock, self.stages.stats
         t0 = clock()
+        if self.overlay is not None:
+            image = self.overlay(image, frame)
         self.sink.send(image, frame.pts)
         stats.stage("sink", clock() - t0)
         stats.frame_out(frame.timestamp)
