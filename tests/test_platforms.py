@@ -25,9 +25,10 @@ def windows(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     # Loaded first, as the real platform: the standard library and third-party packages pick
     # their Windows-only parts (``_winapi``) by sys.platform when they are imported.
     import multiprocessing.connection  # noqa: F401
-    import vcam.live.control_pipe  # noqa: F401
-    import vcam.live.run  # noqa: F401
-    import vcam.setup.doctor  # noqa: F401
+
+    import vcam.live.control_pipe
+    import vcam.live.run
+    import vcam.setup.doctor
     import vcam.setup.service  # noqa: F401
 
     local = tmp_path / "AppData" / "Local"
