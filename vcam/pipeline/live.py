@@ -215,6 +215,7 @@ class LiveRunner:
                     if latest:
                         item = self._with_newest_alpha(item.frame, newest, stop)
                         if item is None:
+                            st.stats.add_dropped()  # no alpha for it before the stop
                             continue
                     self._send(item.frame, st.render(item))
             except StopRequested:
@@ -245,5 +246,11 @@ class LiveRunner:
             to_output.close()
             newest.close()
             workers.join()
+            # Frames read but still in a hand-off or a stage when the run stopped were
+            # dropped too: so frames_in == frames_out + frames_dropped at the end.
+            stats = st.stats
+            left = stats.frames_in - stats.frames_out - stats.dropped
+            if left > 0:
+                stats.add_dropped(left)
         workers.raise_first()
         return reason[0] if reason else "stopped"
