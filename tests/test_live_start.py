@@ -83,3 +83,26 @@ def test_lazy_matter_loads_on_the_first_frame_that_needs_alpha_and_once() -> Non
     lazy.infer(frame)
     assert len(made) == 1 and made[0].calls == 2
     assert (lazy.provider, lazy.input_size, lazy.downsample_ratio, lazy.threads) == ("fake", (32, 18), 0.25, 1)
+
+
+def test_process_mode_off_loads_no_model(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.helpers.media import color_frames, count_frames, write_video
+    from vcam.files import process as process_module
+
+    calls: list[str] = []
+
+    def fake(cfg: object, progress: object = None) -> FakeEngine:
+        calls.append("load")
+        return FakeEngine()
+
+    monkeypatch.setattr(build, "build_engine", fake)
+    monkeypatch.setattr(process_module, "build_engine", fake)
+    clip = write_video(tmp_path / "in.mp4", color_frames(6))
+    out = tmp_path / "out.mp4"
+    code, _, err = run_cli(capsys, "process", str(clip), "-o", str(out), "--mode", "off")
+    assert code == 0, err
+    assert calls == []
+    assert count_frames(out)[0] == 6
+    code, _, err = run_cli(capsys, "process", str(clip), "-o", str(tmp_path / "blur.mp4"), "--mode", "blur")
+    assert code == 0, err
+    assert calls == ["load"]

@@ -18,7 +18,7 @@ from vcam.errors import ControlError
 from vcam.frames import Frame
 from vcam.live.daemon import DesktopOptions, open_gated_source, run_desktop
 from vcam.live.sizes import follow_file_source
-from vcam.matting import Matter
+from vcam.matting.lazy import lazy_if_off
 from vcam.matting.models import ProgressFactory
 from vcam.pipeline import LiveRunner, Stages
 from vcam.sources import Source
@@ -41,18 +41,6 @@ def _daemon_lock() -> contextlib.AbstractContextManager[object]:
     except ControlError as exc:
         log.warning("%s; a second vcam daemon would not be noticed", exc)
         return contextlib.nullcontext()
-
-
-def _engine(cfg: Config, progress: ProgressFactory | None) -> Matter:
-    """The matting engine; with mode off one that loads the model on the first switch to an effect."""
-    if cfg.effect.mode != "off":
-        return build.build_live_engine(cfg, progress)
-    from vcam.matting.lazy import LazyMatter
-
-    return LazyMatter(
-        lambda: build.build_live_engine(cfg, progress), input_size=cfg.model.input_size,
-        downsample_ratio=cfg.model.downsample_ratio, threads=cfg.model.threads,
-    )
 
 
 _MODE_OF = {"BlurCompositor": "blur", "ColorCompositor": "color", "ReplaceCompositor": "replace", "PassThrough": "off"}
@@ -108,7 +96,7 @@ def run_live(
         sink = build.open_sink(cfg, target, overwrite)
         log.debug("source, background and output checked in %.3f s", time.monotonic() - t0)
         try:
-            engine = _engine(cfg, progress)
+            engine = lazy_if_off(cfg, lambda: build.build_live_engine(cfg, progress))
         except BaseException:
             build.finish_sink(sink, False)
             raise

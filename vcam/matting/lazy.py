@@ -9,9 +9,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from vcam.config import Config
 from vcam.matting import Matter
 
-__all__ = ["LazyMatter"]
+__all__ = ["LazyMatter", "lazy_if_off"]
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +71,12 @@ class LazyMatter:
 
     def infer(self, rgb: np.ndarray) -> np.ndarray:
         return self._get().infer(rgb)
+
+
+def lazy_if_off(cfg: Config, load: Callable[[], Matter]) -> Matter:
+    """``load()`` now, or with ``effect.mode: off`` a :class:`LazyMatter` that calls it only
+    when a frame first needs alpha (a later switch to an effect)."""
+    if cfg.effect.mode != "off":
+        return load()
+    m = cfg.model
+    return LazyMatter(load, input_size=m.input_size, downsample_ratio=m.downsample_ratio, threads=m.threads)
