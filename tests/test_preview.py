@@ -156,3 +156,14 @@ def test_preview_without_display_is_a_clear_error(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(DeviceError, match=r"^the preview window needs a display, but DISPLAY is not set; use --output null or virtualcam$"):
         PreviewSink()
+
+
+def test_preview_on_macos_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import platform
+
+    from vcam.errors import DeviceError
+    from vcam.sinks.preview import PreviewSink
+
+    monkeypatch.setattr(platform, "system", lambda: "Darwin")
+    with pytest.raises(DeviceError, match=r"^the preview window is not available on macOS \(its windows must live on the main thread"):
+        PreviewSink()

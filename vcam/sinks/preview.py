@@ -11,7 +11,8 @@ When the user asks to stop, ``send`` raises :class:`~vcam.sinks.StopRequested` a
 :meth:`PreviewSink.stop_requested` says so at once, which the live runner polls, so vcam
 stops even while no picture is being sent.
 
-macOS: Cocoa windows may be made only on the main thread; this sink is for Linux and Windows.
+macOS: Cocoa windows may be made only on the main thread; there this sink refuses to open
+with a clear error (Linux and Windows only).
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ class PreviewSink:
     name = "preview window"
 
     def __init__(self, title: str = "vcam preview") -> None:
+        if platform.system() == "Darwin":
+            raise DeviceError(
+                "the preview window is not available on macOS (its windows must live on the main thread, "
+                "which runs the tray); use --output virtualcam and look at OBS or the call app"
+            )
         if platform.system() == "Linux" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise DeviceError("the preview window needs a display, but DISPLAY is not set; use --output null or virtualcam")
         self.title = title
