@@ -68,3 +68,15 @@ def test_a_fixed_output_size_from_the_config_letterboxes_too(tmp_path: Path, cap
     img = np.frombuffer(cam.frames[-1], np.uint8).reshape(180, 320, 3).astype(int)
     assert img[:, :38].max() <= 8 and img[:, -38:].max() <= 8
     assert np.abs(img[2, 160] - (40, 200, 40)).max() <= 12
+
+
+def test_a_config_reload_keeps_the_file_size_too(tmp_path: Path) -> None:
+    from vcam.live.reload import config_loader
+
+    clip = _clip(tmp_path / "clip.mp4", (640, 480), 25)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"camera:\n  device: {clip}\n")
+    loaded = config_loader(cfg, required=True)()
+    assert (loaded.camera.size, loaded.camera.fps, loaded.output_size) == ((640, 480), 25.0, (640, 480))
+    cfg.write_text(f"camera:\n  device: {clip}\n  size: [320, 240]\n")
+    assert config_loader(cfg, required=True)().camera.size == (320, 240)

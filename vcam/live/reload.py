@@ -39,7 +39,7 @@ def config_loader(
             cfg = validate_config({}, "config", overrides)
         else:
             cfg = validate_config(read_yaml(path), str(path), overrides)
-        return follow_file_source(cfg)[0]  # as at start-up: a file keeps its own size
+        return follow_file_source(cfg, announce=False)[0]  # as at start-up: a file keeps its own size
 
     return load
 

@@ -13,12 +13,13 @@ __all__ = ["follow_file_source"]
 log = logging.getLogger(__name__)
 
 
-def follow_file_source(cfg: Config) -> tuple[Config, bool]:
+def follow_file_source(cfg: Config, *, announce: bool = True) -> tuple[Config, bool]:
     """A video file as the camera keeps its own size and frame rate: ``camera.size`` and
     ``camera.fps`` become the file's unless the config or the command line set them (a
     640x480 clip was scaled to 1280x720 and cropped to 16:9). Odd sizes are rounded down to
     even ones, which every video app accepts. Returns the config and whether the source is a
-    file (whose picture is then letterboxed, never cropped, into a fixed output size)."""
+    file (whose picture is then letterboxed, never cropped, into a fixed output size).
+    ``announce``: say so at info level (at start; a reload says it at debug level)."""
     dev = cfg.camera.device
     if not isinstance(dev, str) or dev.strip().isdigit() or dev == TEST_PATTERN or dev.startswith("/dev/"):
         return cfg, False
@@ -40,5 +41,6 @@ def follow_file_source(cfg: Config) -> tuple[Config, bool]:
         update["fps"] = fps
     if update:
         cfg = cfg.model_copy(update={"camera": cfg.camera.model_copy(update=update)})
-        log.info("source %s: %dx%d @ %g fps, its own size and rate (--size and --fps change them)", path, w, h, fps)
+        log.log(logging.INFO if announce else logging.DEBUG,
+                "source %s: %dx%d @ %g fps, its own size and rate (--size and --fps change them)", path, w, h, fps)
     return cfg, True
