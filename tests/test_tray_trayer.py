@@ -157,7 +157,7 @@ def _check_icon(img: Image.Image, color: tuple[int, int, int], backdrop: tuple[i
         assert _near(img.getpixel((w // 2, top - 1)), backdrop)
 
 
-@pytest.mark.parametrize("changes", [pytest.param(12, id="12"), pytest.param(50, id="50", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("changes", [pytest.param(5, id="5"), pytest.param(50, id="50", marks=pytest.mark.slow)])
 def test_icon_keeps_its_size_and_shape_across_changes(desktop: str, isolated_home: Path, tmp_path: Path, changes: int) -> None:
     screen = Screen(desktop, tmp_path)
     daemon = _start(desktop)
