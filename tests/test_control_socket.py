@@ -199,7 +199,7 @@ def test_ctl_against_a_running_daemon_process(isolated_home: Path, tmp_path: Pat
         assert (res.returncode, res.stdout) == (0, "ok: mode off, background -, mirror off, running\n")
         assert json.loads(_ctl("status").stdout)["mode"] == "off"
         res = _ctl("quit")
-        assert res.returncode == 0
+        assert (res.returncode, res.stdout) == (0, "ok: mode off, background -, mirror off, quitting\n")
         _out, err = daemon.communicate(timeout=30)
         assert daemon.returncode == 0, err
     finally:

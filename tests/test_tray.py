@@ -265,3 +265,18 @@ def test_a_missing_system_tray_is_looked_for_again_until_stop(caplog: pytest.Log
         "no tray icon: no system tray on this X display (nothing owns _NET_SYSTEM_TRAY_S0); running headless "
         "until a system tray appears (--no-tray hides this message)"
     ]
+
+
+def test_fit_icon_draws_a_square_disc_over_the_backdrop_in_a_tall_slot() -> None:
+    from PIL import Image
+
+    from vcam.live.tray import MODE_COLORS, fit_icon, icon_image
+
+    backdrop = Image.new("RGB", (24, 30), (220, 218, 213))
+    out = fit_icon(icon_image("blur"), (24, 30), backdrop)
+    assert out.mode == "RGB" and out.size == (24, 30)
+    assert out.getpixel((0, 3)) == (220, 218, 213)  # the square's corner: transparent, the tray shows
+    assert out.getpixel((12, 1)) == (220, 218, 213)  # above the square: not a stretched disc
+    assert out.getpixel((12, 28)) == (220, 218, 213)
+    assert out.getpixel((3, 15)) == MODE_COLORS["blur"]  # inside the disc, clear of the letter
+    assert out.getpixel((20, 15)) == MODE_COLORS["blur"]

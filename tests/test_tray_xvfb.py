@@ -1,5 +1,5 @@
 """The tray for real: vcam under Xvfb with pystray's xorg backend docks its icon in a system
-tray, the icon shows the mode, and a click on it changes the mode.
+tray, the icon shows the mode, and a click on it opens the menu that changes the mode.
 
 The test starts Xvfb itself and plays the desktop panel with a minimal XEmbed system-tray
 host (python-xlib, which pystray's xorg backend already depends on). It takes screenshots
@@ -143,6 +143,18 @@ def click(display: str, x: int, y: int) -> None:
         d.close()
 
 
+def menu_shown(display: str) -> bool:
+    d = Xlib.display.Display(display)
+    try:
+        for child in d.screen().root.query_tree().children:
+            cls = child.get_wm_class()
+            if cls and cls[1] == "Menu" and child.get_attributes().map_state == Xlib.X.IsViewable:
+                return True
+        return False
+    finally:
+        d.close()
+
+
 def stop_daemon(daemon: subprocess.Popen[str]) -> None:
     if daemon.poll() is None:
         daemon.send_signal(signal.SIGABRT)
@@ -173,8 +185,13 @@ def test_tray_icon_appears_and_a_click_changes_the_mode(xvfb: str, isolated_home
         assert shows(before, "blur")
         assert json.loads(ctl("status").stdout)["mode"] == "blur"
 
-        click(xvfb, ICON_AT[0] + ICON_SIZE // 2, ICON_AT[1] + ICON_SIZE // 2)  # the default action
-        wait_for(lambda: json.loads(ctl("status").stdout)["mode"] == "off", what="the mode to change")
+        click(xvfb, ICON_AT[0] + ICON_SIZE // 2, ICON_AT[1] + ICON_SIZE // 2)  # opens the (Tk) menu
+        # Blur, (Replace: disabled without a background), Colour, Off
+        keys = ["xdotool", "key", "--delay", "50", "Down", "Down", "Down", "Return"]
+
+        wait_for(lambda: menu_shown(xvfb), what="the menu", proc=daemon)
+        subprocess.run(keys, env={**os.environ, "DISPLAY": xvfb}, check=True, timeout=10)
+        wait_for(lambda: json.loads(ctl("status").stdout)["mode"] == "off", what="the mode to change from the menu")
         after = wait_for(
             lambda: (img := screenshot(xvfb, tmp_path / "tray-off.png")) and shows(img, "off") and img,
             what="the icon to show mode off",

@@ -393,7 +393,8 @@ def _cmd_ctl(args: argparse.Namespace) -> int:
     else:
         print(
             f"ok: mode {status['mode']}, background {status['background'] or '-'}, "
-            f"mirror {'on' if status['mirror'] else 'off'}, {'paused' if status['paused'] else 'running'}"
+            f"mirror {'on' if status['mirror'] else 'off'}, "
+            + ("quitting" if status.get("stopping") else "paused" if status["paused"] else "running")
         )
     return 0
 

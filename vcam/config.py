@@ -248,7 +248,16 @@ class OutputConfig(_Section):
     @field_validator("size", mode="before")
     @classmethod
     def _size(cls, v: object) -> tuple[int, int] | None:
-        return None if v is None else _check_size(v, 16, 8192)
+        if v is None:
+            return None
+        w, h = _check_size(v, 16, 8192)
+        if w % 2 or h % 2:
+            # v4l2loopback issue #472: browsers and call apps refuse or garble odd sizes
+            raise ValueError(
+                f"must have an even width and height, got {w}x{h} (video apps refuse odd sizes); "
+                f"use {w - w % 2}x{h - h % 2}"
+            )
+        return w, h
 
     @field_validator("fps", mode="before")
     @classmethod

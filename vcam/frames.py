@@ -70,6 +70,19 @@ def cover_fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(scaled[y0 : y0 + h, x0 : x0 + w])
 
 
+def contain_fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Scale ``image`` to fit inside ``size`` = (width, height) keeping its aspect, centred on
+    black bars (letterbox or pillarbox): nothing is cut off. Exactly (height, width, C)."""
+    w, h = size
+    ih, iw = image.shape[:2]
+    scale = min(w / iw, h / ih)
+    sw, sh = min(w, max(1, round(iw * scale))), min(h, max(1, round(ih * scale)))
+    out = np.zeros((h, w, *image.shape[2:]), image.dtype)
+    x0, y0 = (w - sw) // 2, (h - sh) // 2
+    out[y0 : y0 + sh, x0 : x0 + sw] = resize_rgb(image, (sw, sh))
+    return out
+
+
 def placeholder_image(size: tuple[int, int], text: str) -> np.ndarray:
     """A dark (H, W, 3) uint8 RGB picture saying "vcam" and ``text``, at ``size`` = (w, h)."""
     w, h = size

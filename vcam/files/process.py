@@ -38,6 +38,7 @@ from vcam.config import Config
 from vcam.errors import OutputError
 from vcam.frames import Frame
 from vcam.matting import Matter
+from vcam.matting.lazy import lazy_if_off
 from vcam.matting.models import ProgressFactory
 from vcam.media.audio import AudioPolicy
 from vcam.media.formats import ENCODER_PRESETS, OutputFormat, resolve_output_format
@@ -194,7 +195,7 @@ def process_file(
             log.info("input video %s starts at %.3f s; the output starts at 0 (audio moved with it)", inp, info.start_offset)
         if info.other_streams:
             log.info("input video %s: %d subtitle/data stream(s) are not copied", inp, info.other_streams)
-        engine = engine or build_engine(cfg, progress)
+        engine = engine or lazy_if_off(cfg, lambda: build_engine(cfg, progress))
         compositor = _compositor(cfg, opts, size, info.rate)
         try:
             with _matte_dir(opts.matte_out, opts.overwrite, temp_tag) as mdir:

@@ -68,9 +68,11 @@ def run_batch(
     if workers > 1 and len(jobs) > 1:
         return _run_parallel(cfg, jobs, options, min(workers, len(jobs)), display, progress, on_result)
     from vcam.build import build_engine
+    from vcam.matting.lazy import lazy_if_off
 
     results: list[JobResult] = []
-    engine = build_engine(cfg, progress)  # one engine for all files: the model loads once
+    # one engine for all files: the model loads once (with mode off only if a file needs it)
+    engine = lazy_if_off(cfg, lambda: build_engine(cfg, progress))
     for job in jobs:
         opts = dataclasses.replace(options, matte_out=str(job.matte_out) if job.matte_out else None)
         fp = frame_progress(display, job.index, job.input.name) if display is not None else None
@@ -119,6 +121,7 @@ def _worker_main(wid: int, cfg: Config, options: FileOptions, tasks: Any, events
     worker_process_signals(stop)
     logging.basicConfig(level=logging.WARNING, format="vcam: %(message)s", stream=sys.stderr)
     from vcam.build import build_engine
+    from vcam.matting.lazy import lazy_if_off
 
     engine = None
     while not stop.is_set():
@@ -137,7 +140,7 @@ def _worker_main(wid: int, cfg: Config, options: FileOptions, tasks: Any, events
         opts = dataclasses.replace(options, matte_out=str(job.matte_out) if job.matte_out else None)
         try:
             if engine is None:
-                engine = build_engine(cfg)
+                engine = lazy_if_off(cfg, lambda: build_engine(cfg))
             summary = process_file(
                 cfg, job.input, job.output, opts, frame_progress=factory, engine=engine, stop=stop, temp_tag=job.temp_tag
             )

@@ -60,6 +60,7 @@ STATUS_FIELDS = (
     "consumers",
     "pid",
     "version",
+    "stopping",
 )
 # Fields of EffectConfig that the compositor is built from (mirror is a pipeline setting).
 _COMPOSITOR_FIELDS = ("mode", "blur_strength", "background", "color")
@@ -182,6 +183,7 @@ class Controller:
             "consumers": consumers,
             "pid": os.getpid(),
             "version": __version__,
+            "stopping": self.stop_event.is_set(),  # quit was asked: the daemon is ending
         }
 
     def add_listener(self, listener: Callable[[str], None]) -> None:

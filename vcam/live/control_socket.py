@@ -39,6 +39,7 @@ from vcam.errors import ControlError, VcamError
 
 if TYPE_CHECKING:  # the client side (vcam ctl) does not need the controller's imports
     from vcam.live.control import Controller
+    from vcam.live.control_pipe import PipeServer
 
 __all__ = [
     "COMMANDS",
@@ -145,7 +146,25 @@ def default_socket_path(env: Mapping[str, str] | None = None) -> Path:
     runtime = env.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isabs(runtime):
         return Path(runtime) / "vcam" / "control.sock"
-    return Path(tempfile.gettempdir()) / f"vcam-{os.getuid()}" / "control.sock"
+    return Path(tempfile.gettempdir()) / f"vcam-{_user_tag()}" / "control.sock"
+
+
+def _user_tag() -> str:
+    """The uid where the OS has one, else the user name (Windows)."""
+    getuid = getattr(os, "getuid", None)
+    if getuid is not None:
+        return str(getuid())
+    import getpass
+
+    return getpass.getuser()
+
+
+def open_control_server(controller: Controller) -> ControlServer | PipeServer:
+    """The control server of this platform: the Unix socket, or the named pipe on Windows
+    (:mod:`vcam.live.control_pipe`), both answering the current user only."""
+    from vcam.live.control_pipe import PipeServer, uses_pipe
+
+    return PipeServer(controller) if uses_pipe() else ControlServer(controller)
 
 
 def check_background_path(path: str) -> None:
@@ -326,7 +345,8 @@ class ControlServer:
                 uid = _peer_uid(sock)
             except OSError:
                 uid = None
-            if uid is not None and uid != os.getuid():
+            own = getattr(os, "getuid", None)  # SO_PEERCRED implies uids; checked all the same
+            if uid is not None and own is not None and uid != own():
                 log.warning("control socket: refused a connection from uid %d", uid)
                 self._finish(conn, {"ok": False, "error": "permission denied"})
 
@@ -424,7 +444,10 @@ def _private_folder(folder: Path) -> None:
         st = folder.stat()
     except OSError as exc:
         raise ControlError(f"cannot create the control socket folder {folder} ({exc.strerror})") from exc
-    if st.st_uid != os.getuid() or st.st_mode & 0o077:
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:
+        return  # no uids (Windows): the folder is in the user's own profile
+    if st.st_uid != getuid() or st.st_mode & 0o077:
         raise ControlError(
             f"control socket folder {folder} is open to other users or not yours; "
             f"it must be owned by you with mode 0700 (chmod 700 {folder})"
@@ -505,10 +528,14 @@ def send_request(request: Request, path: Path | None = None, timeout: float = 30
     refused here, before the daemon is asked. Raises :class:`ControlError` when no daemon
     runs, it does not answer, or it refuses the request (with the daemon's error message).
     """
-    path = path or default_socket_path()
-    _check_path(path)
     if request.command == "background" and isinstance(request.value, str):
         check_background_path(request.value)
+    from vcam.live.control_pipe import send_pipe_request, uses_pipe
+
+    if uses_pipe():
+        return _status_of(send_pipe_request(request))
+    path = path or default_socket_path()
+    _check_path(path)
     deadline = time.monotonic() + timeout
     late = ControlError(f"the vcam daemon did not answer within {timeout:g} s")
     pause = 0.01
@@ -552,6 +579,11 @@ def send_request(request: Request, path: Path | None = None, timeout: float = 30
         reply = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise ControlError("the vcam daemon sent an unreadable reply") from None
+    return _status_of(reply)
+
+
+def _status_of(reply: object) -> dict[str, Any]:
+    """The status object of a daemon's reply, or its error as a :class:`ControlError`."""
     if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
         raise ControlError("the vcam daemon sent an unreadable reply")
     if not reply["ok"]:

@@ -25,7 +25,8 @@ from vcam.config import Config
 from vcam.errors import VcamError
 from vcam.live.consumers import ConsumerMonitor
 from vcam.live.control import ControlError, Controller
-from vcam.live.control_socket import ControlServer
+from vcam.live.control_pipe import PipeServer
+from vcam.live.control_socket import ControlServer, open_control_server
 from vcam.live.reload import ConfigWatcher, config_loader
 from vcam.matting import Matter
 from vcam.media.devices import count_consumers
@@ -110,7 +111,7 @@ def run_desktop(
             "the camera stays open"
         )
     workers = Workers(stop, join_s=_JOIN_S, log_errors=True)
-    server: ControlServer | None = None
+    server: ControlServer | PipeServer | None = None
     watcher: ConfigWatcher | None = None
     if options.config_path is not None:
         watcher = ConfigWatcher(options.config_path, lambda: _reload(controller))
@@ -123,7 +124,7 @@ def run_desktop(
         # From here on a Ctrl-C only stops: the closing below must not be cut short.
         stack.enter_context(signals.serving(request_reload))
         try:
-            server = ControlServer(controller)
+            server = open_control_server(controller)
             try:
                 server.start()
             except ControlError as exc:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vcam.config import Config, read_yaml, validate_config
+from vcam.live.sizes import follow_file_source
 
 __all__ = ["ConfigWatcher", "config_loader"]
 
@@ -35,8 +36,10 @@ def config_loader(
 
     def load() -> Config:
         if not required and not path.exists():
-            return validate_config({}, "config", overrides)
-        return validate_config(read_yaml(path), str(path), overrides)
+            cfg = validate_config({}, "config", overrides)
+        else:
+            cfg = validate_config(read_yaml(path), str(path), overrides)
+        return follow_file_source(cfg, announce=False)[0]  # as at start-up: a file keeps its own size
 
     return load
 

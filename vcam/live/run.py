@@ -5,13 +5,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
 
 from vcam import build  # one module object, so tests can swap build.build_engine
 from vcam.compositing import make_compositor
 from vcam.compositing.refine import make_refiner
 from vcam.config import Config
 from vcam.errors import ControlError
+from vcam.frames import Frame
 from vcam.live.daemon import DesktopOptions, open_gated_source, run_desktop
+from vcam.live.sizes import follow_file_source
+from vcam.matting.lazy import lazy_if_off
 from vcam.matting.models import ProgressFactory
 from vcam.pipeline import LiveRunner, Stages
 from vcam.sources import Source
@@ -36,6 +43,25 @@ def _daemon_lock() -> contextlib.AbstractContextManager[object]:
         return contextlib.nullcontext()
 
 
+_MODE_OF = {"BlurCompositor": "blur", "ColorCompositor": "color", "ReplaceCompositor": "replace", "PassThrough": "off"}
+
+
+def _overlay(cfg: Config, stages: Stages) -> Callable[[np.ndarray, Frame], np.ndarray] | None:
+    """With the test pattern as the camera: its label (with the mode running now) and frame
+    counter, drawn after the effect (:class:`~vcam.sources.synthetic.TestPatternOverlay`)."""
+    if cfg.camera.device != build.TEST_PATTERN:
+        return None
+    from vcam.sources.synthetic import TestPatternOverlay
+
+    draw = TestPatternOverlay()
+
+    def overlay(image: np.ndarray, frame: Frame) -> np.ndarray:
+        name = type(stages.compositor).__name__
+        return draw(image, frame.index, _MODE_OF.get(name, name))
+
+    return overlay
+
+
 def run_live(
     cfg: Config,
     *,
@@ -53,10 +79,13 @@ def run_live(
     the virtual camera's consumers and shows the tray icon (see :mod:`vcam.live.daemon`).
     """
     stop = stop or threading.Event()
+    cfg, from_file = follow_file_source(cfg)
     with contextlib.ExitStack() as stack:
         if desktop is not None:  # before the camera and the virtual camera are opened
             stack.enter_context(_daemon_lock())
-        engine = build.build_live_engine(cfg, progress)
+        # Everything that can be checked is opened first (backgrounds, camera or file, the
+        # virtual camera or the output file), so bad input fails before the model loads.
+        t0 = time.monotonic()
         compositor = make_compositor(cfg.effect, cfg.output_size, cfg.output_fps)
         close = getattr(compositor, "close", None)
         if close is not None:
@@ -65,11 +94,17 @@ def run_live(
         source: Source = gated or build.open_live_source(cfg)
         stack.callback(source.close)
         sink = build.open_sink(cfg, target, overwrite)
+        log.debug("source, background and output checked in %.3f s", time.monotonic() - t0)
+        try:
+            engine = lazy_if_off(cfg, lambda: build.build_live_engine(cfg, progress))
+        except BaseException:
+            build.finish_sink(sink, False)
+            raise
         stages = Stages(
             engine, compositor, output_size=cfg.output_size, mirror=cfg.effect.mirror,
-            refiner=make_refiner(cfg.model.refine),
+            refiner=make_refiner(cfg.model.refine), fit="contain" if from_file else "cover",
         )
-        pipeline = LiveRunner(source, stages, sink, alpha_policy=cfg.live.alpha)
+        pipeline = LiveRunner(source, stages, sink, alpha_policy=cfg.live.alpha, overlay=_overlay(cfg, stages))
 
         def close_swapped_source() -> None:  # a source swapped in while running
             if pipeline.source is not source:

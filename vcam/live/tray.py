@@ -7,8 +7,9 @@ the mode (orange with a pause sign while paused) and the tooltip shows mode, FPS
 ONNX Runtime provider.
 
 Backends differ (pystray): AppIndicator and GTK show the full menu; the plain X11 (xorg)
-backend has no menu, so a click on the icon runs the default action, which switches between
-the effect and ``off``. When no backend can start, :func:`run_tray` says so once and returns
+backend has none, so there a click opens the same entries as a Tk pop-up menu
+(:mod:`vcam.live.popup`); only without Tk does a click run the default action, which
+switches between the effect and ``off``. When no backend can start, :func:`run_tray` says so once and returns
 False, and the daemon runs headless.
 """
 
@@ -36,6 +37,7 @@ from vcam.compositing.backgrounds import VIDEO_SUFFIXES
 from vcam.config import MODES, default_config_path
 from vcam.errors import VcamError
 from vcam.live.control import Controller, run_command
+from vcam.live.tray_xorg import fit_icon, xorg_icon
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -44,6 +46,7 @@ __all__ = [
     "PAUSED_COLOR",
     "Entry",
     "TrayView",
+    "fit_icon",
     "icon_image",
     "list_backgrounds",
     "probe_tray",
@@ -443,46 +446,6 @@ def _xorg_tray_missing() -> str | None:
         display.close()
 
 
-def _xorg_icon(base: Any) -> Any:
-    """pystray's xorg icon class with two fixes (pystray 0.19.5, python-xlib 0.33).
-
-    * pystray creates the X11 icon window without ``ButtonPressMask``, so X never delivers
-      the click that should run the default action (pystray issue #151): select it.
-    * Updates from other threads are run on the event loop; when that loop flushes while the
-      calling thread is still flushing its own request, python-xlib can leave the loop's
-      requests unsent, and the loop then waits for an event that never comes (seen as a
-      hang at quit: the window's destroy request was never sent). Flush once more after
-      each such call.
-    """
-    if not hasattr(base, "_create_window"):
-        return base
-
-    import Xlib.X
-
-    class XorgIcon(base):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            for name in ("_show", "_hide", "_update_icon", "_update_title", "_stop"):
-                setattr(self, name, self._flushing(getattr(self, name)))
-
-        def _flushing(self, call: Callable[[], None]) -> Callable[[], None]:
-            def run() -> None:
-                call()
-                with contextlib.suppress(Exception):  # the connection may be closing
-                    self._display.flush()
-
-            return run
-
-        def _create_window(self) -> Any:
-            window = super()._create_window()
-            window.change_attributes(
-                event_mask=Xlib.X.ExposureMask | Xlib.X.StructureNotifyMask | Xlib.X.ButtonPressMask
-            )
-            return window
-
-    return XorgIcon
-
-
 def run_tray(
     controller: Controller,
     stop: threading.Event,
@@ -520,7 +483,8 @@ def run_tray(
     view = view or TrayView(controller, env=env)
     st = controller.status()
     mode, paused = view.icon_key(st)
-    icon_class = _xorg_icon(pystray.Icon) if backend == "xorg" else pystray.Icon
+    popup = _popup_menu(view) if backend == "xorg" else None
+    icon_class = xorg_icon(pystray.Icon, popup) if backend == "xorg" else pystray.Icon
     try:
         icon = icon_class("vcam", icon=icon_image(mode, paused), title=view.title(st), menu=to_pystray(view.entries, pystray))
     except Exception as exc:  # noqa: BLE001 - the backend failed to start (display gone, D-Bus error, ...)
@@ -584,4 +548,17 @@ def run_tray(
     finally:
         ended.set()
     t.join(REFRESH_S + 1.0)
+    if popup is not None:
+        popup.close()
     return True
+
+
+def _popup_menu(view: TrayView) -> Any:
+    """The Tk pop-up menu for the xorg backend, or None (then a click toggles the effect)."""
+    from vcam.live.popup import PopupMenu
+
+    try:
+        return PopupMenu(view.entries)
+    except RuntimeError as exc:
+        log.warning("tray menu: %s; a click on the icon switches between the effect and Off (use vcam ctl for the rest)", exc)
+        return None

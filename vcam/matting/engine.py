@@ -65,6 +65,9 @@ def provider_options(chosen: Sequence[str], trt_cache: Path) -> list[str | tuple
     return out
 
 
+_DEFAULT_PROVIDERS = ("tensorrt", "cuda", "cpu")  # the config's default model.providers
+
+
 def shrink_frame(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize to ``size`` = (w, h) for the model. Area averaging is the right filter but slow for
     non-integer factors (3.1 ms for 720p -> 384x216); bilinear to twice the size and then an
@@ -92,7 +95,7 @@ class MattingEngine:
         self,
         model_path: Path,
         *,
-        providers: Sequence[str] = ("tensorrt", "cuda", "cpu"),
+        providers: Sequence[str] = ("tensorrt", "cuda", "cpu"),  # _DEFAULT_PROVIDERS
         threads: int = 0,
         input_size: tuple[int, int] = (256, 144),
         downsample_ratio: float = 0.25,
@@ -159,13 +162,16 @@ class MattingEngine:
 
         ort = import_onnxruntime()  # heavy import, kept out of module import time; a clear error when absent
         available = set(ort.get_available_providers())
+        # The default list tries every accelerator; that one is missing is then no news (a
+        # debug line). A list the user wrote (model.providers) is: say which are skipped.
+        level = logging.DEBUG if tuple(providers) == _DEFAULT_PROVIDERS else logging.INFO
         chosen = []
         for short in providers:
             full = PROVIDER_NAMES[short]
             if full in available:
                 chosen.append(full)
             else:
-                log.info("ONNX Runtime provider %s is not available in this build; skipping", short)
+                log.log(level, "ONNX Runtime provider %s is not available in this build; skipping", short)
         if not chosen:
             raise ModelError(
                 "none of the configured providers (" + ", ".join(providers) + ") is available; "

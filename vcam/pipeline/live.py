@@ -20,6 +20,7 @@ Two alpha policies for ``run``:
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -70,10 +71,16 @@ class NewestAlpha:
 class LiveRunner:
     """``source`` → ``stages`` → ``sink``, live: ``step()`` or ``run(stop)``."""
 
-    def __init__(self, source: Source, stages: Stages, sink: Sink, *, alpha_policy: str = "wait") -> None:
+    def __init__(
+        self, source: Source, stages: Stages, sink: Sink, *, alpha_policy: str = "wait",
+        overlay: Callable[[np.ndarray, Frame], np.ndarray] | None = None,
+    ) -> None:
+        """``overlay(image, frame)``, when given, draws on each finished picture before the
+        sink gets it (the test pattern's label and counter, after the effect)."""
         if alpha_policy not in ALPHA_POLICIES:
             raise ValueError(f"alpha_policy must be one of {ALPHA_POLICIES}, got {alpha_policy!r}")
         self.alpha_policy = alpha_policy
+        self.overlay = overlay
         self.stages = stages
         self.sink = sink
         self._source = source
@@ -109,6 +116,8 @@ class LiveRunner:
     def _send(self, frame: Frame, image: np.ndarray) -> None:
         clock, stats = self.stages.clock, self.stages.stats
         t0 = clock()
+        if self.overlay is not None:
+            image = self.overlay(image, frame)
         self.sink.send(image, frame.pts)
         stats.stage("sink", clock() - t0)
         stats.frame_out(frame.timestamp)
@@ -206,11 +215,13 @@ class LiveRunner:
                     if latest:
                         item = self._with_newest_alpha(item.frame, newest, stop)
                         if item is None:
+                            st.stats.add_dropped()  # no alpha for it before the stop
                             continue
                     self._send(item.frame, st.render(item))
             except StopRequested:
                 reason.append("sink")
 
+        sink_stop = getattr(self.sink, "stop_requested", None)  # optional (see vcam.sinks)
         workers = Workers(stop, join_s=_JOIN_S)
         deadline = None if duration is None else st.clock() + duration
         workers.start("vcam-capture", capture)
@@ -220,6 +231,9 @@ class LiveRunner:
             while not stop.is_set():
                 # At the end of a finite source the output thread drains what is left first.
                 if workers.errors or "sink" in reason or not out.is_alive():
+                    break
+                if sink_stop is not None and sink_stop():
+                    reason.append("sink")
                     break
                 if deadline is not None and st.clock() >= deadline:
                     reason.append("duration")
@@ -232,5 +246,11 @@ class LiveRunner:
             to_output.close()
             newest.close()
             workers.join()
+            # Frames read but still in a hand-off or a stage when the run stopped were
+            # dropped too: so frames_in == frames_out + frames_dropped at the end.
+            stats = st.stats
+            left = stats.frames_in - stats.frames_out - stats.dropped
+            if left > 0:
+                stats.add_dropped(left)
         workers.raise_first()
         return reason[0] if reason else "stopped"

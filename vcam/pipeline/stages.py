@@ -30,7 +30,7 @@ import numpy as np
 
 from vcam.compositing import Compositor, LowRes
 from vcam.compositing.refine import BilinearRefiner, Refiner
-from vcam.frames import Frame, cover_fit
+from vcam.frames import Frame, contain_fit, cover_fit
 from vcam.matting import Matter
 from vcam.pipeline.heap import trim_heap
 from vcam.pipeline.scenecut import SceneCutDetector
@@ -71,9 +71,12 @@ class Stages:
         on_alpha: Callable[[Frame, np.ndarray], None] | None = None,
         refiner: Refiner | None = None,
         scene_cuts: bool = True,
+        fit: str = "cover",
     ) -> None:
         self._engine, self._compositor = engine, compositor
         self.output_size = output_size
+        # a picture of another shape: "cover" (scale and crop: cameras) or "contain" (letterbox: files)
+        self._fit = contain_fit if fit == "contain" else cover_fit
         self.mirror = mirror
         self.clock = clock
         self.on_alpha = on_alpha
@@ -143,11 +146,11 @@ class Stages:
             return self._compositor.needs_alpha and not self._held and not frame.placeholder
 
     def prepare(self, frame: Frame) -> Frame:
-        """Fit the picture to the output size (cover, never stretched) and mirror it if asked."""
+        """Fit the picture to the output size (cover or contain, never stretched) and mirror it if asked."""
         t0 = self.clock()
         img = frame.image
         if (img.shape[1], img.shape[0]) != self.output_size:
-            img = cover_fit(img, self.output_size)
+            img = self._fit(img, self.output_size)
         if self.mirror and not frame.placeholder:
             img = cv2.flip(img, 1)
         frame = Frame(img, frame.index, frame.timestamp, frame.pts, frame.restart, frame.placeholder)

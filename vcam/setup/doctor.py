@@ -8,7 +8,6 @@ ONNX Runtime's providers, the tray probe, the V4L2 format query) comes in throug
 
 from __future__ import annotations
 
-import fcntl
 import os
 import struct
 import sys
@@ -51,6 +50,8 @@ def v4l2_format(device: str) -> tuple[int, int] | None:
     A v4l2loopback device with ``exclusive_caps=1`` has no capture format until a program
     writes to it; then None is returned too.
     """
+    import fcntl  # POSIX only, and only needed here (Linux): not at module level
+
     size = 208 if struct.calcsize("P") == 8 else 204  # sizeof(struct v4l2_format)
     request = (3 << 30) | (size << 16) | (ord("V") << 8) | 4  # _IOWR('V', 4, struct v4l2_format)
     buf = bytearray(size)
@@ -265,6 +266,8 @@ def _check_cameras(cfg: Config, s: System, devices: list[VideoDevice], out: list
         out.append(Check("configured camera", "info", f"camera.device is {dev!r} (a file or test pattern, no webcam)"))
         return
     match = [d for d in devices if d.path == path]
+    if not match and not cams:
+        return  # "no camera found" above already says it, and how to fix it
     if not match:
         out.append(Check(
             "configured camera", "fail", f"camera.device {dev}: {path} does not exist",

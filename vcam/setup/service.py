@@ -70,8 +70,11 @@ def unit_path(env: Mapping[str, str] | None = None) -> Path:
     return Path(os.path.expanduser(base)) / "systemd" / "user" / UNIT_NAME
 
 
-def install_service(command: str, *, force: bool = False, env: Mapping[str, str] | None = None) -> Path:
+def install_service(
+    command: str, *, force: bool = False, env: Mapping[str, str] | None = None, platform: str | None = None
+) -> Path:
     """Write the user unit running ``command``; refuses to replace one unless ``force``.
+    systemd is Linux only: elsewhere an :class:`~vcam.errors.OutputError` says so.
 
     The unit is written whole to a hidden temporary file beside it, then put in place with
     :func:`~vcam.media.paths.link_no_replace` (fails if the name is taken, even by a dangling
@@ -79,6 +82,11 @@ def install_service(command: str, *, force: bool = False, env: Mapping[str, str]
     milliseconds this takes, so the folder holds the old unit or the complete new one and no
     temporary file, whenever a Ctrl-C, SIGTERM or SIGHUP arrives.
     """
+    if not (platform or sys.platform).startswith("linux"):
+        raise OutputError(
+            "install-service is Linux only (a systemd user unit); on Windows put 'vcam run' in the Startup "
+            "folder (shell:startup), on macOS add it to Login Items"
+        )
     path = unit_path(env)
     exists = f"{path} already exists; pass --force to replace it"
     if not force and (path.is_symlink() or path.exists()):

@@ -2,6 +2,9 @@
 
 ``send(image, pts)`` takes an (H, W, 3) uint8 RGB picture at the sink's size and, for file
 sinks, its presentation time in seconds; ``close()`` releases the device or finishes the file.
+A sink whose user can ask to stop (the preview window) raises :class:`StopRequested` from
+``send`` and may also offer ``stop_requested() -> bool``, which the live runner polls so the
+stop is seen while no picture is being sent.
 """
 
 from __future__ import annotations
