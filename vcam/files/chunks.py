@@ -72,7 +72,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LEAD_IN = 16
+DEFAULT_LEAD_IN = 64
 """Frames matted before each cut to warm the recurrent state (see docs/files.md, "Seams")."""
 
 
@@ -226,10 +226,12 @@ def process_chunk(
     mattes: Path | None = None,
     frame_progress: FrameProgress | None = None,
     stop: Any = None,
+    temp_tag: str | None = None,
 ) -> dict[str, object]:
-    """Matte and encode one chunk into :func:`chunk_file` (video only), its mattes (when
-    ``mattes`` is a folder) as ``NNNNNN.png`` with the frames' own numbers. ``engine`` starts
-    with a fresh state (the lead-in warms it). Returns the chunk's statistics."""
+    """Matte and encode one chunk into :func:`chunk_file` (video only; ``tag`` is the job's),
+    its mattes (when ``mattes`` is a folder) as ``NNNNNN.png`` with the frames' own numbers.
+    The file being written carries ``temp_tag`` (default ``tag``) in its temporary name.
+    ``engine`` starts with a fresh state (the lead-in warms it). Returns the chunk's statistics."""
     fmt = output_format_for(output_path, options)
     target = chunk_file(output_path, tag, chunk)
     opts = dataclasses.replace(
@@ -241,7 +243,7 @@ def process_chunk(
         engine.reset()
         compositor = _compositor(cfg, opts, info.size, info.rate)
         try:
-            sink = _open_sink(target, fmt, opts, info, tag)
+            sink = _open_sink(target, fmt, opts, info, tag if temp_tag is None else temp_tag)
             ok = False
             try:
                 from vcam.compositing.refine import make_refiner

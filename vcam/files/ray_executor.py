@@ -53,6 +53,7 @@ from vcam.files.process import FileOptions, hold_stop_signals
 from vcam.files.progress import BatchDisplay
 from vcam.matting.models import ProgressFactory
 from vcam.media.paths import remove_temp_files
+from vcam.signals import STOP_SIGNALS, blocked, keep_stop_handlers
 
 __all__ = ["RaySettings", "import_ray", "run_ray_batch"]
 
@@ -189,6 +190,7 @@ def _run_task(
             engine=engine,
             mattes=Path(mattes) if mattes else None,
             frame_progress=reporter.start,
+            temp_tag=tag,
         )
         return "written", f"chunk {chunk.number}", summary
     except VcamError as exc:
@@ -243,7 +245,11 @@ def _start_ray(ray: Any, settings: RaySettings) -> bool:
     if address is None:
         kwargs.update(include_dashboard=False, num_cpus=settings.local_cpus)
     try:
-        ray.init(address=address, **kwargs)
+        # Ray's own processes (started here for a local run) must not die of the Ctrl-C that
+        # reaches the whole process group: this command cancels its tasks and then stops
+        # them; and ray.init's SIGTERM handler (sys.exit) must not replace vcam's
+        with keep_stop_handlers(), blocked(STOP_SIGNALS):
+            ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise VcamError(
