@@ -147,3 +147,26 @@ def test_outputs_that_are_not_chunked_are_refused(tmp_path: Path, name: str, opt
     with pytest.raises(OutputError, match=message.replace("(", r"\(").replace(")", r"\)")):
         process_chunked(_cfg(), clip, tmp_path / name, ChunkSpec(count=2), FileOptions(**opts), engine=FakeEngine())  # type: ignore[arg-type]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_flags_that_do_not_go_together_and_a_missing_ray_are_one_line_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    from tests.helpers.cli import run_cli
+
+    clip = _clip(tmp_path / "in.mp4", 10, 5)
+    out = str(tmp_path / "out") + "/"
+    cases = [
+        (["--lead-in", "4"], "vcam: error: --lead-in applies to chunked files: add --chunks N or --chunk-seconds S"),
+        (["--chunks", "2", "--lead-in", "-1"], "vcam: error: --lead-in -1: must be 0 or more"),
+        (["--chunk-seconds", "0"], "vcam: error: --chunk-seconds 0.0: must be more than 0"),
+        (["--ray-address", "h:6379"], "vcam: error: --ray-address, --ray-cpus and --ray-gpus apply to --executor ray"),
+    ]
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError, as without the extra
+    cases.append((["--executor", "ray"], "vcam: error: --executor ray needs Ray, which is not installed: pip install 'vcam[cluster]'"))
+    for flags, message in cases:
+        code, _out, err = run_cli(capsys, "process", str(clip), "-o", out, *flags)
+        assert (code, err.strip().splitlines()[-1]) == (1, message)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]  # before any work: no output folder

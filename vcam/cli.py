@@ -225,7 +225,7 @@ def _add_cluster_flags(proc: argparse.ArgumentParser) -> None:
     group = proc.add_mutually_exclusive_group()
     group.add_argument("--chunks", type=_jobs_arg, metavar="N", help="cut each file into N chunks at keyframes, matted separately and joined losslessly")
     group.add_argument("--chunk-seconds", type=float, metavar="S", help="cut each file into chunks of about S seconds")
-    proc.add_argument("--lead-in", type=int, metavar="FRAMES", help="frames matted before each cut to warm the model up (default 64)")
+    proc.add_argument("--lead-in", type=int, metavar="FRAMES", help="frames matted before each cut to warm the model up (default 128)")
 
 
 def _cluster_settings(args: argparse.Namespace, cfg: Any) -> tuple[Any, Any]:

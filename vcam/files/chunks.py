@@ -72,7 +72,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LEAD_IN = 64
+DEFAULT_LEAD_IN = 128
 """Frames matted before each cut to warm the recurrent state (see docs/files.md, "Seams")."""
 
 

@@ -77,6 +77,8 @@ def run_batch(
         from vcam.files.ray_executor import run_ray_batch
 
         return run_ray_batch(cfg, jobs, options, ray, chunks=chunks, display=display, progress=progress, on_result=on_result)
+    if workers > 1 and chunks is not None:
+        log.warning("--jobs with --chunks: here the chunks run one after another; --executor ray runs them side by side")
     if workers > 1 and len(jobs) > 1 and chunks is None:
         return _run_parallel(cfg, jobs, options, min(workers, len(jobs)), display, progress, on_result)
     from vcam.build import build_engine
