@@ -1,5 +1,5 @@
 """``vcam process --executor ray`` on a real local Ray (``ray.init(num_cpus=2)``, started
-once per session) with the real model: the same files as the local executor, a failing file
+once for this module) with the real model: the same files as the local executor, a failing file
 reported while the others are written, a killed worker's task run again with nothing left
 behind, and a chunked run equal to the unchunked one with invisible seams."""
 
@@ -35,7 +35,7 @@ SEAM_MAD_BOUND = 0.5
 SEAM_DTSSD_BOUND = 0.3
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # the only module that uses it: started once, and stopped before the others run
 def local_ray() -> Iterator[None]:
     import logging
 
