@@ -1,5 +1,5 @@
 """The package layout keeps its promises: modes do not import each other, wings and the
-foundation import no mode, and a real ``vcam process`` loads nothing of live mode."""
+foundation import no mode, and a real ``vcam process`` loads nothing of live mode (nor Ray)."""
 
 from __future__ import annotations
 
@@ -64,7 +64,11 @@ def test_top_level_holds_at_most_ten_modules() -> None:
     ]
 
 
-_LOADED = "sorted(m for m in sys.modules if m.startswith(('vcam.live', 'vcam.tools', 'vcam.setup')))"
+# nor Ray (the optional extra [cluster]), which only --executor ray imports
+_LOADED = (
+    "sorted(m for m in sys.modules if m == 'ray' or "
+    "m.startswith(('vcam.live', 'vcam.tools', 'vcam.setup', 'vcam.files.ray_executor', 'ray.')))"
+)
 
 
 @pytest.mark.usefixtures("isolated_home")

@@ -199,6 +199,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
         on_corrupt=args.on_corrupt, overwrite=args.overwrite, overlap=not args.no_overlap,
     )
     _check_stats_path(args.stats_json)  # before any work, not after all of it
+    chunks, ray = _cluster_settings(args, cfg)
     inputs = expand_inputs(args.input)
     created: list[Path] = []
     try:
@@ -210,12 +211,51 @@ def _cmd_process(args: argparse.Namespace) -> int:
             print(f"skipped {job.input}: {job.output} exists")
         return run_jobs(
             cfg, options, inputs, jobs, skipped,
-            workers=args.jobs, quiet=args.quiet, stats_json=args.stats_json, progress=_tqdm_bytes,
+            workers=args.jobs, quiet=args.quiet, stats_json=args.stats_json, progress=_tqdm_bytes, chunks=chunks, ray=ray,
         )
     finally:
         for folder in reversed(created):  # a folder vcam made stays only if something is in it
             with contextlib.suppress(OSError):
                 folder.rmdir()
+
+
+def _add_cluster_flags(proc: argparse.ArgumentParser) -> None:
+    """``vcam process`` on Ray and in chunks (docs/files.md, "On a Ray cluster")."""
+    proc.add_argument("--executor", choices=["local", "ray"], default="local",
+                      help="local (default): this process or --jobs processes; ray: one Ray task per file or chunk (in the vcam folder: pip install '.[cpu,cluster]')")
+    proc.add_argument("--ray-address", metavar="ADDRESS", help="the Ray cluster to use (default: RAY_ADDRESS, else a Ray started on this machine)")
+    proc.add_argument("--ray-cpus", type=_jobs_arg, metavar="N", help="CPUs each Ray task asks for and uses as ONNX Runtime threads (default: --threads, else 1)")
+    proc.add_argument("--ray-gpus", type=float, default=0.0, metavar="G", help="GPUs each Ray task asks for (default 0)")
+    group = proc.add_mutually_exclusive_group()
+    group.add_argument("--chunks", type=_jobs_arg, metavar="N", help="cut each file into N chunks at keyframes, matted separately and joined losslessly")
+    group.add_argument("--chunk-seconds", type=float, metavar="S", help="cut each file into chunks of about S seconds")
+    proc.add_argument("--lead-in", type=int, metavar="FRAMES", help="frames matted before each cut to warm the model up (default 128)")
+
+
+def _cluster_settings(args: argparse.Namespace, cfg: Any) -> tuple[Any, Any]:
+    """(ChunkSpec or None, RaySettings or None) from the flags."""
+    chunks = ray = None
+    if args.chunks is not None or args.chunk_seconds is not None:
+        from vcam.files.chunks import DEFAULT_LEAD_IN, ChunkSpec
+
+        if args.chunk_seconds is not None and not args.chunk_seconds > 0:
+            raise VcamError(f"--chunk-seconds {args.chunk_seconds}: must be more than 0")
+        if args.lead_in is not None and args.lead_in < 0:
+            raise VcamError(f"--lead-in {args.lead_in}: must be 0 or more")
+        lead = DEFAULT_LEAD_IN if args.lead_in is None else args.lead_in
+        chunks = ChunkSpec(count=args.chunks, seconds=args.chunk_seconds, lead_in=lead)
+    elif args.lead_in is not None:
+        raise VcamError("--lead-in applies to chunked files: add --chunks N or --chunk-seconds S")
+    if args.executor == "ray":
+        from vcam.files.ray_executor import RaySettings, import_ray
+
+        import_ray()  # a missing Ray is one clear error before any work
+        if args.ray_gpus < 0:
+            raise VcamError(f"--ray-gpus {args.ray_gpus}: must be 0 or more")
+        ray = RaySettings(address=args.ray_address, cpus=args.ray_cpus or cfg.model.threads or 1, gpus=args.ray_gpus)
+    elif args.ray_address or args.ray_cpus or args.ray_gpus:
+        raise VcamError("--ray-address, --ray-cpus and --ray-gpus apply to --executor ray")
+    return chunks, ray
 
 
 def _check_stats_path(path: str | None) -> None:
@@ -499,6 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     proc.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     proc.add_argument("--skip-existing", action="store_true", help="with several inputs, skip those whose output exists")
     proc.add_argument("--jobs", "-j", type=_jobs_arg, default=1, metavar="N", help="process N files at once in separate processes (default 1)")
+    _add_cluster_flags(proc)
     proc.add_argument("--no-overlap", action="store_true",
                       help="decode, matte and encode one after another on one thread (slower; for comparison)")
     _add_common(proc, live=False)

@@ -13,6 +13,8 @@ the process is leaving), and does nothing anywhere else.
   (SIGTERM stops, SIGHUP reloads, SIGINT stops once running and is deferred from then on).
 * :func:`worker_process_signals`: a ``--jobs`` worker process leaves stopping to its parent.
 * :func:`blocked`: signals blocked (not handled) around starting a helper process.
+* :func:`keep_stop_handlers`: the stop signals' handlers put back after a library call that
+  installs its own (``ray.init`` makes SIGTERM ``sys.exit``).
 
 This module imports nothing heavy, so ``vcam run``'s handlers go in within the first half second.
 """
@@ -33,6 +35,7 @@ __all__ = [
     "blocked",
     "handling",
     "hold_stop_signals",
+    "keep_stop_handlers",
     "stop_signals_as_interrupt",
     "worker_process_signals",
 ]
@@ -120,6 +123,22 @@ def worker_process_signals(stop: Any) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda *_: stop.set())
+
+
+@contextlib.contextmanager
+def keep_stop_handlers() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP handled after the block as before it, whatever the block
+    installed (on the main thread; elsewhere nothing can have changed them)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            if previous is not None:
+                signal.signal(sig, previous)
 
 
 @contextlib.contextmanager

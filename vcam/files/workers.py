@@ -21,18 +21,22 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vcam.build import write_stats
 from vcam.config import Config
 from vcam.errors import VcamError
+from vcam.files.chunks import ChunkSpec, process_chunked
 from vcam.files.plan import Job, JobResult, estimate_frames, expand_inputs, plan_jobs
-from vcam.files.process import FileOptions, hold_stop_signals, process_file
+from vcam.files.process import FileOptions, FrameProgress, hold_stop_signals, process_file
 from vcam.files.progress import BatchDisplay, frame_progress, one_bar
 from vcam.matting.engine import available_cores
 from vcam.matting.models import ProgressFactory
 from vcam.media.paths import remove_temp_files
 from vcam.signals import blocked, worker_process_signals
+
+if TYPE_CHECKING:
+    from vcam.files.ray_executor import RaySettings
 
 # Job, JobResult, estimate_frames, expand_inputs, plan_jobs (vcam.files.plan) and BatchDisplay
 # (vcam.files.progress) are re-exported for the callers of the former batch module.
@@ -61,11 +65,21 @@ def run_batch(
     display: BatchDisplay | None = None,
     progress: ProgressFactory | None = None,
     on_result: Callable[[JobResult], None] | None = None,
+    chunks: ChunkSpec | None = None,
+    ray: RaySettings | None = None,
 ) -> list[JobResult]:
-    """Process ``jobs`` one after the other (``workers`` = 1, one shared engine) or in
-    ``workers`` processes; returns one result per job, in job order. Ctrl-C stops every
-    file (none is left half-written) and is raised as KeyboardInterrupt."""
-    if workers > 1 and len(jobs) > 1:
+    """Process ``jobs`` one after the other (``workers`` = 1, one shared engine), in
+    ``workers`` processes, or as Ray tasks (``ray``, :mod:`vcam.files.ray_executor`); with
+    ``chunks`` each file in chunks (:mod:`vcam.files.chunks`; locally one after the other).
+    Returns one result per job, in job order. Ctrl-C stops every file (none is left
+    half-written) and is raised as KeyboardInterrupt."""
+    if ray is not None:
+        from vcam.files.ray_executor import run_ray_batch
+
+        return run_ray_batch(cfg, jobs, options, ray, chunks=chunks, display=display, progress=progress, on_result=on_result)
+    if workers > 1 and chunks is not None:
+        log.warning("--jobs with --chunks: here the chunks run one after another; --executor ray runs them side by side")
+    if workers > 1 and len(jobs) > 1 and chunks is None:
         return _run_parallel(cfg, jobs, options, min(workers, len(jobs)), display, progress, on_result)
     from vcam.build import build_engine
     from vcam.matting.lazy import lazy_if_off
@@ -77,7 +91,10 @@ def run_batch(
         opts = dataclasses.replace(options, matte_out=str(job.matte_out) if job.matte_out else None)
         fp = frame_progress(display, job.index, job.input.name) if display is not None else None
         try:
-            summary = process_file(cfg, job.input, job.output, opts, frame_progress=fp, engine=engine)
+            if chunks is not None:
+                summary = process_chunked(cfg, job.input, job.output, chunks, opts, frame_progress=fp, engine=engine)
+            else:
+                summary = process_file(cfg, job.input, job.output, opts, frame_progress=fp, engine=engine)
             result = JobResult(job, "written", f"wrote {job.output} ({summary['frames_out']} frames)", summary)
         except VcamError as exc:
             result = JobResult(job, "failed", str(exc))
@@ -306,23 +323,28 @@ def run_jobs(
     quiet: bool = False,
     stats_json: str | None = None,
     progress: ProgressFactory | None = None,
+    chunks: ChunkSpec | None = None,
+    ray: RaySettings | None = None,
 ) -> int:
     """``vcam process`` after planning: one file (its errors are the command's errors) or a
     batch (each failure reported, the others go on); prints what was written and returns the
     exit status (1 when a file of a batch failed)."""
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    if len(inputs) == 1 and jobs:  # one file: errors are the command's errors
+    if len(inputs) == 1 and jobs and ray is None:  # one file: errors are the command's errors
         job = jobs[0]
         display = BatchDisplay(None, 1, overall=False, enabled=not quiet)
         try:
             with logging_redirect_tqdm():
-                summary = process_file(
-                    cfg, job.input, job.output,
-                    dataclasses.replace(options, matte_out=str(job.matte_out) if job.matte_out else None),
-                    stats_json=stats_json, progress=progress,
-                    frame_progress=lambda total: one_bar(display, job.input.name, total),
-                )
+                opts = dataclasses.replace(options, matte_out=str(job.matte_out) if job.matte_out else None)
+                bar: FrameProgress = lambda total: one_bar(display, job.input.name, total)  # noqa: E731
+                if chunks is not None:
+                    summary = process_chunked(cfg, job.input, job.output, chunks, opts, progress=progress, frame_progress=bar)
+                    write_stats(stats_json, summary)
+                else:
+                    summary = process_file(
+                        cfg, job.input, job.output, opts, stats_json=stats_json, progress=progress, frame_progress=bar
+                    )
         finally:
             display.close()
         print(f"wrote {summary['output']} ({summary['frames_out']} frames)")
@@ -330,7 +352,7 @@ def run_jobs(
     if not jobs:
         return 0
     cores = available_cores()
-    if workers > cores:
+    if workers > cores and ray is None:
         log.warning("--jobs %d: only %d CPU cores available; running %d at a time", workers, cores, cores)
         workers = cores
     total = [estimate_frames(j.input) for j in jobs]
@@ -344,7 +366,9 @@ def run_jobs(
 
     try:
         with logging_redirect_tqdm():
-            results = run_batch(cfg, jobs, options, workers=workers, display=display, progress=progress, on_result=report)
+            results = run_batch(
+                cfg, jobs, options, workers=workers, display=display, progress=progress, on_result=report, chunks=chunks, ray=ray
+            )
     finally:
         display.close()
     failed = [r for r in results if r.status != "written"]

@@ -27,10 +27,14 @@ import math
 import cv2
 import numpy as np
 
-__all__ = ["FLICKER_LUMA_LEVELS", "GRAD_SIGMA", "ClipScorer", "clip_metrics", "gradient_magnitude", "luma"]
+__all__ = [
+    "FLICKER_LUMA_LEVELS", "GRAD_SIGMA", "SEAM_RADIUS", "ClipScorer", "clip_metrics", "gradient_magnitude", "luma",
+    "seam_scores",
+]
 
 GRAD_SIGMA = 1.4
 FLICKER_LUMA_LEVELS = 2.0
+SEAM_RADIUS = 5
 _LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 
 
@@ -123,3 +127,31 @@ def clip_metrics(
     for t in range(len(preds)):
         scorer.add(preds[t], lumas[t], None if trues is None else trues[t])
     return scorer.result()
+
+
+def seam_scores(
+    reference: list[np.ndarray], chunked: list[np.ndarray], cuts: list[int], radius: int = SEAM_RADIUS
+) -> dict[str, float | None]:
+    """MAD and dtSSD (README units) of a chunked run's alpha against an unchunked run's
+    (``reference`` in the role of the truth), pooled over the frames ``cut - radius`` ..
+    ``cut + radius - 1`` around each cut (the frame pairs across the cut included): how
+    visible the seams are. Alphas as in :class:`ClipScorer`."""
+    if len(reference) != len(chunked):
+        raise ValueError(f"reference and chunked must have as many frames, got {len(reference)} and {len(chunked)}")
+    abs_sum = n_pix = dt_sq = dt_n = 0.0
+    for cut in cuts:
+        frames = range(max(cut - radius, 0), min(cut + radius, len(reference)))
+        prev: tuple[np.ndarray, np.ndarray] | None = None
+        for t in frames:
+            g = np.asarray(reference[t], np.float32)
+            p = np.asarray(chunked[t], np.float32)
+            abs_sum += float(np.abs(p - g).sum(dtype=np.float64))
+            n_pix += p.size
+            if prev is not None:
+                dt_sq += float(np.square((p - prev[0]) - (g - prev[1])).sum(dtype=np.float64))
+                dt_n += p.size
+            prev = (p, g)
+    return {
+        "MAD": abs_sum / n_pix * 1e3 if n_pix else None,
+        "dtSSD": math.sqrt(dt_sq / dt_n) * 1e2 if dt_n else None,
+    }
