@@ -67,7 +67,7 @@ def run_live(
         sink = build.open_sink(cfg, target, overwrite)
         stages = Stages(
             engine, compositor, output_size=cfg.output_size, mirror=cfg.effect.mirror,
-            refiner=make_refiner(cfg.model.refine),
+            refiner=make_refiner(cfg.model.refine), still=cfg.model.still_threshold,
         )
         pipeline = LiveRunner(source, stages, sink, alpha_policy=cfg.live.alpha)
 
