@@ -137,3 +137,20 @@ def test_stages_composite_the_decontaminated_picture_and_leave_the_frame_alone(r
     np.testing.assert_array_equal(shown, want_img)
     assert not np.array_equal(shown, image)
     np.testing.assert_array_equal(image, original)  # the frame itself is not written to
+
+
+def test_a_compositor_that_shows_the_picture_unchanged_gets_it_unchanged(real, model_path) -> None:  # type: ignore[no-untyped-def]
+    """Mode off with mattes (AlphaOnly): the output is the input picture, not its
+    decontaminated copy; the matte is band's."""
+    from vcam.compositing.cutout import AlphaOnly
+
+    image, _, _ = real
+    engine = MattingEngine(model_path, providers=("cpu",), threads=1, input_size=(192, 108), downsample_ratio=0.5)
+    mattes: list[np.ndarray] = []
+    stages = Stages(engine, AlphaOnly(), output_size=(640, 360), refiner=EdgeBandRefiner(),
+                    on_alpha=lambda f, a: mattes.append(a))
+    item = stages.matte(stages.prepare(Frame(image, 0, 0.0)))
+    out = stages.render(item)
+    np.testing.assert_array_equal(out, image)
+    assert item.alpha is not None
+    np.testing.assert_array_equal(mattes[0], EdgeBandRefiner()(item.alpha, image))

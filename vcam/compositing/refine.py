@@ -13,7 +13,8 @@ Three methods, picked by name with :func:`make_refiner` (config key ``model.refi
 
 A refiner may also have ``refine(alpha, image, small) -> (alpha, image)``: the alpha and the
 picture to composite (``band`` replaces the old background's colour in edge pixels);
-:meth:`vcam.pipeline.stages.Stages.render` uses it when present.
+:meth:`vcam.pipeline.stages.Stages.render` uses it when present, unless the compositor says
+``edge_colours = False`` (it shows the picture unchanged: mode ``off``, alpha-only).
 """
 
 from __future__ import annotations

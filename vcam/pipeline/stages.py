@@ -213,7 +213,7 @@ class Stages:
         t0 = self.clock()
         image = frame.image
         refine_both = getattr(self.refiner, "refine", None)  # alpha and decontaminated colours
-        if refine_both is not None:
+        if refine_both is not None and getattr(compositor, "edge_colours", True):
             full, image = refine_both(item.alpha, image, item.small)
         else:
             full = self.refiner(item.alpha, image)
