@@ -76,6 +76,36 @@ def _levels(alpha, lo, hi, reach, level):  # type: ignore[no-untyped-def]  # pra
     return n
 
 
+_I64_1W = types.Array(types.int64, 1, "C")
+_I64_1R = types.Array(types.int64, 1, "C", readonly=True)
+
+
+@compiled(types.void(_U8_2R, types.int64, _I64_1W, _I64_1W))
+def _collect(level, grow, index, counts):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Flat indices (row-major) of the pixels with ``level <= grow + k`` for k = 0, 1, 2, in
+    three runs of ``index`` (at offsets 0, h*w, 2*h*w); their lengths in ``counts``."""
+    h, w = level.shape
+    n = h * w
+    c0 = c1 = c2 = 0
+    for y in range(h):
+        row = level[y]
+        for x in range(w):
+            v = row[x]
+            if v <= grow + 2:
+                i = y * w + x
+                index[2 * n + c2] = i
+                c2 += 1
+                if v <= grow + 1:
+                    index[n + c1] = i
+                    c1 += 1
+                    if v <= grow:
+                        index[c0] = i
+                        c0 += 1
+    counts[0] = c0
+    counts[1] = c1
+    counts[2] = c2
+
+
 @compiled(types.void(_U8_2R, types.int64, types.int64, types.int64, _U8_2))
 def _band(alpha, lo, hi, grow, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     h, w = alpha.shape
@@ -86,78 +116,79 @@ def _band(alpha, lo, hi, grow, out):  # type: ignore[no-untyped-def]  # pragma: 
             out[y, x] = 1 if level[y, x] <= grow else 0
 
 
-@compiled(types.void(_U8_2R, types.int64, _U8_2R, _U8_3R, types.float32, _F32_3, _F32_3))
-def _coefficients(level, grow, alpha, guide, eps, raw, coef):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+@compiled(types.void(_I64_1R, _I64_1R, _U8_2R, _U8_3R, types.float32, _F32_3, _F32_3))
+def _coefficients(index, counts, alpha, guide, eps, raw, coef):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Guided-filter coefficients (A_r, A_g, A_b, b) box-smoothed over 3x3, at the band's pixels
     (``level <= grow``) and one pixel around them (what the full-size interpolation reads);
     ``raw`` is scratch. Alpha 0..255, guide 0..255 (scaled to 0..1 here)."""
     h, w = alpha.shape
+    hw = h * w
     inv = np.float32(1.0 / 255.0)
-    for y in range(h):
-        for x in range(w):
-            if level[y, x] > grow + 2:
-                continue
-            sr = sg = sb = sp = np.float32(0.0)
-            srr = srg = srb = sgg = sgb = sbb = np.float32(0.0)
-            srp = sgp = sbp = np.float32(0.0)
+    for j in range(counts[2]):
+        i = index[2 * hw + j]
+        y = i // w
+        x = i - y * w
+        sr = sg = sb = sp = np.float32(0.0)
+        srr = srg = srb = sgg = sgb = sbb = np.float32(0.0)
+        srp = sgp = sbp = np.float32(0.0)
+        for dy in range(-1, 2):
+            yy = min(max(y + dy, 0), h - 1)
+            for dx in range(-1, 2):
+                xx = min(max(x + dx, 0), w - 1)
+                r = np.float32(guide[yy, xx, 0]) * inv
+                g = np.float32(guide[yy, xx, 1]) * inv
+                b = np.float32(guide[yy, xx, 2]) * inv
+                p = np.float32(alpha[yy, xx]) * inv
+                sr += r
+                sg += g
+                sb += b
+                sp += p
+                srr += r * r
+                srg += r * g
+                srb += r * b
+                sgg += g * g
+                sgb += g * b
+                sbb += b * b
+                srp += r * p
+                sgp += g * p
+                sbp += b * p
+        n = np.float32(1.0 / 9.0)
+        mr, mg, mb, mp = sr * n, sg * n, sb * n, sp * n
+        cr = srp * n - mr * mp
+        cg = sgp * n - mg * mp
+        cb = sbp * n - mb * mp
+        vrr = srr * n - mr * mr + eps
+        vrg = srg * n - mr * mg
+        vrb = srb * n - mr * mb
+        vgg = sgg * n - mg * mg + eps
+        vgb = sgb * n - mg * mb
+        vbb = sbb * n - mb * mb + eps
+        i00 = vgg * vbb - vgb * vgb
+        i01 = vrb * vgb - vrg * vbb
+        i02 = vrg * vgb - vrb * vgg
+        i11 = vrr * vbb - vrb * vrb
+        i12 = vrg * vrb - vrr * vgb
+        i22 = vrr * vgg - vrg * vrg
+        inv_det = np.float32(1.0) / (vrr * i00 + vrg * i01 + vrb * i02)
+        ar = (i00 * cr + i01 * cg + i02 * cb) * inv_det
+        ag = (i01 * cr + i11 * cg + i12 * cb) * inv_det
+        ab = (i02 * cr + i12 * cg + i22 * cb) * inv_det
+        raw[y, x, 0] = ar
+        raw[y, x, 1] = ag
+        raw[y, x, 2] = ab
+        raw[y, x, 3] = mp - ar * mr - ag * mg - ab * mb
+    for j in range(counts[1]):
+        i = index[hw + j]
+        y = i // w
+        x = i - y * w
+        for k in range(4):
+            s = np.float32(0.0)
             for dy in range(-1, 2):
                 yy = min(max(y + dy, 0), h - 1)
                 for dx in range(-1, 2):
                     xx = min(max(x + dx, 0), w - 1)
-                    r = np.float32(guide[yy, xx, 0]) * inv
-                    g = np.float32(guide[yy, xx, 1]) * inv
-                    b = np.float32(guide[yy, xx, 2]) * inv
-                    p = np.float32(alpha[yy, xx]) * inv
-                    sr += r
-                    sg += g
-                    sb += b
-                    sp += p
-                    srr += r * r
-                    srg += r * g
-                    srb += r * b
-                    sgg += g * g
-                    sgb += g * b
-                    sbb += b * b
-                    srp += r * p
-                    sgp += g * p
-                    sbp += b * p
-            n = np.float32(1.0 / 9.0)
-            mr, mg, mb, mp = sr * n, sg * n, sb * n, sp * n
-            cr = srp * n - mr * mp
-            cg = sgp * n - mg * mp
-            cb = sbp * n - mb * mp
-            vrr = srr * n - mr * mr + eps
-            vrg = srg * n - mr * mg
-            vrb = srb * n - mr * mb
-            vgg = sgg * n - mg * mg + eps
-            vgb = sgb * n - mg * mb
-            vbb = sbb * n - mb * mb + eps
-            i00 = vgg * vbb - vgb * vgb
-            i01 = vrb * vgb - vrg * vbb
-            i02 = vrg * vgb - vrb * vgg
-            i11 = vrr * vbb - vrb * vrb
-            i12 = vrg * vrb - vrr * vgb
-            i22 = vrr * vgg - vrg * vrg
-            inv_det = np.float32(1.0) / (vrr * i00 + vrg * i01 + vrb * i02)
-            ar = (i00 * cr + i01 * cg + i02 * cb) * inv_det
-            ag = (i01 * cr + i11 * cg + i12 * cb) * inv_det
-            ab = (i02 * cr + i12 * cg + i22 * cb) * inv_det
-            raw[y, x, 0] = ar
-            raw[y, x, 1] = ag
-            raw[y, x, 2] = ab
-            raw[y, x, 3] = mp - ar * mr - ag * mg - ab * mb
-    for y in range(h):
-        for x in range(w):
-            if level[y, x] > grow + 1:
-                continue
-            for k in range(4):
-                s = np.float32(0.0)
-                for dy in range(-1, 2):
-                    yy = min(max(y + dy, 0), h - 1)
-                    for dx in range(-1, 2):
-                        xx = min(max(x + dx, 0), w - 1)
-                        s += raw[yy, xx, k]
-                coef[y, x, k] = s * np.float32(1.0 / 9.0)
+                    s += raw[yy, xx, k]
+            coef[y, x, k] = s * np.float32(1.0 / 9.0)
 
 
 def _starts(small: int, big: int) -> np.ndarray:
@@ -175,86 +206,84 @@ def _taps(small: int, big: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return i0, i1, (src - i0).astype(np.float32)
 
 
-@compiled(types.void(_U8_2R, types.int64, _U8_2R, _U8_3R, types.int64, _F32_3))
-def _means(level, grow, alpha, small, radius, fb):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+@compiled(types.void(_I64_1R, _I64_1R, _U8_2R, _U8_3R, types.int64, _F32_3))
+def _means(index, counts, alpha, small, radius, fb):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """At the band's pixels: mean colour weighted by alpha (F^) and by 1 - alpha (B^) over a
     (2r+1)^2 window, 0..255; the pixel's own colour where a window has no such weight."""
     h, w = alpha.shape
-    for y in range(h):
-        for x in range(w):
-            if level[y, x] > grow:
-                continue
-            sa = sb = np.float32(0.0)
-            f0 = f1 = f2 = b0 = b1 = b2 = np.float32(0.0)
-            for yy in range(max(0, y - radius), min(h, y + radius + 1)):
-                for xx in range(max(0, x - radius), min(w, x + radius + 1)):
-                    a1 = np.float32(alpha[yy, xx]) * np.float32(1.0 / 255.0)
-                    ia1 = np.float32(1.0) - a1
-                    a2 = a1 * a1
-                    ia2 = ia1 * ia1
-                    a = a2 * a2  # weights alpha^4, (1 - alpha)^4: the surest pixels count most
-                    ia = ia2 * ia2
-                    c0 = np.float32(small[yy, xx, 0])
-                    c1 = np.float32(small[yy, xx, 1])
-                    c2 = np.float32(small[yy, xx, 2])
-                    sa += a
-                    sb += ia
-                    f0 += a * c0
-                    f1 += a * c1
-                    f2 += a * c2
-                    b0 += ia * c0
-                    b1 += ia * c1
-                    b2 += ia * c2
-            if sa > np.float32(1e-3):
-                fb[y, x, 0], fb[y, x, 1], fb[y, x, 2] = f0 / sa, f1 / sa, f2 / sa
-            else:
-                fb[y, x, 0], fb[y, x, 1], fb[y, x, 2] = small[y, x, 0], small[y, x, 1], small[y, x, 2]
-            if sb > np.float32(1e-3):
-                fb[y, x, 3], fb[y, x, 4], fb[y, x, 5] = b0 / sb, b1 / sb, b2 / sb
-            else:
-                fb[y, x, 3], fb[y, x, 4], fb[y, x, 5] = small[y, x, 0], small[y, x, 1], small[y, x, 2]
+    for j in range(counts[0]):
+        i = index[j]
+        y = i // w
+        x = i - y * w
+        sa = sb = np.float32(0.0)
+        f0 = f1 = f2 = b0 = b1 = b2 = np.float32(0.0)
+        for yy in range(max(0, y - radius), min(h, y + radius + 1)):
+            for xx in range(max(0, x - radius), min(w, x + radius + 1)):
+                a1 = np.float32(alpha[yy, xx]) * np.float32(1.0 / 255.0)
+                ia1 = np.float32(1.0) - a1
+                a2 = a1 * a1
+                ia2 = ia1 * ia1
+                a = a2 * a2  # weights alpha^4, (1 - alpha)^4: the surest pixels count most
+                ia = ia2 * ia2
+                c0 = np.float32(small[yy, xx, 0])
+                c1 = np.float32(small[yy, xx, 1])
+                c2 = np.float32(small[yy, xx, 2])
+                sa += a
+                sb += ia
+                f0 += a * c0
+                f1 += a * c1
+                f2 += a * c2
+                b0 += ia * c0
+                b1 += ia * c1
+                b2 += ia * c2
+        if sa > np.float32(1e-3):
+            fb[y, x, 0], fb[y, x, 1], fb[y, x, 2] = f0 / sa, f1 / sa, f2 / sa
+        else:
+            fb[y, x, 0], fb[y, x, 1], fb[y, x, 2] = small[y, x, 0], small[y, x, 1], small[y, x, 2]
+        if sb > np.float32(1e-3):
+            fb[y, x, 3], fb[y, x, 4], fb[y, x, 5] = b0 / sb, b1 / sb, b2 / sb
+        else:
+            fb[y, x, 3], fb[y, x, 4], fb[y, x, 5] = small[y, x, 0], small[y, x, 1], small[y, x, 2]
 
 
 _F32_1R = types.Array(types.float32, 1, "C", readonly=True)
-_I64_1R = types.Array(types.int64, 1, "C", readonly=True)
 
 
-@compiled(types.void(_U8_2R, types.int64, _F32_3R, _F32_3R, _U8_3R, _I64_1R, _I64_1R, _I64_1R, _I64_1R, _F32_1R,
+@compiled(types.void(_I64_1R, _I64_1R, types.int64, _F32_3R, _F32_3R, _U8_3R, _I64_1R, _I64_1R, _I64_1R, _I64_1R, _F32_1R,
                      _I64_1R, _I64_1R, _F32_1R, types.boolean, _U8_2, _U8_3))
-def _apply(level, grow, coef, fb, image, ys, xs, y0s, y1s, wys, x0s, x1s, wxs, decontaminate, alpha_out, image_out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+def _apply(index, counts, w, coef, fb, image, ys, xs, y0s, y1s, wys, x0s, x1s, wxs, decontaminate, alpha_out, image_out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """At every output pixel whose nearest model pixel is in the band: alpha = A . I + b with
     A, b interpolated bilinearly (as cv2.resize does), and with ``decontaminate`` the colour
     F = F^ + a (I - a F^ - (1 - a) B^) (F^, B^ from the nearest model pixel, 0..255)."""
-    h, w = level.shape
     inv = np.float32(1.0 / 255.0)
-    for my in range(h):
-        for mx in range(w):
-            if level[my, mx] > grow:
-                continue
-            for y in range(ys[my], ys[my + 1]):
-                y0 = y0s[y]
-                y1 = y1s[y]
-                wy = wys[y]
-                for x in range(xs[mx], xs[mx + 1]):
-                    x0 = x0s[x]
-                    x1 = x1s[x]
-                    wx = wxs[x]
-                    q = np.float32(0.0)
-                    for k in range(4):
-                        top = coef[y0, x0, k] + (coef[y0, x1, k] - coef[y0, x0, k]) * wx
-                        bot = coef[y1, x0, k] + (coef[y1, x1, k] - coef[y1, x0, k]) * wx
-                        c = top + (bot - top) * wy
-                        q += c * (np.float32(image[y, x, k]) * inv if k < 3 else np.float32(1.0))
-                    q = min(max(q, np.float32(0.0)), np.float32(1.0))
-                    alpha_out[y, x] = np.uint8(q * np.float32(255.0) + np.float32(0.5))
-                    if decontaminate:
-                        for c3 in range(3):
-                            f_hat = fb[my, mx, c3]
-                            b_hat = fb[my, mx, 3 + c3]
-                            i = np.float32(image[y, x, c3])
-                            f = f_hat + q * (i - q * f_hat - (np.float32(1.0) - q) * b_hat)
-                            f = min(max(f, np.float32(0.0)), np.float32(255.0))
-                            image_out[y, x, c3] = np.uint8(f + np.float32(0.5))
+    for j in range(counts[0]):
+        i = index[j]
+        my = i // w
+        mx = i - my * w
+        for y in range(ys[my], ys[my + 1]):
+            y0 = y0s[y]
+            y1 = y1s[y]
+            wy = wys[y]
+            for x in range(xs[mx], xs[mx + 1]):
+                x0 = x0s[x]
+                x1 = x1s[x]
+                wx = wxs[x]
+                q = np.float32(0.0)
+                for k in range(4):
+                    top = coef[y0, x0, k] + (coef[y0, x1, k] - coef[y0, x0, k]) * wx
+                    bot = coef[y1, x0, k] + (coef[y1, x1, k] - coef[y1, x0, k]) * wx
+                    c = top + (bot - top) * wy
+                    q += c * (np.float32(image[y, x, k]) * inv if k < 3 else np.float32(1.0))
+                q = min(max(q, np.float32(0.0)), np.float32(1.0))
+                alpha_out[y, x] = np.uint8(q * np.float32(255.0) + np.float32(0.5))
+                if decontaminate:
+                    for c3 in range(3):
+                        f_hat = fb[my, mx, c3]
+                        b_hat = fb[my, mx, 3 + c3]
+                        i = np.float32(image[y, x, c3])
+                        f = f_hat + q * (i - q * f_hat - (np.float32(1.0) - q) * b_hat)
+                        f = min(max(f, np.float32(0.0)), np.float32(255.0))
+                        image_out[y, x, c3] = np.uint8(f + np.float32(0.5))
 
 
 def band_mask(alpha: np.ndarray, lo: int = BAND_LO, hi: int = BAND_HI, grow: int = BAND_GROW) -> np.ndarray:
@@ -332,13 +361,14 @@ class EdgeBandRefiner:
         if small is None or small.shape[:2] != (h, w):
             small = _shrink(image, w, h)
         small = np.ascontiguousarray(small)
-        _coefficients(buf.level, self.grow, a8, small, np.float32(self.eps), buf.raw, buf.coef)
+        _collect(buf.level, self.grow, buf.index, buf.counts)
+        _coefficients(buf.index, buf.counts, a8, small, np.float32(self.eps), buf.raw, buf.coef)
         image = np.ascontiguousarray(image)
         out_img = buf.no_image
         if colour:
-            _means(buf.level, self.grow, a8, small, self.radius, buf.fb)
+            _means(buf.index, buf.counts, a8, small, self.radius, buf.fb)
             out_img = image.copy()
-        _apply(buf.level, self.grow, buf.coef, buf.fb, image, *buf.tables, colour, full, out_img)
+        _apply(buf.index, buf.counts, w, buf.coef, buf.fb, image, *buf.tables, colour, full, out_img)
         return full, (out_img if colour else image)
 
 
@@ -354,4 +384,6 @@ class _Buffers:
         self.coef = np.empty((h, w, 4), np.float32)
         self.fb = np.empty((h, w, 6), np.float32)
         self.no_image = np.zeros((1, 1, 3), np.uint8)
+        self.index = np.empty(3 * h * w, np.int64)
+        self.counts = np.zeros(3, np.int64)
         self.tables = (_starts(h, big_h), _starts(w, big_w), *_taps(h, big_h), *_taps(w, big_w))
