@@ -128,6 +128,18 @@ def test_a_reset_runs_the_model_again_before_anything_is_skipped(model_path, fra
     assert engine.calls == SETTLE_FRAMES + 4  # fresh state: settles again
 
 
+def test_a_new_engine_runs_before_its_first_alpha_is_reused(model_path, frames) -> None:  # type: ignore[no-untyped-def]
+    first = _engine(model_path)
+    stages = Stages(first, _Needs(), output_size=SIZE, still=4.0)  # type: ignore[arg-type]
+    for i in range(SETTLE_FRAMES + 2):
+        stages.matte(Frame(frames[0], i, 0.0))
+    assert first.calls == SETTLE_FRAMES
+    second = _engine(model_path)
+    stages.set_engine(second)  # e.g. a reload: the picture is still, the engine is new
+    stages.matte(Frame(frames[0], 20, 0.0))
+    assert second.calls == 1 and first.calls == SETTLE_FRAMES
+
+
 def test_realtime_preset_reuses_offline_does_not() -> None:
     assert PRESETS["realtime"].still > 0
     assert PRESETS["offline"].still == 0

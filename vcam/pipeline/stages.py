@@ -175,6 +175,8 @@ class Stages:
             # the previous engine is no longer used by anyone: give its memory back
             self._engine_in_use = engine
             trim_heap()
+            if self.still is not None:
+                self.still.reset()  # the last alpha came from the previous engine
         if not compositor.needs_alpha or held or frame.placeholder:
             self._matting_active = False
             return Matted(frame, None)
