@@ -28,8 +28,8 @@ SETTLE_FRAMES = 10  # model runs after a reset before a frame may be skipped
 
 
 def block_means(small: np.ndarray) -> np.ndarray:
-    """(h // 8, w // 8) float32 grey block means (BT.601 luma, 0..255) of an (h, w, 3) uint8 RGB
-    picture (at least one block)."""
+    """(h // 8, w // 8) float32 grey block means (BT.601 luma, 0..255, rounded to whole levels)
+    of an (h, w, 3) uint8 RGB picture (at least one block)."""
     if small.ndim != 3 or small.shape[2] != 3 or small.dtype != np.uint8:
         raise ValueError(f"expected (h, w, 3) uint8 RGB, got {small.shape} {small.dtype}")
     h, w = small.shape[:2]
