@@ -6,7 +6,8 @@
 The clip's first frames are scaled (cover-fit) to the size, matted once with the live
 preset (one thread), and then each step is run over them in turn (60 distinct frames, so the
 pictures come from memory as in the pipeline, not from the CPU cache), reporting process CPU
-ms per call: the model-input shrink, the alpha upsampling (bilinear refiner), the blurred
+ms per call: the model-input shrink, the alpha upsampling (bilinear refiner; then bilinear,
+``band`` alpha only and ``band`` with decontaminated colours in alternating rounds), the blurred
 background (from the model's view of the frame, and from the full-size frame), the blend,
 and the whole blur compositor. OpenCV runs single-threaded, as under ``LiveRunner.run``.
 
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=60, help="distinct frames cycled through (default 60)")
     ap.add_argument("--calls", type=int, default=240, help="calls timed per step (default 240)")
     ap.add_argument("--strength", type=int, default=20, help="blur strength (default 20, as configs/default.yaml)")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds of the refiners (default 5)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
 
@@ -82,6 +84,24 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, float | None] = {}
     results["shrink"] = round(cpu_ms(lambda i: shrink(images[i]), n, args.calls), 3) if shrink else None
     results["refine (bilinear)"] = round(cpu_ms(lambda i: refiner(alphas[i], images[i]), n, args.calls), 3)
+    try:
+        from vcam.compositing.edges import EdgeBandRefiner  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        results["refine (band, alpha only)"] = results["refine (band)"] = None
+    else:
+        # bilinear and band alternate in rounds (the machine is shared): medians of the rounds
+        band_alpha, band = EdgeBandRefiner(decontaminate=False), EdgeBandRefiner()
+        steps = {
+            "refine (bilinear), rounds": lambda i: refiner(alphas[i], images[i]),
+            "refine (band, alpha only)": lambda i: band_alpha.refine(alphas[i], images[i], smalls[i] if smalls else None),
+            "refine (band)": lambda i: band.refine(alphas[i], images[i], smalls[i] if smalls else None),
+        }
+        rounds: dict[str, list[float]] = {k: [] for k in steps}
+        for r in range(args.rounds):
+            for name in list(steps)[r % len(steps):] + list(steps)[: r % len(steps)]:
+                rounds[name].append(cpu_ms(steps[name], n, args.calls // 2))
+        for name, vals in rounds.items():
+            results[name] = round(float(np.median(vals)), 3)
     results["blur background (full-size frame)"] = round(
         cpu_ms(lambda i: comp.background(images[i], fulls[i]), n, args.calls), 3)
     try:

@@ -15,7 +15,8 @@ method; a method may carry parameters, ``guided-r2-e0.001``) or a preset name
 (``realtime``, ``offline``). Experiments go in front of a setting: ``crop:`` (the model sees
 a crop around the person), ``lagN:`` (each frame scored with the alpha of N frames before, as
 ``live.alpha: latest`` shows it), ``stillT:`` (inference skipped while no 8x8 block of the
-model-size grey picture moved by T levels; JSON ``inference_skipped_pct``). ``--aspect 4:3``
+model-size grey picture moved by T levels, :mod:`vcam.pipeline.still`; JSON
+``inference_skipped_pct``). A preset applies its own still-frame threshold, as the product does. ``--aspect 4:3``
 centre-crops every clip first. Every invocation also runs the two references: the designed
 default (256x144@0.25/bilinear) and MediaPipe selfie segmentation (landscape model), the
 latter in the separate evaluation environment (``.venv-eval``, see docs/quality.md) or
@@ -60,6 +61,7 @@ from vcam.matting import MattingEngine
 from vcam.matting.engine import available_cores, shrink_frame
 from vcam.matting.models import default_model_dir, ensure_model
 from vcam.pipeline.scenecut import SceneCutDetector
+from vcam.pipeline.still import StillGate
 from vcam.presets import DESIGNED_DEFAULT, LIVE_PRESET, PRESETS
 from vcam.tools.evaluation import ClipScorer, luma
 
@@ -213,12 +215,19 @@ class Result:
 
 
 def parse_refiner(spec: str) -> tuple[str, Refiner]:
-    """``bilinear``, ``guided`` or ``guided-r<radius>-e<eps>``."""
+    """``bilinear``, ``guided``, ``guided-r<radius>-e<eps>``, ``band`` or
+    ``band-l<lo>-h<hi>-g<grow>`` (alpha levels 0..255, model-size pixels)."""
     if spec == "bilinear":
         return spec, BilinearRefiner()
+    band = re.fullmatch(r"band(?:-l(\d+))?(?:-h(\d+))?(?:-g(\d+))?", spec)
+    if band:
+        from vcam.compositing.edges import BAND_GROW, BAND_HI, BAND_LO, EdgeBandRefiner
+
+        lo, hi, grow = (int(g) if g else d for g, d in zip(band.groups(), (BAND_LO, BAND_HI, BAND_GROW), strict=True))
+        return spec, EdgeBandRefiner(lo, hi, grow)
     m = re.fullmatch(r"guided(?:-r(\d+))?(?:-e([0-9.e-]+))?", spec)
     if not m:
-        raise SystemExit(f"unknown refinement {spec!r}: use bilinear, guided or guided-r2-e0.001")
+        raise SystemExit(f"unknown refinement {spec!r}: use bilinear, guided, guided-r2-e0.001, band or band-l8-h247-g1")
     ref = GuidedRefiner()
     if m.group(1):
         ref = GuidedRefiner(int(m.group(1)), ref.eps)
@@ -248,7 +257,7 @@ def parse_setting(spec: str) -> Setting:
         return inner
     if spec in PRESETS:
         p = PRESETS[spec]
-        return Setting(p.input_size, p.downsample_ratio, [parse_refiner(p.refine)], preset=spec)
+        return Setting(p.input_size, p.downsample_ratio, [parse_refiner(p.refine)], preset=spec, still=p.still)
     m = _SETTING.fullmatch(spec)
     if not m:
         raise SystemExit(f"bad setting {spec!r}: use WxH@RATIO/REFINE[,REFINE] or one of {', '.join(PRESETS)}")
@@ -324,30 +333,6 @@ def time_settings(
     return out
 
 
-class StillGate:
-    """Experiment (``stillT:`` settings): skip inference and reuse the last alpha while the
-    picture has not changed. The model-size picture is reduced to grey 8x8-pixel blocks; when
-    no block's mean differs by ``threshold`` levels (0..255) or more from the last frame that
-    was matted, the frame counts as still. The recurrent state does not advance on a skip."""
-
-    def __init__(self, threshold: float) -> None:
-        self.threshold = threshold
-        self._last: tuple[np.ndarray, np.ndarray] | None = None
-        self.frames = self.skipped = 0
-
-    def alpha(self, engine: MattingEngine, small: np.ndarray) -> np.ndarray:
-        self.frames += 1
-        h, w = small.shape[:2]
-        grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-        blocks = cv2.resize(grey, (max(1, w // 8), max(1, h // 8)), interpolation=cv2.INTER_AREA).astype(np.float32)
-        if self._last is not None and float(np.abs(blocks - self._last[0]).max()) < self.threshold:
-            self.skipped += 1
-            return self._last[1]
-        out = engine.infer(small)
-        self._last = (blocks, out)
-        return out
-
-
 def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, limit: int | None) -> list[Result]:
     engine = MattingEngine(model, providers=("cpu",), threads=threads, input_size=setting.input_size,
                            downsample_ratio=setting.ratio)
@@ -359,13 +344,20 @@ def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, 
         refine_ms: list[list[float]] = [[] for _ in setting.refiners]
         crop = PersonCrop(setting.input_size[0] / setting.input_size[1]) if setting.crop else None
         recent: collections.deque[np.ndarray] = collections.deque(maxlen=setting.lag + 1)
-        still = StillGate(setting.still) if setting.still else None
+        still = StillGate(setting.still) if setting.still else None  # the product's gate (vcam/pipeline/still.py)
         for rgb, gt in clip.frames(limit):
             fh, fw = rgb.shape[:2]
             box = crop.current(fw, fh) if crop else None
             src = crop.extract(rgb, box) if crop and box else rgb
             t0 = time.perf_counter()
-            small = still.alpha(engine, engine.shrink(src)) if still is not None else engine.infer(src)
+            if still is not None:
+                shrunk = engine.shrink(src)
+                small = still.reuse(shrunk)
+                if small is None:
+                    small = engine.infer(shrunk)
+                    still.record(small)
+            else:
+                small = engine.infer(src)
             infer_ms.append((time.perf_counter() - t0) * 1e3)
             recent.append(small)
             small = recent[0]  # with lag N: the alpha of N frames ago (the first one at the start)

@@ -35,7 +35,7 @@ def _yaml_keys(data: dict, prefix: str = "") -> set[str]:
 
 
 # Keys a preset sets: documented commented out, since writing them would override the preset.
-PRESET_KEYS = {"model.preset", "model.input_size", "model.downsample_ratio", "model.refine"}
+PRESET_KEYS = {"model.preset", "model.input_size", "model.downsample_ratio", "model.refine", "model.still_threshold"}
 
 
 def test_default_yaml_documents_every_key_with_the_default_value() -> None:
@@ -69,7 +69,8 @@ def test_default_yaml_has_a_comment_for_every_key() -> None:
 def test_defaults() -> None:
     cfg = Config()
     assert cfg.camera.size == (1280, 720) and cfg.camera.fps == 30.0 and cfg.camera.fourcc == "MJPG"
-    assert (cfg.model.preset, cfg.model.input_size, cfg.model.downsample_ratio, cfg.model.refine) == ("realtime", (384, 216), 0.5, "bilinear")
+    assert (cfg.model.preset, cfg.model.input_size, cfg.model.downsample_ratio, cfg.model.refine) == ("realtime", (384, 216), 0.5, "band")
+    assert (cfg.model.still_threshold, cfg.model.warmup) == (4.0, 8)
     assert cfg.model.providers == ("tensorrt", "cuda", "cpu")
     assert cfg.effect.mode == "blur"
     assert cfg.output_size == (1280, 720) and cfg.output_fps == 30.0

@@ -26,6 +26,7 @@ def test_a_preset_sets_the_three_keys(name: str) -> None:
     m = validate_config({"model": {"preset": name}}).model
     p = PRESETS[name]
     assert (m.input_size, m.downsample_ratio, m.refine) == (p.input_size, p.downsample_ratio, p.refine)
+    assert m.still_threshold == p.still
     assert m.preset_overrides() == []
 
 
@@ -51,7 +52,7 @@ def test_bad_values_name_the_key() -> None:
         validate_config({"model": {"preset": "fast", "refine": "bicubic"}}, "my.yaml")
     assert err.value.problems == [
         "model.preset: must be 'realtime' or 'offline', got 'fast'",
-        "model.refine: must be 'bilinear' or 'guided', got 'bicubic'",
+        "model.refine: must be 'bilinear', 'guided' or 'band', got 'bicubic'",
     ]
 
 

@@ -168,6 +168,7 @@ def summarize(stages: Stages, alpha_policy: str = "wait") -> dict[str, object]:
         "model_input": list(engine.input_size),
         "downsample_ratio": engine.downsample_ratio,
         "refine": stages.refiner.name,
+        "still_reused": stages.still.skipped if stages.still is not None else 0,
         "threads": engine.threads,
         "alpha_policy": alpha_policy,
     }

@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from vcam.errors import ConfigError
-from vcam.presets import LIVE_PRESET, PRESETS, PresetName, RefineMethod
+from vcam.presets import LIVE_PRESET, PRESETS, WARMUP_RUNS, PresetName, RefineMethod
 
 __all__ = [
     "MODES",
@@ -144,8 +144,9 @@ class ModelConfig(_Section):
     """The matting model and how ONNX Runtime runs it.
 
     ``preset`` names a quality preset (:data:`vcam.presets.PRESETS`) that supplies
-    ``input_size``, ``downsample_ratio`` and ``refine``; any of those three keys given
-    explicitly overrides the preset's value (see :meth:`preset_overrides`).
+    ``input_size``, ``downsample_ratio``, ``refine`` and ``still_threshold``; any of those keys
+    given explicitly overrides the preset's value (see :meth:`preset_overrides`). ``warmup``:
+    extra model runs on the first frame of a file (and after each scene cut) in file mode.
     """
 
     name: str = "rvm_mobilenetv3_fp32"
@@ -157,6 +158,8 @@ class ModelConfig(_Section):
     input_size: tuple[int, int] = PRESETS[LIVE_PRESET].input_size
     downsample_ratio: Annotated[float, Field(gt=0, le=1)] = PRESETS[LIVE_PRESET].downsample_ratio
     refine: RefineMethod = PRESETS[LIVE_PRESET].refine
+    still_threshold: Annotated[float, Field(ge=0, le=255)] = PRESETS[LIVE_PRESET].still
+    warmup: Annotated[int, Field(ge=0, le=32)] = WARMUP_RUNS
 
     @model_validator(mode="before")
     @classmethod
@@ -171,6 +174,7 @@ class ModelConfig(_Section):
                     "input_size": preset.input_size,
                     "downsample_ratio": preset.downsample_ratio,
                     "refine": preset.refine,
+                    "still_threshold": preset.still,
                 }
                 return {**filled, **data}
         return data
@@ -189,6 +193,8 @@ class ModelConfig(_Section):
             out.append(f"downsample_ratio {self.downsample_ratio:g} (preset {self.preset}: {p.downsample_ratio:g})")
         if self.refine != p.refine:
             out.append(f"refine {self.refine} (preset {self.preset}: {p.refine})")
+        if self.still_threshold != p.still:
+            out.append(f"still_threshold {self.still_threshold:g} (preset {self.preset}: {p.still:g})")
         return out
 
     @field_validator("providers", mode="before")

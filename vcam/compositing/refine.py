@@ -1,6 +1,6 @@
 """Alpha upsampling from the model input size to the output size.
 
-Two methods, picked by name with :func:`make_refiner` (config key ``model.refine``):
+Three methods, picked by name with :func:`make_refiner` (config key ``model.refine``):
 
 * ``bilinear``: plain bilinear resizing of the model's alpha.
 * ``guided``: a fast guided filter (He & Sun, "Fast Guided Filter", 2015) with the colour
@@ -8,6 +8,13 @@ Two methods, picked by name with :func:`make_refiner` (config key ``model.refine
   windows at model size (where the alpha came from), smoothed, upsampled bilinearly, and
   applied to the full-resolution frame, so alpha edges follow the colour edges of the
   full-resolution picture instead of the blurred low-resolution ones.
+* ``band``: bilinear everywhere, the guided filter only in the band where alpha is neither ~0
+  nor ~1, and the band's colours decontaminated (:mod:`vcam.compositing.edges`).
+
+A refiner may also have ``refine(alpha, image, small) -> (alpha, image)``: the alpha and the
+picture to composite (``band`` replaces the old background's colour in edge pixels);
+:meth:`vcam.pipeline.stages.Stages.render` uses it when present, unless the compositor says
+``edge_colours = False`` (it shows the picture unchanged: mode ``off``, alpha-only).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from vcam.compositing.blend import alpha_to_u8
 
 __all__ = ["REFINE_METHODS", "BilinearRefiner", "GuidedRefiner", "Refiner", "guided_upsample", "make_refiner", "upsample_alpha"]
 
-REFINE_METHODS = ("bilinear", "guided")
+REFINE_METHODS = ("bilinear", "guided", "band")
 # Chosen by the sweep in docs/quality.md (window radius at model size, regularisation).
 GUIDED_RADIUS = 1
 GUIDED_EPS = 1e-4
@@ -154,4 +161,8 @@ def make_refiner(method: str) -> Refiner:
         return BilinearRefiner()
     if method == "guided":
         return GuidedRefiner()
+    if method == "band":
+        from vcam.compositing.edges import EdgeBandRefiner  # compiled kernels: loaded when used
+
+        return EdgeBandRefiner()
     raise ValueError(f"unknown refine method {method!r}; expected one of {', '.join(REFINE_METHODS)}")

@@ -51,6 +51,9 @@ class PassThrough:
     """Mode ``off``: the camera picture unchanged; no matting is run."""
 
     needs_alpha = False
+    # Shows the picture as it is: a refiner's decontaminated edge colours are not wanted
+    # (AlphaOnly, which writes mattes beside the unchanged picture, inherits this).
+    edge_colours = False
 
     def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None, t: float | None = None) -> np.ndarray:
         return image

@@ -206,6 +206,7 @@ def process_file(
                         engine, compositor,
                         output_size=size, mirror=cfg.effect.mirror, on_alpha=_matte_writer(mdir, opts.matte_out),
                         refiner=make_refiner(cfg.model.refine),
+                        still=cfg.model.still_threshold, warmup=cfg.model.warmup,
                     )
                     tick = frame_progress(info.frame_count) if frame_progress else None
                     _run(reader, stages, sink, opts, tick, stop)

@@ -103,6 +103,7 @@ def run_live(
         stages = Stages(
             engine, compositor, output_size=cfg.output_size, mirror=cfg.effect.mirror,
             refiner=make_refiner(cfg.model.refine), fit="contain" if from_file else "cover",
+            still=cfg.model.still_threshold,
         )
         pipeline = LiveRunner(source, stages, sink, alpha_policy=cfg.live.alpha, overlay=_overlay(cfg, stages))
 

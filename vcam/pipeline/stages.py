@@ -14,6 +14,11 @@ scene cut (:mod:`vcam.pipeline.scenecut`), and when :meth:`Stages.request_reset`
 (a new source). A new engine starts with a fresh state. Every reset happens on the thread that
 calls :meth:`matte`, the only one that uses the engine: other threads only ask for it.
 
+Still frames (``still`` > 0, :mod:`vcam.pipeline.still`): while the model's view of the
+picture has not moved, the last alpha is reused and the model does not run (the state does
+not advance). Warm-up (``warmup`` = N > 0, file mode): the first frame after every reset is
+run N more times, so it gets the matte of a settled state instead of a cold one.
+
 The setters are thread-safe and take effect on the next frame.
 """
 
@@ -35,6 +40,7 @@ from vcam.matting import Matter
 from vcam.pipeline.heap import trim_heap
 from vcam.pipeline.scenecut import SceneCutDetector
 from vcam.pipeline.stats import Stats
+from vcam.pipeline.still import StillGate
 
 __all__ = ["Matted", "Stages"]
 
@@ -57,7 +63,9 @@ class Stages:
     ``on_alpha(frame, alpha)`` if given is called with every output-size alpha (uint8 0..255),
     for example to write mattes in file mode. ``refiner`` brings model-size alpha to output
     size (bilinear by default); ``scene_cuts`` resets the engine on an abrupt picture change.
-    ``stats`` records the time of each stage (the runners add capture and sink).
+    ``stats`` records the time of each stage (the runners add capture and sink). ``still``:
+    the still-frame threshold (0: always run the model); ``warmup``: extra model runs on the
+    first frame after a reset (module notes).
     """
 
     def __init__(
@@ -72,6 +80,8 @@ class Stages:
         refiner: Refiner | None = None,
         scene_cuts: bool = True,
         fit: str = "cover",
+        still: float = 0.0,
+        warmup: int = 0,
     ) -> None:
         self._engine, self._compositor = engine, compositor
         self.output_size = output_size
@@ -82,6 +92,8 @@ class Stages:
         self.on_alpha = on_alpha
         self.refiner: Refiner = refiner or BilinearRefiner()
         self.scene_cuts = SceneCutDetector() if scene_cuts else None
+        self.still = StillGate(still) if still > 0 else None
+        self.warmup = warmup
         self.stats = Stats(clock)
         self._lock = threading.Lock()
         self._last_size: tuple[int, int] | None = None
@@ -166,6 +178,8 @@ class Stages:
             # the previous engine is no longer used by anyone: give its memory back
             self._engine_in_use = engine
             trim_heap()
+            if self.still is not None:
+                self.still.reset()  # the last alpha came from the previous engine
         if not compositor.needs_alpha or held or frame.placeholder:
             self._matting_active = False
             return Matted(frame, None)
@@ -175,10 +189,21 @@ class Stages:
         cut = self.scene_cuts is not None and self.scene_cuts.update(small)
         if cut:
             log.debug("scene cut at frame %d: resetting the matting state", frame.index)
-        if not self._matting_active or size != self._last_size or frame.restart or cut or requested:
+        fresh = not self._matting_active or size != self._last_size or frame.restart or cut or requested
+        if fresh:
             engine.reset()
+            if self.still is not None:
+                self.still.reset()
         self._matting_active, self._last_size = True, size
+        alpha = self.still.reuse(small) if self.still is not None else None
+        if alpha is not None:
+            self.stats.stage("inference", self.clock() - t0)  # the matting step's time, model or not
+            return Matted(frame, alpha, small)
         alpha = engine.infer(small)
+        for _ in range(self.warmup if fresh else 0):
+            alpha = engine.infer(small)
+        if self.still is not None:
+            self.still.record(alpha)
         self.stats.stage("inference", self.clock() - t0)
         return Matted(frame, alpha, small)
 
@@ -191,12 +216,17 @@ class Stages:
             # also when the mode changed between matting and rendering: this one frame as is
             return frame.image
         t0 = self.clock()
-        full = self.refiner(item.alpha, frame.image)
+        image = frame.image
+        refine_both = getattr(self.refiner, "refine", None)  # alpha and decontaminated colours
+        if refine_both is not None and getattr(compositor, "edge_colours", True):
+            full, image = refine_both(item.alpha, image, item.small)
+        else:
+            full = self.refiner(item.alpha, image)
         t1 = self.clock()
         self.stats.stage("refine", t1 - t0)
         if self.on_alpha is not None:
             self.on_alpha(frame, full)
         low = LowRes(item.small, item.alpha) if item.small is not None else None
-        out = compositor(frame.image, full, low, frame.pts)
+        out = compositor(image, full, low, frame.pts)
         self.stats.stage("composite", self.clock() - t1)
         return out
