@@ -96,10 +96,16 @@ def test_a_chunked_run_writes_the_unchunked_frames_timestamps_and_audio(tmp_path
 def test_each_chunk_is_warmed_up_on_the_frames_before_its_cut(tmp_path: Path) -> None:
     clip = _clip(tmp_path / "in.mp4", 30, 10, _ramp(30))
     engine = RecordingEngine()
-    process_chunked(_cfg(), clip, tmp_path / "out.mp4", ChunkSpec(count=3, lead_in=4), engine=engine)
-    # red = 8 i; one fresh state per chunk, starting 4 frames before its cut
+    # still-frame reuse off: this ramp changes too little from frame to frame, and the point
+    # here is which frames reach the model
+    cfg = validate_config({"effect": {"mode": "color"}, "model": {"still_threshold": 0}})
+    w = cfg.model.warmup
+    assert w == 8
+    process_chunked(cfg, clip, tmp_path / "out.mp4", ChunkSpec(count=3, lead_in=4), engine=engine)
+    # red = 8 i; one fresh state per chunk, starting 4 frames before its cut, its first frame
+    # run w more times (model.warmup, as an unchunked run does on frame 0)
     seen = [[round(r / 8) for r in run] for run in engine.runs if run]
-    assert seen == [list(range(0, 10)), list(range(6, 20)), list(range(16, 30))]
+    assert seen == [[0] * w + list(range(0, 10)), [6] * w + list(range(6, 20)), [16] * w + list(range(16, 30))]
 
 
 def test_mattes_of_a_chunked_run_are_numbered_like_the_unchunked_ones(tmp_path: Path) -> None:

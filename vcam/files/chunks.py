@@ -255,6 +255,10 @@ def process_chunk(
                     mirror=cfg.effect.mirror,
                     on_alpha=_matte_writer(mattes, opts.matte_out),
                     refiner=make_refiner(cfg.model.refine),
+                    # as process_file: an unchunked run's first chunk is the same run; a later
+                    # chunk's warm-up repeats the first lead-in frame, before the lead-in itself
+                    still=cfg.model.still_threshold,
+                    warmup=cfg.model.warmup,
                 )
 
                 def warm(d: DecodedFrame) -> None:
