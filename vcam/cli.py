@@ -76,6 +76,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     m.add_argument("--model-input", type=_size_arg, metavar="WxH", help="model input size, e.g. 256x144")
     m.add_argument("--downsample-ratio", type=float, metavar="R", help="RVM downsample ratio in (0, 1]")
     m.add_argument("--providers", metavar="LIST", help="comma-separated, in order: tensorrt,cuda,cpu")
+    m.add_argument("--runtime", choices=["auto", "onnxruntime", "openvino"], help="matting runtime (auto: measured at start)")
+    m.add_argument("--precision", choices=["auto", "f32", "bf16"], help="arithmetic (bf16 only where the CPU has it natively)")
     m.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime intra-op threads (0 = automatic: live mode one when it keeps up, else all cores; process all cores)")
     m.add_argument("--alpha", choices=["wait", "latest"], help="live alpha policy (see live.alpha in configs/default.yaml)")
     m.add_argument("--stats-json", metavar="PATH", help="write run statistics as JSON at exit")
@@ -95,6 +97,8 @@ _FLAG_KEYS: tuple[tuple[str, str, str], ...] = (
     ("model", "downsample_ratio", "downsample_ratio"),
     ("model", "threads", "threads"),
     ("model", "providers", "providers"),
+    ("model", "runtime", "runtime"),
+    ("model", "precision", "precision"),
     ("camera", "size", "size"),
     ("camera", "fps", "fps"),
     ("camera", "device", "source"),
@@ -156,6 +160,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         overrides = _overrides(args)
         cfg, path = load_config(Path(args.config) if args.config else None, overrides, flags=_flag_names(args))
+        if args.recalibrate:
+            from vcam.build import calibration_cache
+            from vcam.matting.choice import forget
+
+            forget(calibration_cache(cfg))
         # Hot reload watches the given file, or the default user file (which may appear later).
         desktop = DesktopOptions(
             config_path=path or default_config_path(), config_required=args.config is not None, overrides=overrides,
@@ -416,6 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output-size", type=_size_arg, metavar="WxH", help="virtual camera size (default: camera size)")
     run.add_argument("--device", metavar="PATH", help="virtual camera device, e.g. /dev/video10")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    run.add_argument("--recalibrate", action="store_true",
+                     help="measure the runtimes and input sizes again (model.runtime: auto) instead of using the cache")
     run.add_argument("--tray", action=argparse.BooleanOptionalAction, default=None, help="show the tray icon (default: tray.enabled)")
     run.add_argument(
         "--on-demand", action=argparse.BooleanOptionalAction, default=None,
