@@ -250,6 +250,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     from vcam.tools.bench import bench_variants, format_table, run_bench
 
+    if args.peer:
+        return _bench_peer(args)
     cfg = _config(args)
     sizes = tuple(args.sizes) if args.sizes else ((1280, 720), (640, 480), (1920, 1080))
     clip = Path(args.clip) if args.clip else None
@@ -262,6 +264,34 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(format_table(results), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+# vcam run flags passed on to the peer harness's vcam (as VCAM_ARGS) when given to vcam bench.
+_PEER_FLAGS = ("config", "preset", "model_input", "runtime", "precision", "threads", "blur_strength", "refine", "alpha")
+
+
+def _bench_peer(args: argparse.Namespace) -> int:
+    import json
+
+    from vcam.errors import InputError
+    from vcam.tools.peer import find_script, run_peer
+
+    script = find_script(args.peer_script, os.environ, Path.cwd())
+    if not args.clip:
+        raise InputError("--peer lfbw needs --clip VIDEO (e.g. a 1280x720 comp clip from shared/evaldata/build.py)")
+    vcam_args: list[str] = []
+    for dest in _PEER_FLAGS:
+        value = getattr(args, dest, None)
+        if value is not None:
+            shown = f"{value[0]}x{value[1]}" if isinstance(value, tuple) else str(value)
+            vcam_args += [f"--{dest.replace('_', '-')}", shown]
+    summary = run_peer(script, Path(args.clip), rounds=args.rounds, duration=args.duration, vcam_args=vcam_args,
+                       out=Path(args.json).parent / "peer" if args.json else None)
+    print(summary.line())
+    if args.json:
+        Path(args.json).write_text(json.dumps({**summary.__dict__, "ratio": round(summary.ratio, 3),
+                                               "vcam_args": vcam_args}, indent=2) + "\n", encoding="utf-8")
     return 0
 
 
@@ -470,6 +500,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sizes", type=_size_arg, nargs="+", metavar="WxH", help="picture sizes (default 1280x720 640x480 1920x1080)")
     bench.add_argument("--clip", metavar="PATH", help="a video to play as the camera (default: a generated test pattern)")
     bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    bench.add_argument("--peer", choices=["lfbw"], help="instead: CPU per frame against the peer in one run "
+                       "(its side-by-side harness; needs --clip; see docs/performance.md)")
+    bench.add_argument("--peer-script", metavar="PATH", help="the harness (default $VCAM_PEER_LFBW, else "
+                       "../shared/peers/lfbw/side_by_side.sh)")
+    bench.add_argument("--rounds", type=int, default=3, help="--peer: rounds, order alternating (default 3)")
+    bench.add_argument("--duration", type=float, default=30.0, help="--peer: seconds per tool and round (default 30)")
     bench.add_argument("--variant", action="append", metavar="K=V;...",
                        help="compare settings in one run, e.g. 'live.alpha=latest;model.threads=1' (repeatable)")
     _add_common(bench)
