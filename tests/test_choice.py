@@ -231,3 +231,31 @@ def test_impossible_pins_are_clear_errors(tmp_path: Path) -> None:
         _plan(_cfg(runtime="openvino"), tmp_path / "c.json", Table(FAST), ov=None)
     with pytest.raises(ModelError, match=r"^model.precision: bf16 is not native on this CPU \(OpenVINO runs f32\); use f32 or auto$"):
         _plan(_cfg(precision="bf16"), tmp_path / "c.json", Table(FAST), ov=("f32",))
+
+
+# --- vcam run --recalibrate -------------------------------------------------------------------
+
+
+def test_run_recalibrate_removes_the_cache_and_a_plain_run_keeps_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], model_path: Path, isolated_home: Path
+) -> None:
+    from tests.helpers.cli import run_cli
+    from tests.helpers.media import color_frames, write_video
+
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / model_path.name).symlink_to(model_path)
+    cache = models / ch.CACHE_NAME
+    video = write_video(tmp_path / "in.mp4", color_frames(6, (160, 90)), 30)
+    # every choice pinned: nothing is measured, so nothing writes the cache again
+    run = ["run", "--source", str(video), "--output", "null", "--duration", "0.3", "--no-tray",
+           "--runtime", "onnxruntime", "--model-input", "128x72"]
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"model:\n  dir: {models}\n")
+    cache.write_text('{"entries": {}}\n')
+    code, _, err = run_cli(capsys, *run, "--config", str(cfg))
+    assert code == 0, err
+    assert cache.read_text() == '{"entries": {}}\n'
+    code, _, err = run_cli(capsys, *run, "--config", str(cfg), "--recalibrate")
+    assert code == 0, err
+    assert not cache.exists()
