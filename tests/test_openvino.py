@@ -24,15 +24,16 @@ def test_alpha_shape_dtype_range_and_names(model_path) -> None:
     assert (eng.runtime, eng.precision, eng.provider, eng.threads) == ("openvino", "f32", "openvino-cpu", 1)
 
 
-def test_f32_alpha_follows_onnx_runtime_frame_for_frame_with_state_carried(model_path) -> None:
+@pytest.mark.parametrize(("size", "ratio"), [((384, 216), 0.5), ((250, 170), 0.37)])  # odd sizes round up
+def test_f32_alpha_follows_onnx_runtime_frame_for_frame_with_state_carried(model_path, size, ratio) -> None:
     frames, _ = portrait_frames(8)
-    ort = MattingEngine(model_path, providers=("cpu",), threads=1, input_size=(384, 216), downsample_ratio=0.5)
-    ov = ove.OpenVinoEngine(model_path, threads=1, input_size=(384, 216), downsample_ratio=0.5)
+    ort = MattingEngine(model_path, providers=("cpu",), threads=1, input_size=size, downsample_ratio=ratio)
+    ov = ove.OpenVinoEngine(model_path, threads=1, input_size=size, downsample_ratio=ratio)
     diffs = [float(np.abs(ort.infer(f) - ov.infer(f)).max()) for f in frames]
     # full-size zero state at reset (static shapes) gives the alpha of ORT's [1,1,1,1] start
     assert max(diffs) < 1e-3, diffs
     # and the state is carried: a fresh engine on the last frame alone gives another alpha
-    fresh = ove.OpenVinoEngine(model_path, threads=1, input_size=(384, 216), downsample_ratio=0.5)
+    fresh = ove.OpenVinoEngine(model_path, threads=1, input_size=size, downsample_ratio=ratio)
     assert float(np.abs(fresh.infer(frames[-1]) - ort.infer(frames[-1])).max()) > 0.01
 
 
@@ -75,3 +76,8 @@ def test_not_installed_is_a_clear_error(model_path, monkeypatch: pytest.MonkeyPa
     assert ove.openvino_version() is None
     with pytest.raises(ModelError, match=r"^the openvino runtime is not installed; pip install 'vcam\[openvino\]'$"):
         ove.OpenVinoEngine(model_path)
+
+
+def test_a_ratio_too_small_for_the_input_is_a_clear_error(model_path) -> None:
+    with pytest.raises(ModelError, match=r"^the model cannot run at input 64x36 with downsample ratio 0.01 \("):
+        ove.OpenVinoEngine(model_path, threads=1, input_size=(64, 36), downsample_ratio=0.01)

@@ -8,7 +8,7 @@ The model is compiled for one input size with every shape static and the downsam
 folded into the graph as a constant: measured here, OpenVINO's dynamic-shape kernels cost 20-30 %
 more CPU per call than the static ones (docs/performance.md). Static shapes need the recurrent
 state at its full shape from the first frame, so ``reset()`` feeds zeros of the shapes the
-model returns (found by one call of the dynamic model): RVM broadcasts its [1,1,1,1] zero state,
+model returns (found by OpenVINO's shape inference): RVM broadcasts its [1,1,1,1] zero state,
 so full-size zeros give the same alpha (checked against ONNX Runtime in tests/test_openvino.py).
 
 ``precision`` is ``"f32"`` or ``"bf16"``; bf16 is refused where the CPU plugin does not list it
@@ -137,28 +137,26 @@ class OpenVinoEngine:
         if missing:
             raise ModelError(f"model {self._model_path} is not a Robust Video Matting model: it lacks "
                              + ", ".join(missing))
-        # The state shapes for this input: one call of the dynamic model with the [1,1,1,1] start.
-        probe = self._core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": 1})
-        zero = np.zeros(contract.INITIAL_STATE_SHAPE, np.float32)
-        try:
-            out = probe.create_infer_request().infer({
-                contract.SOURCE: np.zeros((1, 3, h, w), np.float32),
-                contract.RATIO: np.array([self.downsample_ratio], np.float32),
-                **dict.fromkeys(contract.STATE_IN, zero),
-            })
-        except Exception as exc:
-            raise ModelError(f"the model cannot run at input {w}x{h} with downsample ratio "
-                             f"{self.downsample_ratio:g} ({first_line(exc)}); use a larger "
-                             "model.downsample_ratio or model.input_size") from exc
-        by_name = {n: v for k, v in out.items() for n in k.get_names()}
-        self._state_shapes = [tuple(by_name[o].shape) for o in contract.STATE_OUT]
         ratio = next(p for p in model.get_parameters() if p.get_friendly_name() == contract.RATIO)
         const = ops.constant(np.array([self.downsample_ratio], np.float32))
         for target in ratio.output(0).get_target_inputs():
             target.replace_source_output(const.output(0))
         model.remove_parameter(ratio)
-        model.reshape({contract.SOURCE: [1, 3, h, w],
-                       **{n: list(s) for n, s in zip(contract.STATE_IN, self._state_shapes, strict=True)}})
+        # The state shapes for this input, by OpenVINO's shape inference from the [1,1,1,1] start
+        # (no compile needed), then every input fixed at its full shape.
+        start = list(contract.INITIAL_STATE_SHAPE)
+        try:
+            model.reshape({contract.SOURCE: [1, 3, h, w], **dict.fromkeys(contract.STATE_IN, start)})
+            shapes = [model.output(n).get_partial_shape() for n in contract.STATE_OUT]
+            if not all(s.is_static for s in shapes):
+                raise RuntimeError("state shapes not inferred: " + ", ".join(str(s) for s in shapes))
+            self._state_shapes = [tuple(s.to_shape()) for s in shapes]
+            model.reshape({contract.SOURCE: [1, 3, h, w],
+                           **{n: list(s) for n, s in zip(contract.STATE_IN, self._state_shapes, strict=True)}})
+        except Exception as exc:  # OpenVINO raises its own RuntimeError subclasses
+            raise ModelError(f"the model cannot run at input {w}x{h} with downsample ratio "
+                             f"{self.downsample_ratio:g} ({first_line(exc)}); use a larger "
+                             "model.downsample_ratio or model.input_size") from exc
         return model
 
     def _compile(self, threads: int) -> None:
