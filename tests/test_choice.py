@@ -96,11 +96,11 @@ def test_known_timings_are_not_measured_again() -> None:
     assert (c.candidate, c.input_size, t.calls) == (OVB, (448, 252), [])
 
 
-def test_offline_picks_the_shortest_wall_time_at_the_fixed_size() -> None:
-    walls = {"onnxruntime-f32": Timing(80.0, 45.0), "openvino-bf16": Timing(60.0, 31.0)}
+def test_offline_picks_the_least_cpu_at_the_fixed_size() -> None:
+    walls = {"onnxruntime-f32": Timing(80.0, 30.0), "openvino-bf16": Timing(62.0, 31.0)}
     c = ch.choose_offline([ORT, OVB], (768, 432), lambda cand, s: walls[cand.label], clock=_fixed_clock)
     assert (c.candidate, c.input_size) == (OVB, (768, 432))
-    assert c.reason == "openvino-bf16 at 768x432: fastest, 31.0 ms per call (against onnxruntime-f32 45.0 ms)"
+    assert c.reason == "openvino-bf16 at 768x432: fastest, 62.0 ms CPU per call (against onnxruntime-f32 80.0 ms)"
 
 
 @pytest.mark.parametrize(("runtime", "precision", "ov", "expected"), [

@@ -10,7 +10,7 @@ docs/performance.md); that keeps the measurement within about 2 s. Nothing fits:
 rung with the cheapest runtime, and the engine's thread rule (more threads) takes over.
 
 Offline (``vcam process`` with its own preset): the size is the preset's (its quality floor);
-the candidate with the shortest wall time per call on every core is chosen.
+the candidate with the least CPU time per call on every core is chosen.
 
 Timings are cached in ``calibration.json`` in the model cache folder, keyed by the CPU (model
 name and flags), the runtime versions, the model's sha256, the candidates and the ladder: a
@@ -21,13 +21,14 @@ measurement unless it needs another rung. Everything is pure but :func:`measure_
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import platform
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -238,14 +239,16 @@ def choose_offline(
     known: Mapping[str, Timing] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Choice:
-    """File mode: the size is fixed (the preset's quality floor); the shortest wall time wins."""
+    """File mode: the size is fixed (the preset's quality floor); the least CPU per call wins
+    (with every core busy, throughput follows CPU time; wall time would follow the machine's
+    other load at the moment of measuring, which the cache would keep)."""
     timings: dict[str, Timing] = dict(known or {})
     start = clock()
     for c in cands:
         timings.setdefault(_key(c, size), measure(c, size))
-    best = min(cands, key=lambda c: (timings[_key(c, size)].wall_ms, c))
-    rest = ", ".join(f"{c.label} {timings[_key(c, size)].wall_ms:.1f}" for c in cands if c != best)
-    why = (f"{best.label} at {size[0]}x{size[1]}: fastest, {timings[_key(best, size)].wall_ms:.1f} ms per call"
+    best = min(cands, key=lambda c: (timings[_key(c, size)].cpu_ms, c))
+    rest = ", ".join(f"{c.label} {timings[_key(c, size)].cpu_ms:.1f}" for c in cands if c != best)
+    why = (f"{best.label} at {size[0]}x{size[1]}: fastest, {timings[_key(best, size)].cpu_ms:.1f} ms CPU per call"
            + (f" (against {rest} ms)" if rest else ""))
     return Choice(best, size, True, why, timings, round(clock() - start, 3))
 
@@ -344,7 +347,8 @@ def measure_engine(
     a camera-like picture (smooth gradient plus noise); process CPU ms and median wall ms."""
 
     def measure(c: Candidate, size: tuple[int, int]) -> Timing:
-        engine = open_engine(c, model_path, input_size=size, downsample_ratio=downsample_ratio, threads=threads)
+        with _quiet_engines():  # the engines' own start-up lines are for the engine that runs
+            engine = open_engine(c, model_path, input_size=size, downsample_ratio=downsample_ratio, threads=threads)
         w, h = size
         rng = np.random.default_rng(0)
         ramp = np.linspace(40, 200, w, dtype=np.float32)[None, :, None] + np.zeros((h, 1, 3), np.float32)
@@ -360,6 +364,19 @@ def measure_engine(
         return Timing(round(cpu * 1e3, 2), round(float(np.median(walls)) * 1e3, 2))
 
     return measure
+
+
+@contextlib.contextmanager
+def _quiet_engines() -> Iterator[None]:
+    loggers = [logging.getLogger(n) for n in ("vcam.matting.engine", "vcam.matting.openvino_engine")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def machine_parts(model_sha256: str, cands: Sequence[Candidate], sizes: Sequence[tuple[int, int]],
@@ -415,7 +432,7 @@ def plan_engine(
     parts = machine_parts(model_sha256, cands, sizes, mode, openvino_version() if ov is not None else None, threads)
     key = cache_key(parts)
     known = load_timings(cache, key)
-    measure = measure or measure_engine(model_path, m.downsample_ratio, threads)
+    measure = measure or measure_engine(model_path, m.downsample_ratio, threads, calls=4 if mode == "live" else 2)
     if mode == "live":
         fps = cfg.output_fps
         budget = Budget(fps, cfg.live.cpu_budget, round(pipeline_overhead_ms(cfg.output_size), 1))
