@@ -217,7 +217,14 @@ def test_a_pinned_runtime_still_climbs_the_ladder(tmp_path: Path) -> None:
     p = _plan(_cfg(runtime="onnxruntime"), tmp_path / "c.json", t, ov=None)
     assert (p.candidate, p.input_size) == (ORT, (384, 216))  # 19 ms is over the 12.6 ms budget
     assert t.calls == [("onnxruntime-f32", 384)]
-    assert p.threads == 0  # over the budget: the engine's thread rule decides
+    assert p.threads == 1  # over the CPU budget, but one thread's 19 ms CPU fits the 25 ms frame share
+
+
+def test_a_call_longer_than_the_frame_share_leaves_the_threads_to_the_engine(tmp_path: Path) -> None:
+    t = Table({("onnxruntime-f32", 384): 30.0})
+    p = _plan(_cfg(runtime="onnxruntime"), tmp_path / "c.json", t, ov=None)
+    assert (p.input_size, p.threads) == ((384, 216), 0)
+    assert _plan(_cfg(runtime="onnxruntime", threads=2), tmp_path / "c.json", t, ov=None).threads == 2  # a pin wins
 
 
 def test_offline_preset_picks_by_throughput_and_realtime_matches_run(tmp_path: Path) -> None:

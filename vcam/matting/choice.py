@@ -6,8 +6,9 @@ recurrent state carried; the cheapest one then climbs the ladder, largest rung f
 largest input whose one-thread CPU time plus the rest of the pipeline fits ``live.cpu_budget``
 cores at the frame rate, and whose CPU time also fits 75 % of the frame time, is chosen. The
 runtimes' ranking is measured at the smallest rung only (it held at every rung measured, see
-docs/performance.md); that keeps the measurement within about 2 s. Nothing fits: the smallest
-rung with the cheapest runtime, and the engine's thread rule (more threads) takes over.
+docs/performance.md); that keeps the measurement short. Nothing fits: the smallest rung with
+the cheapest runtime. ``vcam run`` then uses one thread when that call's CPU time fits 75 % of
+the frame time, else leaves the threads to the engine's rule (more threads).
 
 Offline (``vcam process`` with its own preset): the size is the preset's (its quality floor);
 the candidate with the least CPU time per call on every core is chosen.
@@ -445,7 +446,14 @@ def plan_engine(
     else:
         source = f"from the cache {cache}"
     log.info("runtime choice (%s): %s (%s)", mode, choice.reason, source)
-    out_threads = m.threads or (1 if mode == "live" and live and choice.fits else 0)
+    one_thread = False
+    if mode == "live" and live:
+        # One thread when its CPU time per call fits the frame time, even if the CPU budget is
+        # exceeded: a second thread costs CPU, and the engine's own rule would judge by a wall
+        # time taken under whatever load there is at start (at load 15, OpenVINO with two
+        # threads took 152 ms wall for 25 ms of CPU per call).
+        one_thread = choice.timings[_key(choice.candidate, choice.input_size)].cpu_ms <= budget.model_wall_ms
+    out_threads = m.threads or (1 if one_thread else 0)
     return Plan(choice.candidate, choice.input_size, out_threads, choice)
 
 
