@@ -64,6 +64,13 @@ def test_top_rung_fits_and_nothing_else_is_measured() -> None:
     assert len(t.calls) == 3
 
 
+def test_another_runtime_must_be_ten_percent_cheaper_than_onnxruntime() -> None:
+    near = Table({("onnxruntime-f32", 384): 32.7, ("openvino-f32", 384): 32.2})
+    assert ch.choose_live([ORT, OVF], LADDER, BUDGET, near, clock=_fixed_clock).candidate == ORT
+    clear = Table({("onnxruntime-f32", 384): 32.7, ("openvino-f32", 384): 29.6})
+    assert ch.choose_live([ORT, OVF], LADDER, BUDGET, clear, clock=_fixed_clock).candidate == OVF
+
+
 def test_nothing_fits_gives_the_smallest_rung_and_the_cheapest_runtime() -> None:
     t = Table({("onnxruntime-f32", 384): 30.0, ("openvino-bf16", 384): 20.0})
     c = ch.choose_live([ORT, OVB], LADDER, BUDGET, t, clock=_fixed_clock)

@@ -74,6 +74,11 @@ LADDER_4_3 = ((384, 288), (448, 336), (512, 384))
 # check, upsampling, blur, blend, hand-offs), as a + b x output megapixels: fitted to `vcam
 # bench` (pipeline CPU per frame - bare model CPU per call) at 640x480, 1280x720 and 1920x1080
 # on this project's 2-core machines (docs/performance.md).
+# Another runtime replaces ONNX Runtime (the default, and the one whose threads behaved under
+# load) only when it is at least 10 % cheaper: repeated timings differ by about 5 %, and at
+# equal cost OpenVINO's two threads took 6x their CPU time in wall time at load 15.
+DEFAULT_RUNTIME = "onnxruntime"
+MARGIN = 1.1
 _OVERHEAD_MS = 2.9
 _OVERHEAD_MS_PER_MPIX = 4.9
 
@@ -201,7 +206,7 @@ def choose_live(
     rungs = sorted(ladder, key=lambda s: s[0] * s[1])
     base = rungs[0]
     base_t = {c: _need(get(c, base, always=True)) for c in cands}
-    ranked = sorted(cands, key=lambda c: (base_t[c].cpu_ms, c))
+    ranked = sorted(cands, key=lambda c: (base_t[c].cpu_ms * (1.0 if c.runtime == DEFAULT_RUNTIME else MARGIN), c))
     best = ranked[0]
     chosen, fits = base, budget.fits(base_t[best])
     skipped = False
@@ -247,7 +252,7 @@ def choose_offline(
     start = clock()
     for c in cands:
         timings.setdefault(_key(c, size), measure(c, size))
-    best = min(cands, key=lambda c: (timings[_key(c, size)].cpu_ms, c))
+    best = min(cands, key=lambda c: (timings[_key(c, size)].cpu_ms * (1.0 if c.runtime == DEFAULT_RUNTIME else MARGIN), c))
     rest = ", ".join(f"{c.label} {timings[_key(c, size)].cpu_ms:.1f}" for c in cands if c != best)
     why = (f"{best.label} at {size[0]}x{size[1]}: fastest, {timings[_key(best, size)].cpu_ms:.1f} ms CPU per call"
            + (f" (against {rest} ms)" if rest else ""))
