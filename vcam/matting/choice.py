@@ -221,10 +221,10 @@ def choose_live(
                 break
     t = timings[_key(best, chosen)]
     others = ", ".join(f"{c.label} {timings[_key(c, base)].cpu_ms:.1f}" for c in ranked[1:])
-    why = (f"{best.label} at {chosen[0]}x{chosen[1]}: {t.cpu_ms:.1f} ms CPU and {t.wall_ms:.1f} ms per call, "
+    why = (f"{best.label} at {chosen[0]}x{chosen[1]}: {t.cpu_ms:.1f} ms CPU per call ({t.wall_ms:.1f} ms wall), "
            f"{'within' if fits else 'over'} the budget of {budget.model_cpu_ms:.1f} ms CPU "
            f"({budget.cores:g} cores at {budget.fps:g} fps less {budget.overhead_ms:.1f} ms for the rest of "
-           f"the pipeline) and {budget.model_wall_ms:.1f} ms wall")
+           f"the pipeline) and {budget.model_wall_ms:.1f} ms per call")
     if others:
         why += f"; at {base[0]}x{base[1]}: {best.label} {timings[_key(best, base)].cpu_ms:.1f}, {others} ms CPU"
     if skipped:

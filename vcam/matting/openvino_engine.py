@@ -116,7 +116,7 @@ class OpenVinoEngine:
             self._compile(cores)
         log.info(
             "matting engine: openvino %s %s, %d thread%s (%s), input %dx%d, ratio %.3g",
-            openvino_version(), self.precision, self.threads, "" if self.threads == 1 else "s",
+            (openvino_version() or "").split("-")[0], self.precision, self.threads, "" if self.threads == 1 else "s",
             self.thread_choice, *self.input_size, self.downsample_ratio,
         )
         self.reset()
