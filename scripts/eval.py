@@ -57,7 +57,8 @@ import cv2
 import numpy as np
 
 from vcam.compositing.refine import BilinearRefiner, GuidedRefiner, Refiner
-from vcam.matting import MattingEngine
+from vcam.matting import Matter
+from vcam.matting.choice import Candidate, open_engine
 from vcam.matting.engine import available_cores, shrink_frame
 from vcam.matting.models import default_model_dir, ensure_model
 from vcam.pipeline.scenecut import SceneCutDetector
@@ -296,8 +297,7 @@ def time_settings(
     measured in ``blocks`` rounds that visit every setting in turn, so that load from other
     processes on the shared machine falls on all settings alike. Reports every round's
     median and the quietest round's (the figure to compare)."""
-    engines = [MattingEngine(model, providers=("cpu",), threads=threads, input_size=s.input_size,
-                             downsample_ratio=s.ratio) for s in settings]
+    engines = [_engine(s, model, threads) for s in settings]
     rounds: list[list[tuple[float, list[float], float]]] = [[] for _ in settings]
     for b in range(blocks):
         order = list(range(len(settings)))
@@ -333,10 +333,20 @@ def time_settings(
     return out
 
 
+RUNTIME = Candidate("onnxruntime", "f32")  # --runtime
+
+
+def _engine(setting: Setting, model: Path, threads: int) -> Matter:
+    return open_engine(RUNTIME, model, input_size=setting.input_size, downsample_ratio=setting.ratio, threads=threads)
+
+
+def _runtime_prefix() -> str:
+    return "" if RUNTIME.label == "onnxruntime-f32" else f"{RUNTIME.label}:"
+
+
 def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, limit: int | None) -> list[Result]:
-    engine = MattingEngine(model, providers=("cpu",), threads=threads, input_size=setting.input_size,
-                           downsample_ratio=setting.ratio)
-    results = [Result(f"{setting.engine_label}/{name}") for name, _ in setting.refiners]
+    engine = _engine(setting, model, threads)
+    results = [Result(f"{_runtime_prefix()}{setting.engine_label}/{name}") for name, _ in setting.refiners]
     for clip in clips:
         engine.reset()
         scorers = [ClipScorer() for _ in setting.refiners]
@@ -580,7 +590,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mediapipe-python", metavar="PATH", help="interpreter with mediapipe (default: this one or .venv-eval)")
     ap.add_argument("--model", type=Path, help="RVM ONNX file (default: the verified cached model)")
     ap.add_argument("--render", type=Path, metavar="JSON", help="only print markdown tables from an earlier --json")
+    ap.add_argument("--runtime", default="onnxruntime-f32", choices=["onnxruntime-f32", "openvino-f32", "openvino-bf16"],
+                    help="the runtime every setting runs on (default onnxruntime-f32; others label their rows)")
     args = ap.parse_args(argv)
+    global RUNTIME
+    RUNTIME = Candidate(*args.runtime.split("-"))
     if args.render:
         print(render_markdown(json.loads(args.render.read_text(encoding="utf-8"))), end="")
         return 0

@@ -18,6 +18,7 @@ from tests.helpers import REPO
 from tests.helpers.cli import last_line, run_cli, spawn_vcam, wait_for
 from tests.helpers.fakes import MemoryCameraBackend, register_memory_backend
 from tests.helpers.media import color_frames, count_frames, portrait_frames, write_video
+from vcam.presets import LIVE_LADDER
 from vcam.sinks.virtualcam import SETUP_HINT
 
 pytestmark = pytest.mark.usefixtures("isolated_home")
@@ -80,9 +81,13 @@ def test_run_with_a_file_source_writes_stats(tmp_path: Path, capsys: pytest.Capt
                       "--size", "320x180")
     assert code == 0
     s = json.loads(stats.read_text())
-    for key in ("frames_in", "frames_out", "frames_dropped", "fps", "latency_ms", "stage_ms", "provider", "model_input", "downsample_ratio"):
+    for key in ("frames_in", "frames_out", "frames_dropped", "fps", "latency_ms", "stage_ms", "provider", "runtime",
+                "precision", "model_input", "downsample_ratio"):
         assert key in s
-    assert s["provider"] == "cpu" and s["model_input"] == [384, 216] and s["downsample_ratio"] == 0.5  # realtime preset
+    # realtime preset, model.runtime auto: a rung of the ladder, on the runtime measured cheapest here
+    assert s["model_input"] in [list(x) for x in LIVE_LADDER] and s["downsample_ratio"] == 0.5
+    assert (s["runtime"], s["provider"]) in {("onnxruntime", "cpu"), ("openvino", "openvino-cpu")}
+    assert s["precision"] in ("f32", "bf16")
     assert set(s["latency_ms"]) == {"p50", "p95", "p99"}
     assert s["frames_out"] >= 10 and s["frames_in"] >= s["frames_out"]
     assert {"capture", "inference", "composite", "sink"} <= set(s["stage_ms"])

@@ -35,7 +35,7 @@ def _yaml_keys(data: dict, prefix: str = "") -> set[str]:
 
 
 # Keys a preset sets: documented commented out, since writing them would override the preset.
-PRESET_KEYS = {"model.preset", "model.input_size", "model.downsample_ratio", "model.refine", "model.still_threshold"}
+PRESET_KEYS = {"model.preset", "model.input_size", "model.input_sizes", "model.downsample_ratio", "model.refine", "model.still_threshold"}
 
 
 def test_default_yaml_documents_every_key_with_the_default_value() -> None:

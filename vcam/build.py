@@ -15,8 +15,9 @@ import numpy as np
 
 from vcam.config import Config
 from vcam.errors import InputError, ModelError, OutputError
-from vcam.matting import MattingEngine, ensure_model
-from vcam.matting.models import ProgressFactory, default_model_dir
+from vcam.matting import Matter, ensure_model
+from vcam.matting.choice import CACHE_NAME, open_engine, plan_engine
+from vcam.matting.models import KNOWN_MODELS, ProgressFactory, default_model_dir
 from vcam.pipeline import Stages
 from vcam.sinks import Sink
 from vcam.sinks.file import FileSink
@@ -30,6 +31,7 @@ from vcam.sources.webcam import CameraSource
 __all__ = [
     "build_engine",
     "build_live_engine",
+    "calibration_cache",
     "finish_sink",
     "model_dir",
     "open_live_source",
@@ -48,9 +50,12 @@ def model_dir(cfg: Config) -> Path:
     return Path(cfg.model.dir).expanduser() if cfg.model.dir else default_model_dir()
 
 
-def build_engine(cfg: Config, progress: ProgressFactory | None = None, *, live: bool = False) -> MattingEngine:
-    """Verify (fetching on first use) the configured model and start an engine on it. ``live``:
-    for the live pipeline, where ``model.threads: 0`` picks the thread count by the frame rate."""
+def build_engine(cfg: Config, progress: ProgressFactory | None = None, *, live: bool = False) -> Matter:
+    """Verify (fetching on first use) the configured model and start an engine on it: the
+    runtime, precision and input size that ``model.runtime`` / ``model.precision`` /
+    ``model.input_sizes`` leave free are chosen by :func:`vcam.matting.choice.plan_engine`
+    (measured once per machine, then cached). ``live``: for the live pipeline, where
+    ``model.threads: 0`` picks the thread count by the frame rate."""
     overrides = cfg.model.preset_overrides()
     log.info(
         "quality preset %s%s", cfg.model.preset, ("; overridden: " + ", ".join(overrides)) if overrides else ""
@@ -59,17 +64,19 @@ def build_engine(cfg: Config, progress: ProgressFactory | None = None, *, live: 
         path = ensure_model(cfg.model.name, cfg.model.path, model_dir(cfg))
     else:
         path = ensure_model(cfg.model.name, cfg.model.path, model_dir(cfg), progress=progress)
-    return MattingEngine(
-        path,
-        providers=cfg.model.providers,
-        threads=cfg.model.threads,
-        input_size=cfg.model.input_size,
-        downsample_ratio=cfg.model.downsample_ratio,
-        frame_budget_s=1.0 / cfg.output_fps if live else None,
+    plan = plan_engine(cfg, path, KNOWN_MODELS[cfg.model.name].sha256, calibration_cache(cfg), live=live)
+    return open_engine(
+        plan.candidate, path, input_size=plan.input_size, downsample_ratio=cfg.model.downsample_ratio,
+        threads=plan.threads, providers=cfg.model.providers, frame_budget_s=1.0 / cfg.output_fps if live else None,
     )
 
 
-def build_live_engine(cfg: Config, progress: ProgressFactory | None = None) -> MattingEngine:
+def calibration_cache(cfg: Config) -> Path:
+    """The runtime calibration cache: ``calibration.json`` in the model cache folder."""
+    return model_dir(cfg) / CACHE_NAME
+
+
+def build_live_engine(cfg: Config, progress: ProgressFactory | None = None) -> Matter:
     """:func:`build_engine` for the live pipeline (engine swaps on a config change included),
     tried on one blank frame: settings that pass validation but that ONNX Runtime cannot run
     (``model.downsample_ratio: 0.001`` gives the encoder a 0x0 input) fail here, as a
@@ -165,6 +172,8 @@ def summarize(stages: Stages, alpha_policy: str = "wait") -> dict[str, object]:
     return {
         **stages.stats.summary(),
         "provider": engine.provider,
+        "runtime": engine.runtime,
+        "precision": engine.precision,
         "model_input": list(engine.input_size),
         "downsample_ratio": engine.downsample_ratio,
         "refine": stages.refiner.name,

@@ -78,6 +78,8 @@ def _add_common(p: argparse.ArgumentParser, *, live: bool = True) -> None:
     m.add_argument("--model-input", type=_size_arg, metavar="WxH", help="model input size, e.g. 256x144")
     m.add_argument("--downsample-ratio", type=float, metavar="R", help="RVM downsample ratio in (0, 1]")
     m.add_argument("--providers", metavar="LIST", help="comma-separated, in order: tensorrt,cuda,cpu")
+    m.add_argument("--runtime", choices=["auto", "onnxruntime", "openvino"], help="matting runtime (auto: measured at start)")
+    m.add_argument("--precision", choices=["auto", "f32", "bf16"], help="arithmetic (bf16 only where the CPU has it natively)")
     m.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime intra-op threads (0 = automatic: live mode one when it keeps up, else all cores; process all cores)")
     if live:
         m.add_argument("--alpha", choices=["wait", "latest"], help="live alpha policy (see live.alpha in the default config)")
@@ -98,6 +100,8 @@ _FLAG_KEYS: tuple[tuple[str, str, str], ...] = (
     ("model", "downsample_ratio", "downsample_ratio"),
     ("model", "threads", "threads"),
     ("model", "providers", "providers"),
+    ("model", "runtime", "runtime"),
+    ("model", "precision", "precision"),
     ("camera", "size", "size"),
     ("camera", "fps", "fps"),
     ("camera", "device", "source"),
@@ -159,6 +163,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         overrides = _overrides(args)
         cfg, path = load_config(Path(args.config) if args.config else None, overrides, flags=_flag_names(args))
+        if args.recalibrate:
+            from vcam.build import calibration_cache
+            from vcam.matting.choice import forget
+
+            forget(calibration_cache(cfg))
         # Hot reload watches the given file, or the default user file (which may appear later).
         desktop = DesktopOptions(
             config_path=path or default_config_path(), config_required=args.config is not None, overrides=overrides,
@@ -285,6 +294,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     from vcam.tools.bench import bench_variants, format_table, run_bench
 
+    if args.peer:
+        return _bench_peer(args)
     cfg = _config(args)
     sizes = tuple(args.sizes) if args.sizes else ((1280, 720), (640, 480), (1920, 1080))
     clip = Path(args.clip) if args.clip else None
@@ -297,6 +308,34 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(format_table(results), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+# vcam run flags passed on to the peer harness's vcam (as VCAM_ARGS) when given to vcam bench.
+_PEER_FLAGS = ("config", "preset", "model_input", "runtime", "precision", "threads", "blur_strength", "refine", "alpha")
+
+
+def _bench_peer(args: argparse.Namespace) -> int:
+    import json
+
+    from vcam.errors import InputError
+    from vcam.tools.peer import find_script, run_peer
+
+    script = find_script(args.peer_script, os.environ, Path.cwd())
+    if not args.clip:
+        raise InputError("--peer lfbw needs --clip VIDEO (e.g. a 1280x720 comp clip from shared/evaldata/build.py)")
+    vcam_args: list[str] = []
+    for dest in _PEER_FLAGS:
+        value = getattr(args, dest, None)
+        if value is not None:
+            shown = f"{value[0]}x{value[1]}" if isinstance(value, tuple) else str(value)
+            vcam_args += [f"--{dest.replace('_', '-')}", shown]
+    summary = run_peer(script, Path(args.clip), rounds=args.rounds, duration=args.duration, vcam_args=vcam_args,
+                       out=Path(args.json).parent / "peer" if args.json else None)
+    print(summary.line())
+    if args.json:
+        Path(args.json).write_text(json.dumps({**summary.__dict__, "ratio": round(summary.ratio, 3),
+                                               "vcam_args": vcam_args}, indent=2) + "\n", encoding="utf-8")
     return 0
 
 
@@ -503,6 +542,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output-size", type=_size_arg, metavar="WxH", help="virtual camera size (default: camera size)")
     run.add_argument("--device", metavar="PATH", help="virtual camera device, e.g. /dev/video10")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    run.add_argument("--recalibrate", action="store_true",
+                     help="measure the runtimes and input sizes again (model.runtime: auto) instead of using the cache")
     run.add_argument("--tray", action=argparse.BooleanOptionalAction, default=None, help="show the tray icon (default: tray.enabled)")
     run.add_argument(
         "--on-demand", action=argparse.BooleanOptionalAction, default=None,
@@ -551,6 +592,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sizes", type=_size_arg, nargs="+", metavar="WxH", help="picture sizes (default 1280x720 640x480 1920x1080)")
     bench.add_argument("--clip", metavar="PATH", help="a video to play as the camera (default: a generated test pattern)")
     bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    bench.add_argument("--peer", choices=["lfbw"], help="instead: CPU per frame against the peer in one run "
+                       "(its side-by-side harness; needs --clip; see docs/performance.md)")
+    bench.add_argument("--peer-script", metavar="PATH", help="the harness (default $VCAM_PEER_LFBW, else "
+                       "../shared/peers/lfbw/side_by_side.sh)")
+    bench.add_argument("--rounds", type=int, default=3, help="--peer: rounds, order alternating (default 3)")
+    bench.add_argument("--duration", type=float, default=30.0, help="--peer: seconds per tool and round (default 30)")
     bench.add_argument("--variant", action="append", metavar="K=V;...",
                        help="compare settings in one run, e.g. 'live.alpha=latest;model.threads=1' (repeatable)")
     _add_common(bench)

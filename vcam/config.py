@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from vcam.errors import ConfigError
-from vcam.presets import LIVE_PRESET, PRESETS, WARMUP_RUNS, PresetName, RefineMethod
+from vcam.presets import LIVE_LADDER, LIVE_PRESET, PRESETS, WARMUP_RUNS, PresetName, RefineMethod
 
 __all__ = [
     "MODES",
@@ -160,6 +160,12 @@ class ModelConfig(_Section):
     refine: RefineMethod = PRESETS[LIVE_PRESET].refine
     still_threshold: Annotated[float, Field(ge=0, le=255)] = PRESETS[LIVE_PRESET].still
     warmup: Annotated[int, Field(ge=0, le=32)] = WARMUP_RUNS
+    # Which runtime and arithmetic run the model (auto: measured at start, vcam/matting/choice.py),
+    # and the input sizes the live choice picks from (the realtime preset's ladder unless
+    # input_size is given, which pins it).
+    runtime: Literal["auto", "onnxruntime", "openvino"] = "auto"
+    precision: Literal["auto", "f32", "bf16"] = "auto"
+    input_sizes: tuple[tuple[int, int], ...] = LIVE_LADDER
 
     @model_validator(mode="before")
     @classmethod
@@ -176,6 +182,16 @@ class ModelConfig(_Section):
                     "refine": preset.refine,
                     "still_threshold": preset.still,
                 }
+                given = data.get("input_size")
+                if given is not None:
+                    try:  # a given size pins the ladder; a bad one is reported once, at input_size
+                        filled["input_sizes"] = [_check_size(given, 16, MAX_MODEL_INPUT)]
+                    except ValueError:
+                        filled["input_sizes"] = [preset.input_size]
+                elif name == LIVE_PRESET:
+                    filled["input_sizes"] = LIVE_LADDER
+                else:
+                    filled["input_sizes"] = [preset.input_size]
                 return {**filled, **data}
         return data
 
@@ -212,6 +228,13 @@ class ModelConfig(_Section):
         # 1920 covers a 1080p frame at its own size; 4096x4096 took over 40 s to start (about
         # 5 s per inference on 2 cores), uninterruptible inside each ONNX Runtime call.
         return _check_size(v, 16, MAX_MODEL_INPUT)
+
+    @field_validator("input_sizes", mode="before")
+    @classmethod
+    def _input_sizes(cls, v: object) -> tuple[tuple[int, int], ...]:
+        if not isinstance(v, (list, tuple)) or not v:
+            raise ValueError("list at least one size [width, height], e.g. [[384, 216], [448, 252]]")
+        return tuple(_check_size(s, 16, MAX_MODEL_INPUT) for s in v)
 
     @field_validator("downsample_ratio", mode="before")
     @classmethod
@@ -282,6 +305,14 @@ class LiveConfig(_Section):
     """How the live pipeline trades latency against mask freshness."""
 
     alpha: Literal["wait", "latest"] = "wait"
+    # CPU the whole live pipeline may use, in cores at the output frame rate: model.runtime
+    # auto picks the largest model input that keeps within it (docs/performance.md).
+    cpu_budget: Annotated[float, Field(gt=0, le=256)] = 0.6
+
+    @field_validator("cpu_budget", mode="before")
+    @classmethod
+    def _budget(cls, v: object) -> object:
+        return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
 
 class TrayConfig(_Section):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["LIVE_PRESET", "OFFLINE_PRESET", "PRESETS", "DESIGNED_DEFAULT", "WARMUP_RUNS", "Preset", "PresetName", "RefineMethod"]
+__all__ = ["LIVE_LADDER", "LIVE_PRESET", "OFFLINE_PRESET", "PRESETS", "DESIGNED_DEFAULT", "WARMUP_RUNS", "Preset", "PresetName", "RefineMethod"]
 
 RefineMethod = Literal["bilinear", "guided", "band"]
 PresetName = Literal["realtime", "offline"]
@@ -45,3 +45,6 @@ OFFLINE_PRESET: PresetName = "offline"
 WARMUP_RUNS = 8
 # The foundation's original default (encoder 64x36): kept as the evaluation's reference.
 DESIGNED_DEFAULT = Preset((256, 144), 0.25, "bilinear")
+# The model input sizes `vcam run` chooses from by measurement (``model.runtime: auto``, see
+# vcam/matting/choice.py), smallest first; the first is the realtime preset's own.
+LIVE_LADDER: tuple[tuple[int, int], ...] = ((384, 216), (448, 252), (512, 288))

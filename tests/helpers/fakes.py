@@ -59,6 +59,8 @@ class FakeEngine:
     """Alpha = 1 where the red channel is over 127, at the model input size; counts resets."""
 
     provider = "fake"
+    runtime = "fake"
+    precision = "f32"
     downsample_ratio = 0.25
     threads = 1
 

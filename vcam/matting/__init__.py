@@ -1,5 +1,6 @@
 """Matting: the engine protocol (:class:`Matter`), the RVM model contract, model files (fetch +
-verify) and the ONNX Runtime engine.
+verify), the ONNX Runtime engine, the OpenVINO engine (:mod:`vcam.matting.openvino_engine`,
+optional) and the measured choice between them (:mod:`vcam.matting.choice`).
 
 A new matting runtime is a class beside :mod:`vcam.matting.engine` that satisfies
 :class:`Matter`; :func:`vcam.build.build_engine` is where a config picks it.
@@ -36,6 +37,8 @@ class Matter(Protocol):
       that size.
     * ``provider``: the runtime or device that actually runs, for logs and stats (``"cpu"``,
       ``"cuda"``, ``"tensorrt"``, a fake's name).
+    * ``runtime``: the inference library (``"onnxruntime"``, ``"openvino"``, a fake's name).
+    * ``precision``: the arithmetic it was asked for (``"f32"``, ``"bf16"``).
     * ``threads``: intra-op threads the engine uses (1 for a fake).
     * ``downsample_ratio``: the model's encoder scale relative to ``input_size``, in (0, 1].
     """
@@ -45,6 +48,12 @@ class Matter(Protocol):
 
     @property
     def provider(self) -> str: ...
+
+    @property
+    def runtime(self) -> str: ...
+
+    @property
+    def precision(self) -> str: ...
 
     @property
     def threads(self) -> int: ...

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -21,7 +21,18 @@ import numpy as np
 from vcam.errors import ModelError
 from vcam.matting import contract
 
-__all__ = ["PROVIDER_NAMES", "MattingEngine", "available_cores", "provider_options", "shrink_frame"]
+__all__ = [
+    "BUDGET_SHARE",
+    "CALIBRATION_LIMIT_S",
+    "PROVIDER_NAMES",
+    "MattingEngine",
+    "available_cores",
+    "first_line",
+    "onnxruntime_version",
+    "provider_options",
+    "shrink_frame",
+    "time_engine",
+]
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +45,11 @@ _SHORT = {v: k for k, v in PROVIDER_NAMES.items()}
 # Automatic threads: one thread when its inference takes at most this share of the frame time.
 # Measured on 2 cores at 720p, the p95 latency was the one-thread inference time plus 5-9 ms
 # (compositing, hand-offs, jitter): 75 % of 33.3 ms keeps it within the frame time.
-_BUDGET_SHARE = 0.75
+BUDGET_SHARE = 0.75
 # Choosing the threads times one-thread inferences for at most about this long (plus the one
 # under way), so a slow model input delays start-up by seconds, not by ten inferences, and
 # Ctrl-C is answered after the current inference.
-_CALIBRATION_LIMIT_S = 2.0
+CALIBRATION_LIMIT_S = 2.0
 
 
 def available_cores() -> int:
@@ -47,6 +58,51 @@ def available_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (the runtimes' messages run to many lines)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def onnxruntime_version() -> str:
+    import onnxruntime as ort
+
+    return str(ort.__version__)
+
+
+class _Timed(Protocol):
+    input_size: tuple[int, int]
+
+    def infer(self, rgb: np.ndarray) -> np.ndarray: ...
+
+    def reset(self) -> None: ...
+
+
+def time_engine(
+    engine: _Timed, runs: int = 8, limit_s: float | None = None, clock: Callable[[], float] = time.perf_counter
+) -> float:
+    """Median wall seconds of one ``engine.infer`` at its input size (after two warm-up runs);
+    the recurrent state is reset afterwards. With ``limit_s``, no inference starts once that
+    long has passed: the median of the timed runs so far, or the last warm-up run's time if
+    none was timed yet (an upper bound: warm-up runs are the slowest)."""
+    w, h = engine.input_size
+    probe = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    engine.reset()
+    times: list[float] = []
+    start, last = clock(), 0.0
+    for i in range(runs + 2):
+        t0 = clock()
+        engine.infer(probe)
+        t1 = clock()
+        last = t1 - t0
+        if i >= 2:
+            times.append(last)
+        if limit_s is not None and t1 - start >= limit_s:
+            break
+    engine.reset()
+    return float(np.median(times)) if times else last
 
 
 def provider_options(chosen: Sequence[str], trt_cache: Path) -> list[str | tuple[str, dict[str, str]]]:
@@ -89,7 +145,11 @@ class MattingEngine:
     :func:`available_cores`, or, given ``frame_budget_s`` (live mode: the time between two
     frames) and the CPU provider, one thread when a one-thread inference takes at most 75 % of
     it (measured here, about 0.3 s) and every core otherwise. ``thread_choice`` says why.
+    ``runtime`` is ``"onnxruntime"``; ``precision`` ``"f32"`` (TensorRT may run fp16 inside).
     """
+
+    runtime = "onnxruntime"
+    precision = "f32"
 
     def __init__(
         self,
@@ -123,14 +183,14 @@ class MattingEngine:
         extra thread costs CPU time (on 2 cores, 2 threads: 27 ms CPU per inference against 23
         ms with one) that the call application could use; more threads only shorten the latency."""
         self._open(1)
-        one = self.time_inference(limit_s=_CALIBRATION_LIMIT_S)
-        if one <= _BUDGET_SHARE * budget_s:
+        one = self.time_inference(limit_s=CALIBRATION_LIMIT_S)
+        if one <= BUDGET_SHARE * budget_s:
             self.thread_choice = (f"automatic: one thread took {one * 1e3:.1f} ms, within "
-                                  f"{_BUDGET_SHARE:.0%} of the {budget_s * 1e3:.1f} ms frame time")
+                                  f"{BUDGET_SHARE:.0%} of the {budget_s * 1e3:.1f} ms frame time")
             return
         self._open(cores)
         self.thread_choice = (f"automatic: one thread took {one * 1e3:.1f} ms, more than "
-                              f"{_BUDGET_SHARE:.0%} of the {budget_s * 1e3:.1f} ms frame time")
+                              f"{BUDGET_SHARE:.0%} of the {budget_s * 1e3:.1f} ms frame time")
 
     def time_inference(
         self, runs: int = 8, limit_s: float | None = None, clock: Callable[[], float] = time.perf_counter
@@ -139,22 +199,7 @@ class MattingEngine:
         recurrent state is reset afterwards. With ``limit_s``, no inference starts once that
         long has passed: the median of the timed runs so far, or the last warm-up run's time
         if none was timed yet (an upper bound: warm-up runs are the slowest)."""
-        w, h = self.input_size
-        probe = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
-        self.reset()
-        times: list[float] = []
-        start, last = clock(), 0.0
-        for i in range(runs + 2):
-            t0 = clock()
-            self.infer(probe)
-            t1 = clock()
-            last = t1 - t0
-            if i >= 2:
-                times.append(last)
-            if limit_s is not None and t1 - start >= limit_s:
-                break
-        self.reset()
-        return float(np.median(times)) if times else last
+        return time_engine(self, runs, limit_s, clock)
 
     @staticmethod
     def _usable(providers: Sequence[str]) -> list[str]:

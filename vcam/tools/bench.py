@@ -83,6 +83,8 @@ class BenchResult:
     bare_wall_ms: float
     ratio: float
     provider: str
+    runtime: str
+    precision: str
     model_input: tuple[int, int]
     downsample_ratio: float
     threads: int
@@ -186,6 +188,8 @@ def bench_size(cfg: Config, clip: Path, size: tuple[int, int], frames: int, warm
         bare_wall_ms=round(bare_wall, 2),
         ratio=round(cpu_per_frame / bare_cpu, 3),
         provider=engine.provider,
+        runtime=engine.runtime,
+        precision=engine.precision,
         model_input=engine.input_size,
         downsample_ratio=engine.downsample_ratio,
         threads=engine.threads,
@@ -214,7 +218,8 @@ def format_table(results: list[BenchResult]) -> str:
             lines.append(f"           alpha age (ms): p50 {r.alpha_age_ms['p50']:.1f}, p95 {r.alpha_age_ms['p95']:.1f}")
     r0 = results[0]
     lines.append(f"model input {r0.model_input[0]}x{r0.model_input[1]}, ratio {r0.downsample_ratio}, "
-                 f"{r0.threads} threads, provider {r0.provider}, alpha policy {r0.alpha_policy}; "
+                 f"{r0.threads} threads, runtime {r0.runtime} {r0.precision}, provider {r0.provider}, "
+                 f"alpha policy {r0.alpha_policy}; "
                  "latency = capture -> sink hand-off")
     return "\n".join(lines)
 
@@ -247,5 +252,8 @@ def bench_variants(cfg: Config, specs: Sequence[str]) -> list[tuple[str, Config]
                 raise ConfigError("--variant", [f"expected SECTION.KEY=VALUE[;...], got {item!r}"])
             section, _, name = key.strip().partition(".")
             over.setdefault(section, {})[name] = yaml.safe_load(value)
-        variants.append((spec, validate_config(cfg.model_dump(mode="python"), f"--variant {spec}", over)))
+        base = cfg.model_dump(mode="python")
+        if "input_size" in over.get("model", {}) and "input_sizes" not in over["model"]:
+            del base["model"]["input_sizes"]  # a variant's input size pins it, as in a config file
+        variants.append((spec, validate_config(base, f"--variant {spec}", over)))
     return variants or [("as configured", cfg)]
