@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CPU ms per model call of each matting runtime at each input size, interleaved in one run.
 
-    .venv/bin/python scripts/bench_runtimes.py --clip /work/evalclips/comp-p_09ba26b4/input.mp4 \\
+    .venv/bin/python scripts/bench_runtimes.py --clip CLIPS/comp-p_09ba26b4/input.mp4 \\
         --runtimes onnxruntime-f32,openvino-f32,openvino-bf16 --rounds 3
 
 The clip's first 60 frames are shrunk to each size once; every runtime then runs them in

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -84,7 +85,7 @@ def head_box(gt: np.ndarray, w: int = 240, h: int = 135) -> tuple[int, int, int,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clips", type=Path, default=Path("/work/evalclips"), help="folder built by build.py")
+    ap.add_argument("--clips", type=Path, default=Path(os.environ.get("VCAM_EVALCLIPS", "CLIPS")), help="folder built by build.py")
     ap.add_argument("--evaldata", type=Path, default=REPO.parent / "shared" / "evaldata")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--crops", type=Path, metavar="DIR", help="write crop PNGs here")

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -131,7 +132,7 @@ def read_clip(path: Path, limit: int | None = None) -> list[np.ndarray]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clips", type=Path, default=Path("/work/evalclips"), help="folder built by build.py (real-*, comp-*)")
+    ap.add_argument("--clips", type=Path, default=Path(os.environ.get("VCAM_EVALCLIPS", "CLIPS")), help="folder built by build.py (real-*, comp-*)")
     ap.add_argument("--evaldata", type=Path, default=REPO.parent / "shared" / "evaldata")
     ap.add_argument("--hold", type=int, default=30)
     ap.add_argument("--move", type=int, default=30)

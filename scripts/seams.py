@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -84,7 +85,7 @@ def long_clip(src: Path, out: Path, repeats: int = 3) -> Path:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clips", default="/work/evalclips", help="built evaluation clips (shared/evaldata/build.py)")
+    ap.add_argument("--clips", default=os.environ.get("VCAM_EVALCLIPS", "CLIPS"), help="built evaluation clips (shared/evaldata/build.py)")
     ap.add_argument("--lead-ins", type=int, nargs="+", default=[0, 2, 4, 8, 16, 32])
     ap.add_argument("--preset", default="realtime")
     ap.add_argument("--only", nargs="*", help="clip names (default all, plus long-thoughtful)")
