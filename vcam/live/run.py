@@ -8,6 +8,7 @@ import threading
 
 from vcam import build  # one module object, so tests can swap build.build_engine
 from vcam.compositing import make_compositor
+from vcam.compositing.enhance import enhancer_for
 from vcam.compositing.refine import make_refiner
 from vcam.config import Config
 from vcam.errors import ControlError
@@ -67,7 +68,7 @@ def run_live(
         sink = build.open_sink(cfg, target, overwrite)
         stages = Stages(
             engine, compositor, output_size=cfg.output_size, mirror=cfg.effect.mirror,
-            refiner=make_refiner(cfg.model.refine),
+            refiner=make_refiner(cfg.model.refine), enhancer=enhancer_for(cfg),
         )
         pipeline = LiveRunner(source, stages, sink, alpha_policy=cfg.live.alpha)
 

@@ -3,7 +3,8 @@
 * :meth:`Stages.prepare`: fit the picture to the output size (cover, never stretched), mirror.
 * :meth:`Stages.matte`: the engine's alpha when the compositor needs one, with the
   recurrent-state rules below.
-* :meth:`Stages.render`: alpha up to the picture's size (the refiner) and composite.
+* :meth:`Stages.render`: alpha up to the picture's size (the refiner), the matte-driven
+  picture effects (auto-framing, low-light: :mod:`vcam.compositing.enhance`) and composite.
 
 Live mode drives them on three threads (:mod:`vcam.pipeline.live`), file mode in order on
 its own threads (:mod:`vcam.pipeline.ordered`, :mod:`vcam.files.process`).
@@ -29,6 +30,7 @@ import cv2
 import numpy as np
 
 from vcam.compositing import Compositor, LowRes
+from vcam.compositing.enhance import Enhancer
 from vcam.compositing.refine import BilinearRefiner, Refiner
 from vcam.frames import Frame, cover_fit
 from vcam.matting import Matter
@@ -58,6 +60,8 @@ class Stages:
     for example to write mattes in file mode. ``refiner`` brings model-size alpha to output
     size (bilinear by default); ``scene_cuts`` resets the engine on an abrupt picture change.
     ``stats`` records the time of each stage (the runners add capture and sink).
+    ``enhancer`` (framing, light; both off unless given) works on each matted frame before
+    it is composited.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class Stages:
         on_alpha: Callable[[Frame, np.ndarray], None] | None = None,
         refiner: Refiner | None = None,
         scene_cuts: bool = True,
+        enhancer: Enhancer | None = None,
     ) -> None:
         self._engine, self._compositor = engine, compositor
         self.output_size = output_size
@@ -79,6 +84,7 @@ class Stages:
         self.on_alpha = on_alpha
         self.refiner: Refiner = refiner or BilinearRefiner()
         self.scene_cuts = SceneCutDetector() if scene_cuts else None
+        self.enhancer = enhancer or Enhancer(output_size)  # framing and light, off by default
         self.stats = Stats(clock)
         self._lock = threading.Lock()
         self._last_size: tuple[int, int] | None = None
@@ -191,9 +197,16 @@ class Stages:
         full = self.refiner(item.alpha, frame.image)
         t1 = self.clock()
         self.stats.stage("refine", t1 - t0)
+        image = frame.image
+        low = LowRes(item.small, item.alpha) if item.small is not None else None
+        if self.enhancer.active:
+            done = self.enhancer(image, full, item.alpha, low)
+            image, full, low = done.image, done.alpha, done.low
+            t2 = self.clock()
+            self.stats.stage("enhance", t2 - t1)
+            t1 = t2
         if self.on_alpha is not None:
             self.on_alpha(frame, full)
-        low = LowRes(item.small, item.alpha) if item.small is not None else None
-        out = compositor(frame.image, full, low, frame.pts)
+        out = compositor(image, full, low, frame.pts)
         self.stats.stage("composite", self.clock() - t1)
         return out
