@@ -51,15 +51,16 @@ def test_box_ignores_a_small_blob() -> None:
 def test_box_keeps_a_second_person_of_half_the_mass() -> None:
     a = person_alpha()
     a[40:90, 5:35] = 1.0  # 1500 px of alpha against the person's 2400: both are framed
-    box = person_box(a)
+    assert person_box(a).left == 6.0  # type: ignore[union-attr]  # every second column: 6, not 5
+    box = person_box(a, step=1)
     assert box is not None
     assert (box.left, box.top, box.right, box.bottom) == (5.0, 30.0, 100.0, 90.0)
     a[40:90, 5:35] = 0.0
     a[50:90, 5:35] = 1.0  # 1200 px = exactly half: still kept
-    assert person_box(a).left == 5.0  # type: ignore[union-attr]
+    assert person_box(a, step=1).left == 5.0  # type: ignore[union-attr]
     a[51:90, 5:35] = 1.0
     a[50, 5:35] = 0.0  # 1170 px: less than half, a stranger at the edge
-    assert person_box(a).left == 60.0  # type: ignore[union-attr]
+    assert person_box(a, step=1).left == 60.0  # type: ignore[union-attr]
 
 
 def test_box_centre_ignores_an_arm_held_out() -> None:
@@ -103,7 +104,7 @@ def test_target_window_frames_head_and_shoulders() -> None:
 def test_target_window_never_enlarges_more_than_max_zoom() -> None:
     a = np.zeros((90, 160), np.float32)
     a[20:35, 20:30] = 1.0  # 10x15: 150 px (1.04 %), small and off-centre
-    box = person_box(a)
+    box = person_box(a, step=1)
     assert box is not None
     big = box.scaled(8, 8)  # 80x120 at (160..240, 160..280)
     win = target_window(big, SIZE, FramingSettings())  # would be 150 px high: zoom 4.8
@@ -234,14 +235,16 @@ def test_near_black_noise_is_not_lifted_like_the_mid_tones() -> None:
 
 def test_wanted_gain() -> None:
     s = LightSettings(target=140.0, max_gain=5.0)
-    assert wanted_gain(120.0, s) == 1.0  # >= 0.75 of the target: left alone
-    assert wanted_gain(105.0, s) == 1.0
+    assert wanted_gain(120.0, s) == 1.0  # >= 0.8 of the target: left alone
+    assert wanted_gain(112.0, s) == 1.0
     m, t = 60 / 255, 140 / 255
     assert wanted_gain(60.0, s) == pytest.approx(t * (1 - m) / (m * (1 - t)))  # <= half: all the way
     assert wanted_gain(10.0, s) == 5.0  # capped
-    g = wanted_gain(90.0, s)  # in between: a partial lift, continuous at both ends
-    assert 1.0 < g < wanted_gain(70.0, s)
-    assert wanted_gain(104.9, s) == pytest.approx(1.0, abs=0.01)
+    m = 91 / 255
+    assert wanted_gain(91.0, s) == pytest.approx(t * (1 - m) / (m * (1 - t)))  # 0.65 of it: all the way
+    g = wanted_gain(100.0, s)  # in between: a partial lift, continuous at both ends
+    assert 1.0 < g < wanted_gain(91.0, s)
+    assert wanted_gain(111.9, s) == pytest.approx(1.0, abs=0.01)
 
 
 def test_person_luma_is_the_persons_upper_quartile() -> None:
@@ -342,8 +345,11 @@ def test_box_and_window_on_a_dev_portrait() -> None:
     assert box is not None
     # the matte's box is columns 67..205 and rows 4..216 at this size; the mass percentiles
     # trim the wisps
-    assert (box.left, box.top, box.right, box.bottom) == (72.0, 8.0, 199.0, 215.0)
-    assert round(box.cx, 2) == 107.2
+    assert (box.left, box.top, box.right, box.bottom) == (72.0, 8.0, 200.0, 216.0)  # on every 2nd row and column
+    assert round(box.cx, 2) == 107.71
+    full = person_box(small, step=1)
+    assert full is not None and (full.left, full.top, full.right, full.bottom) == (72.0, 8.0, 199.0, 215.0)
+    assert round(full.cx, 2) == 107.2
     # 207 rows / 0.8 is more than the frame: the whole frame is the window
     assert target_window(box.scaled(1280 / 384, 720 / 216), SIZE, FramingSettings()) == (640.0, 360.0, 720.0)
     image = cv2.resize(cv2.imread(str(src / "p_09ba26b4.jpg")), (384, 216), interpolation=cv2.INTER_AREA)
@@ -402,3 +408,24 @@ def test_tray_has_the_two_toggles() -> None:
     assert light.action is not None
     light.action()
     assert rig.controller.status()["light"] == "auto"
+
+
+def test_light_on_a_darkened_dev_portrait() -> None:
+    src = evaldata() / "sources" / "portraits"
+    rgb = cv2.cvtColor(cv2.imread(str(src / "p_07141906.jpg")), cv2.COLOR_BGR2RGB)
+    alpha = cv2.imread(str(src / "p_07141906.alpha.png"), cv2.IMREAD_GRAYSCALE)
+    image = cv2.resize(rgb, (720, 720), interpolation=cv2.INTER_AREA)
+    matte = cv2.resize(alpha, (720, 720), interpolation=cv2.INTER_AREA)
+    dark = np.rint(255 * 0.45 * (image / 255.0) ** 1.3).astype(np.uint8)  # a dim sensor, without noise
+    small, small_alpha = cv2.resize(dark, (240, 240), interpolation=cv2.INTER_AREA), cv2.resize(matte, (240, 240)) / 255.0
+    small_alpha = small_alpha.astype(np.float32)
+    assert (person_luma(image, matte), person_luma(dark, matte)) == (191.0, 79.0)
+    enh = Enhancer((720, 720), light=LightSettings(), light_on=True)
+    for _ in range(200):
+        out = enh(dark, matte, small_alpha, LowRes(small, small_alpha))
+    # measured on the small copy (77 there): gain 0.549 (1 - 0.302) / (0.302 (1 - 0.549))
+    assert person_luma(small, small_alpha) == 77.0
+    assert round(enh.light.gain, 3) == 2.811
+    assert person_luma(out.image, matte) == 141.0  # the target 140, within a level
+    # the background's darkest corner: near-black stays near black
+    assert int(dark[matte == 0].min()) == 0 and int(out.image[matte == 0].min()) == 0

@@ -42,8 +42,8 @@ class LightSettings:
     max_gain: float = 5.0
     settle_s: float = 1.0
     fps: float = 30.0
-    well_lit: float = 0.75  # person at or above this share of the target: left alone
-    dark: float = 0.5  # at or below this share: lifted all the way to the target
+    well_lit: float = 0.8  # person at or above this share of the target: left alone
+    dark: float = 0.65  # at or below this share: lifted all the way to the target
 
 
 def person_luma(image: np.ndarray, alpha: np.ndarray, q: float = 0.75) -> float | None:
