@@ -122,10 +122,11 @@ def _bench_enhance(results: dict[str, float | None], images: list[np.ndarray], a
     """Framing and light, alone and under the blur compositor (missing in an older vcam)."""
     try:
         from vcam.compositing.enhance import Enhancer
-        from vcam.compositing.framing import FramingSettings
+        from vcam.compositing.framing import Follower, FramingSettings
         from vcam.compositing.lowres import LowRes
     except ImportError:
-        for name in ("framing", "light", "blur compositor + framing", "blur compositor + light"):
+        for name in ("framing", "framing (held at a 1.5x crop)", "light", "blur compositor + framing",
+                     "blur compositor + framing (1.5x crop)", "blur compositor + light"):
             results[name] = None
         return
     assert smalls is not None
@@ -137,6 +138,12 @@ def _bench_enhance(results: dict[str, float | None], images: list[np.ndarray], a
         framer(images[0], fulls[0], alphas[0], lows[0])
     zoom = args.size[1] / framer.window[2]
     results["framing"] = round(cpu_ms(lambda i: framer(images[i], fulls[i], alphas[i], lows[i]), n, args.calls), 3)
+    # and held still on a 1.5x crop in the middle (a dead zone it never leaves): box + crop
+    zoomer = Enhancer(args.size, FramingSettings(), framing_on=True)
+    zoomer.follower = Follower(args.size, zoomer.follower.settings, dead_zone=10.0, dead_zone_size=10.0)
+    zoomer.follower.reset((args.size[0] / 2, args.size[1] / 2, args.size[1] / 1.5))
+    results["framing (held at a 1.5x crop)"] = round(
+        cpu_ms(lambda i: zoomer(images[i], fulls[i], alphas[i], lows[i]), n, args.calls), 3)
     # light: a darkened copy of the frames (gain 0.45, gamma 1.3) so that the lift is on
     curve = np.rint(255 * 0.45 * (np.arange(256) / 255) ** 1.3).astype(np.uint8)
     dark = [cv2.LUT(im, curve) for im in images]
@@ -156,7 +163,12 @@ def _bench_enhance(results: dict[str, float | None], images: list[np.ndarray], a
 
     results["blur compositor (model's view), again"] = round(
         cpu_ms(lambda i: comp(images[i], fulls[i], lows[i]), n, args.calls), 3)
+    def zoomed(i: int) -> object:
+        e = zoomer(images[i], fulls[i], alphas[i], lows[i])
+        return comp(e.image, e.alpha, e.low)
+
     results["blur compositor + framing"] = round(cpu_ms(framed, n, args.calls), 3)
+    results["blur compositor + framing (1.5x crop)"] = round(cpu_ms(zoomed, n, args.calls), 3)
     results["blur compositor + light"] = round(cpu_ms(lit, n, args.calls), 3)
     print(f"framing rests at zoom {zoom:.2f}; light gain {lighter.light.gain:.2f}")
 
