@@ -188,7 +188,21 @@ def light_clip(engine: MattingEngine, fg: np.ndarray, alpha: np.ndarray, bg: np.
     return result
 
 
-def side_by_side(pair: list[np.ndarray], width: int = 640) -> np.ndarray:
+def write_clip(path: Path, src: Path) -> None:
+    """The first portrait's framing clip, darkened with noise, as an MP4 (a camera for
+    ``vcam bench --clip``: small, off-centre, walking across, dim)."""
+    fg, alpha, bg = load_pair(src, *PAIRS[0])
+    rng = np.random.default_rng(7)
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (W, H))
+    for i in range(int(12 * FPS)):
+        t = i / FPS
+        walk = 0.0 if t < 6 else 1.0 if t > 9 else 0.5 - 0.5 * np.cos(np.pi * (t - 6) / 3)
+        img, _ = place(fg, alpha, bg, 0.42, 0.28 + 0.44 * walk, 0.9)
+        out.write(cv2.cvtColor(darken(img, rng), cv2.COLOR_RGB2BGR))
+    out.release()
+
+
+def side_by_side(pair: list[np.ndarray], width: int = 480) -> np.ndarray:
     h = round(width * H / W)
     halves = [cv2.resize(p, (width, h), interpolation=cv2.INTER_AREA) for p in pair]
     gap = np.full((h, 8, 3), 255, np.uint8)
@@ -202,11 +216,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--portraits", type=int, default=len(PAIRS), help="how many of the six portraits (default all)")
     ap.add_argument("--json", type=Path, help="write the figures here")
     ap.add_argument("--pictures", type=Path, help="write before/after PNGs into this folder")
+    ap.add_argument("--write-clip", type=Path, metavar="MP4", help="only write the dim walking clip (for vcam bench)")
     args = ap.parse_args(argv)
     src = args.evaldata / "sources"
     if not src.is_dir():
         print(f"{args.evaldata}: no sources/ folder (the evaluation data); give --evaldata", file=sys.stderr)
         return 1
+    if args.write_clip is not None:
+        write_clip(args.write_clip, src)
+        return 0
     cv2.setNumThreads(1)
     preset = PRESETS[LIVE_PRESET]
     engine = MattingEngine(ensure_model("rvm_mobilenetv3_fp32", None, default_model_dir()), providers=("cpu",),

@@ -25,6 +25,7 @@ import yaml
 
 from vcam.build import build_engine
 from vcam.compositing import make_compositor
+from vcam.compositing.enhance import enhancer_for
 from vcam.config import Config, validate_config
 from vcam.errors import ConfigError
 from vcam.frames import cover_fit
@@ -156,7 +157,8 @@ def bench_size(cfg: Config, clip: Path, size: tuple[int, int], frames: int, warm
         stop = threading.Event()
         clock = _ThreadClock(frames, pool)
         sink = CountingSink(frames, stop, every=clock)
-        stages = Stages(engine, compositor, output_size=size, mirror=cfg.effect.mirror)
+        stages = Stages(engine, compositor, output_size=size, mirror=cfg.effect.mirror,
+                        enhancer=enhancer_for(cfg, size, 30.0))
         pipe = LiveRunner(source, stages, sink, alpha_policy=cfg.live.alpha)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         pipe.run(stop, duration=frames / 30.0 * 3 + 10)
