@@ -431,3 +431,31 @@ def test_light_on_a_darkened_dev_portrait() -> None:
     assert person_luma(out.image, matte) == 141.0  # the target 140, within a level
     # the background's darkest corner: near-black stays near black
     assert int(dark[matte == 0].min()) == 0 and int(out.image[matte == 0].min()) == 0
+
+
+def test_vcam_process_frames_the_person(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpers.media import decode_rgb, write_video
+    from vcam.files.process import FileOptions, process_file
+
+    # a small red "person" (the fake engine's alpha: red > 127) left of centre on grey
+    frame = np.full((180, 320, 3), 90, np.uint8)
+    frame[60:150, 100:160] = (230, 40, 40)  # 60 wide, 90 high
+    inp = write_video(tmp_path / "in.mp4", [frame] * 90)
+    cfg = validate_config({"effect": {"mode": "color", "color": [0, 0, 255], "framing": "auto"}})
+    plain = validate_config({"effect": {"mode": "color", "color": [0, 0, 255]}})
+    process_file(cfg, inp, tmp_path / "framed.mp4", FileOptions(), engine=FakeEngine((160, 90)))
+    process_file(plain, inp, tmp_path / "plain.mp4", FileOptions(), engine=FakeEngine((160, 90)))
+
+    def red_box(img: np.ndarray) -> tuple[int, int, int, int]:
+        ys, xs = np.where((img[..., 0] > 150) & (img[..., 2] < 100))
+        return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+    last_plain, last_framed = decode_rgb(tmp_path / "plain.mp4")[-1], decode_rgb(tmp_path / "framed.mp4")[-1]
+    assert red_box(last_plain) == (100, 60, 160, 150)  # where the camera has it
+    x0, y0, x1, y1 = red_box(last_framed)
+    # framed: 90 / 0.8 = 112.5 rows of 180 -> enlarged 1.6x: the person 144 rows high,
+    # centred across (160), its top 0.1 of the height down (18 px). Within 5 %: the box is
+    # measured on every second row of the model's 160x90 alpha (92 rows, not 90), the crop
+    # rests within 1 % of its target, and the codec softens the red square's edges.
+    assert abs((x0 + x1) / 2 - 160) <= 3, (x0, x1)
+    assert abs((y1 - y0) - 144) <= 7 and abs(y0 - 18) <= 4, (y0, y1)
