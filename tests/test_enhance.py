@@ -459,3 +459,23 @@ def test_vcam_process_frames_the_person(tmp_path) -> None:  # type: ignore[no-un
     # rests within 1 % of its target, and the codec softens the red square's edges.
     assert abs((x0 + x1) / 2 - 160) <= 3, (x0, x1)
     assert abs((y1 - y0) - 144) <= 7 and abs(y0 - 18) <= 4, (y0, y1)
+
+
+def test_config_reload_switches_and_retunes_the_effects() -> None:
+    from tests.helpers.desktop import SIZE as RIG_SIZE
+    from tests.helpers.desktop import make_rig
+
+    rig = make_rig({"mode": "blur"})
+    enh = rig.controller.stages.enhancer
+    new = validate_config({
+        "camera": {"size": list(RIG_SIZE), "fps": 30},
+        "effect": {"mode": "blur", "color": [255, 0, 255], "framing": "auto"},
+        "framing": {"max_zoom": 3.0, "person_height": 0.6},
+        "light": {"target": 120},
+    })
+    changed = rig.controller.apply_config(new)
+    assert changed == ["effect", "framing", "light"]
+    assert (enh.framing_on, enh.light_on, rig.controller.status()["framing"]) == (True, False, "auto")
+    rig.frame()  # the new settings are taken on the rendering thread
+    assert (enh.follower.settings.max_zoom, enh.follower.settings.person_height) == (3.0, 0.6)
+    assert enh.light.settings.target == 120.0
