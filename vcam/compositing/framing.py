@@ -17,7 +17,7 @@ Three pure steps and one stateful follower:
 * :class:`Follower`: moves the window toward the target like a critically damped spring
   with a speed limit, and only once the target left a dead zone around the window: a person
   swaying a little sees a still picture, a person walking across sees a glide, never a jump.
-* :func:`crop_resize`: the window's pixels enlarged to the output size.
+* :func:`crop_rect`: the window as whole pixels (the enhancer enlarges them to the output size).
 
 Windows are ``(cx, cy, h)`` floats in pixels of the (output-size) frame: centre and height;
 the width is ``h * W / H``.
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["Box", "Follower", "FramingSettings", "Window", "crop_rect", "crop_resize", "person_box", "target_window"]
+__all__ = ["Box", "Follower", "FramingSettings", "Window", "crop_rect", "person_box", "target_window"]
 
 Window = tuple[float, float, float]
 """(centre x, centre y, height) in pixels of the frame; width = height * frame aspect."""
@@ -242,13 +242,3 @@ def crop_rect(win: Window, size: tuple[int, int]) -> tuple[int, int, int, int]:
     x0 = min(max(0, round(win[0] - w / 2)), fw - w)
     y0 = min(max(0, round(win[1] - h / 2)), fh - h)
     return x0, y0, w, h
-
-
-def crop_resize(image: np.ndarray, rect: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
-    """``image``'s pixels in ``rect`` = (x0, y0, w, h) enlarged (bilinear) to ``size`` = (W, H);
-    ``image`` itself when the rect is all of it at that size. Any dtype OpenCV resizes."""
-    x0, y0, w, h = rect
-    if (x0, y0, w, h) == (0, 0, image.shape[1], image.shape[0]) and (w, h) == size:
-        return image
-    out: np.ndarray = cv2.resize(image[y0 : y0 + h, x0 : x0 + w], size, interpolation=cv2.INTER_LINEAR)
-    return out
