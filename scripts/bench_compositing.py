@@ -9,7 +9,10 @@ pictures come from memory as in the pipeline, not from the CPU cache), reporting
 ms per call: the model-input shrink, the alpha upsampling (bilinear refiner; then bilinear,
 ``band`` alpha only and ``band`` with decontaminated colours in alternating rounds), the blurred
 background (from the model's view of the frame, and from the full-size frame), the blend,
-and the whole blur compositor. OpenCV runs single-threaded, as under ``LiveRunner.run``.
+and the whole blur compositor; then the picture effects of :mod:`vcam.compositing.enhance`
+alone (auto-framing resting on the person, low-light correction lifting a darkened copy of
+the clip) and the blur compositor with and without each, all in the same run. OpenCV runs
+single-threaded, as under ``LiveRunner.run``.
 
 To compare with an earlier vcam, run the same file with that checkout first on the path
 (``PYTHONPATH=/path/to/old/checkout``); steps the old code lacks are reported as missing.
@@ -122,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         results["blur compositor (model's view)"] = None
     results["blur compositor (full-size frame)"] = round(cpu_ms(lambda i: comp(images[i], fulls[i]), n, args.calls), 3)
+    _bench_enhance(results, images, alphas, fulls, smalls, comp, args)
     w, h = args.size
     print(f"CPU ms per call, {w}x{h}, {n} frames of {args.clip.name}, blur strength {args.strength}:")
     for name, value in results.items():
@@ -130,6 +134,63 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({"size": [w, h], "clip": str(args.clip), "cpu_ms": results}, indent=2) + "\n",
                              encoding="utf-8")
     return 0
+
+
+def _bench_enhance(results: dict[str, float | None], images: list[np.ndarray], alphas: list[np.ndarray],
+                   fulls: list[np.ndarray], smalls: list[np.ndarray] | None, comp: BlurCompositor,
+                   args: argparse.Namespace) -> None:
+    """Framing and light, alone and under the blur compositor (missing in an older vcam)."""
+    try:
+        from vcam.compositing.enhance import Enhancer
+        from vcam.compositing.framing import Follower, FramingSettings
+        from vcam.compositing.lowres import LowRes
+    except ImportError:
+        for name in ("framing", "framing (held at a 1.5x crop)", "light", "blur compositor + framing",
+                     "blur compositor + framing (1.5x crop)", "blur compositor + light"):
+            results[name] = None
+        return
+    assert smalls is not None
+    n = len(images)
+    lows = [LowRes(s, a) for s, a in zip(smalls, alphas, strict=True)]
+    # framing: let the window come to rest on the clip's person first (it then only crops)
+    framer = Enhancer(args.size, FramingSettings(), framing_on=True)
+    for _ in range(300):
+        framer(images[0], fulls[0], alphas[0], lows[0])
+    zoom = args.size[1] / framer.window[2]
+    results["framing"] = round(cpu_ms(lambda i: framer(images[i], fulls[i], alphas[i], lows[i]), n, args.calls), 3)
+    # and held still on a 1.5x crop in the middle (a dead zone it never leaves): box + crop
+    zoomer = Enhancer(args.size, FramingSettings(), framing_on=True)
+    zoomer.follower = Follower(args.size, zoomer.follower.settings, dead_zone=10.0, dead_zone_size=10.0)
+    zoomer.follower.reset((args.size[0] / 2, args.size[1] / 2, args.size[1] / 1.5))
+    results["framing (held at a 1.5x crop)"] = round(
+        cpu_ms(lambda i: zoomer(images[i], fulls[i], alphas[i], lows[i]), n, args.calls), 3)
+    # light: a darkened copy of the frames (gain 0.45, gamma 1.3) so that the lift is on
+    curve = np.rint(255 * 0.45 * (np.arange(256) / 255) ** 1.3).astype(np.uint8)
+    dark = [cv2.LUT(im, curve) for im in images]
+    dark_small = [LowRes(cv2.LUT(s, curve), a) for s, a in zip(smalls, alphas, strict=True)]
+    lighter = Enhancer(args.size, light_on=True)
+    for _ in range(150):
+        lighter(dark[0], fulls[0], alphas[0], dark_small[0])
+    results["light"] = round(cpu_ms(lambda i: lighter(dark[i], fulls[i], alphas[i], dark_small[i]), n, args.calls), 3)
+
+    def framed(i: int) -> object:
+        e = framer(images[i], fulls[i], alphas[i], lows[i])
+        return comp(e.image, e.alpha, e.low)
+
+    def lit(i: int) -> object:
+        e = lighter(dark[i], fulls[i], alphas[i], dark_small[i])
+        return comp(e.image, e.alpha, e.low)
+
+    results["blur compositor (model's view), again"] = round(
+        cpu_ms(lambda i: comp(images[i], fulls[i], lows[i]), n, args.calls), 3)
+    def zoomed(i: int) -> object:
+        e = zoomer(images[i], fulls[i], alphas[i], lows[i])
+        return comp(e.image, e.alpha, e.low)
+
+    results["blur compositor + framing"] = round(cpu_ms(framed, n, args.calls), 3)
+    results["blur compositor + framing (1.5x crop)"] = round(cpu_ms(zoomed, n, args.calls), 3)
+    results["blur compositor + light"] = round(cpu_ms(lit, n, args.calls), 3)
+    print(f"framing rests at zoom {zoom:.2f}; light gain {lighter.light.gain:.2f}")
 
 
 if __name__ == "__main__":

@@ -179,7 +179,7 @@ def test_check_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
         f"{bad}: 3 error(s)\n"
         "  camera.fps: must be a valid number, got 'fast'\n"
         "  effect.mode: must be 'blur', 'replace', 'color' or 'off', got 'sepia'\n"
-        "  effect.strength: unknown key (known keys here: mode, blur_strength, background, color, mirror, backgrounds_dir)\n"
+        "  effect.strength: unknown key (known keys here: mode, blur_strength, background, color, mirror, backgrounds_dir, framing, light)\n"
     )
 
 

@@ -96,7 +96,7 @@ def test_defaults() -> None:
         ({"effect": {"mode": "replace"}}, "effect.background: mode 'replace' needs a background image or video path"),
         ({"output": {"fps": -5}}, "output.fps: must be greater than 0, got -5.0"),
         ({"camera": []}, "camera: must be a valid dictionary or instance of CameraConfig, got []"),
-        ({"extra": 1}, "extra: unknown key (known keys here: camera, model, effect, output, live, tray)"),
+        ({"extra": 1}, "extra: unknown key (known keys here: camera, model, effect, output, live, tray, framing, light)"),
     ],
 )
 def test_bad_values_name_the_key_path(data: dict, message: str) -> None:

@@ -56,7 +56,7 @@ def test_parser_accepts_well_formed_requests(line: bytes, request_: Request) -> 
         (b'{"command": "status", "as_root": true}', "bad request: unknown key(s) 'as_root'"),
         (b'{"command": 7}', "bad request: 'command' must be a string, got 7"),
         (b'{"command": "rm"}', "bad request: unknown command 'rm'; known: status, mode, background, "
-                               "mirror, pause, resume, reload, quit"),
+                               "mirror, framing, light, pause, resume, reload, quit"),
         (b'{"command": "pause", "value": 1}', "bad request: pause takes no value"),
         (b'{"command": "mode"}', "bad request: mode needs a value"),
         (b'{"command": "mode", "value": "sparkle"}',
@@ -545,11 +545,11 @@ def test_ctl_parser_socket_and_tray_read_one_command_table() -> None:
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     ctl = sub.choices["ctl"]
     acts = next(a for a in ctl._actions if isinstance(a, argparse._SubParsersAction))
-    assert list(acts.choices) == list(COMMANDS) == ["status", "mode", "background", "mirror", "pause", "resume", "reload", "quit"]
+    assert list(acts.choices) == list(COMMANDS) == ["status", "mode", "background", "mirror", "framing", "light", "pause", "resume", "reload", "quit"]
     mode_value = next(a for a in acts.choices["mode"]._actions if a.dest == "value")
     assert list(mode_value.choices or []) == list(MODES)
     run_mode = next(a for a in sub.choices["run"]._actions if a.dest == "mode")
     assert list(run_mode.choices or []) == list(MODES)
     for name, command in COMMANDS.items():
-        value = {"mode": "blur", "path": "/tmp/x.png", "bool": True, None: None}[command.value]
+        value = {"mode": "blur", "path": "/tmp/x.png", "bool": True, "switch": "auto", None: None}[command.value]
         assert parse_request(Request(name, value).encode()) == Request(name, value)

@@ -56,6 +56,8 @@ def test_menu_lists_every_item_with_its_state(tmp_path: Path) -> None:
         ("Backgrounds", "submenu", None, True, True),
         ("", "separator", None, True, True),
         ("Mirror", "check", False, True, True),
+        ("Auto-framing", "check", False, True, True),
+        ("Low-light correction", "check", False, True, True),
         ("Pause", "action", None, True, True),
         ("", "separator", None, True, True),
         ("Open config", "action", None, False, True),  # no xdg-open
@@ -215,7 +217,8 @@ def test_menu_converts_to_pystray(tmp_path: Path) -> None:
     menu = to_pystray(view.entries, pystray)
     items = list(menu)  # visible items only
     assert [i.text for i in items if i is not pystray.Menu.SEPARATOR] == [
-        "Blur · 0 fps · fake", "Blur", "Replace", "Colour", "Off", "Backgrounds", "Mirror", "Pause",
+        "Blur · 0 fps · fake", "Blur", "Replace", "Colour", "Off", "Backgrounds", "Mirror", "Auto-framing",
+        "Low-light correction", "Pause",
         "Open config", "Reload config", "Quit",
     ]
     blur, colour = items[2], items[4]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from vcam import __version__
-from vcam.commands import COMMANDS
+from vcam.commands import COMMANDS, SWITCH
 from vcam.config import MODES, Config, load_config, parse_color, parse_size
 from vcam.errors import ConfigError, Interrupted, OutputError, VcamError
 from vcam.media.formats import ENCODER_PRESETS
@@ -71,6 +71,8 @@ def _add_common(p: argparse.ArgumentParser, *, live: bool = True) -> None:
     g.add_argument("--color", type=_color_arg, metavar="#RRGGBB", help="colour for --mode color")
     g.add_argument("--blur-strength", type=int, metavar="N", help="blur strength 1..100 (sigma in pixels at 720p)")
     g.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None, help="flip horizontally")
+    g.add_argument("--framing", choices=SWITCH, help="auto-framing (effect.framing)")
+    g.add_argument("--light", choices=SWITCH, help="low-light correction (effect.light)")
     m = p.add_argument_group("model")
     m.add_argument("--preset", choices=list(PRESETS), help="quality preset: model input size, downsample ratio and "
                    "refinement (run: realtime, process: offline; see docs/quality.md)")
@@ -94,6 +96,8 @@ _FLAG_KEYS: tuple[tuple[str, str, str], ...] = (
     ("effect", "color", "color"),
     ("effect", "blur_strength", "blur_strength"),
     ("effect", "mirror", "mirror"),
+    ("effect", "framing", "framing"),
+    ("effect", "light", "light"),
     ("model", "preset", "preset"),
     ("model", "refine", "refine"),
     ("model", "input_size", "model_input"),
@@ -511,6 +515,8 @@ def _add_desktop_commands(sub: Any) -> None:  # argparse's private _SubParsersAc
             act.add_argument("value", metavar="PATH")
         elif command.value == "bool":
             act.add_argument("value", metavar="on|off", choices=["on", "off"])
+        elif command.value == "switch":
+            act.add_argument("value", metavar="|".join(SWITCH), choices=SWITCH)
     ctl.set_defaults(func=_cmd_ctl)
 
     doctor = sub.add_parser("doctor", help="check the setup (virtual camera, cameras, model, tray, config) and say how to fix it")

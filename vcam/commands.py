@@ -13,10 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["COMMANDS", "Command", "ValueKind"]
+__all__ = ["COMMANDS", "SWITCH", "Command", "ValueKind"]
 
-ValueKind = Literal["mode", "path", "bool"] | None
-"""What a command takes: nothing, a mode name, an absolute file path or true/false."""
+ValueKind = Literal["mode", "path", "bool", "switch"] | None
+"""What a command takes: nothing, a mode name, an absolute file path, true/false or one of
+:data:`SWITCH`."""
+SWITCH = ("auto", "off")
+"""The values of a ``switch`` command (an effect that runs by itself or not at all)."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ COMMANDS: Mapping[str, Command] = {
         Command("mode", "switch the background effect", "mode", "set_mode"),
         Command("background", "replace the background with an image or video file", "path", "set_background"),
         Command("mirror", "flip the picture horizontally or not", "bool", "set_mirror"),
+        Command("framing", "auto-framing: keep the person centred and sized (auto) or not (off)", "switch", "set_framing"),
+        Command("light", "low-light correction: brighten a dark person (auto) or not (off)", "switch", "set_light"),
         Command("pause", "release the camera and send a 'paused' picture", None, "set_paused", True),
         Command("resume", "undo pause", None, "set_paused", False),
         Command("reload", "read the config file again now", None, "reload"),

@@ -34,6 +34,8 @@ __all__ = [
     "CameraConfig",
     "Config",
     "EffectConfig",
+    "FramingConfig",
+    "LightConfig",
     "LiveConfig",
     "ModelConfig",
     "OutputConfig",
@@ -47,6 +49,7 @@ __all__ = [
 ]
 
 Mode = Literal["blur", "replace", "color", "off"]
+Switch = Literal["off", "auto"]
 MODES: tuple[str, ...] = get_args(Mode)
 Provider = Literal["tensorrt", "cuda", "cpu"]
 MAX_CONFIG_BYTES = 1_000_000
@@ -252,6 +255,9 @@ class EffectConfig(_Section):
     mirror: bool = False
     # Folder whose images and videos the tray lists (None: $XDG_CONFIG_HOME/vcam/backgrounds).
     backgrounds_dir: str | None = None
+    # Auto-framing and low-light correction (vcam.compositing.enhance); settings in `framing`, `light`.
+    framing: Switch = "off"
+    light: Switch = "off"
 
     @field_validator("color", mode="before")
     @classmethod
@@ -263,6 +269,38 @@ class EffectConfig(_Section):
     def _mode(cls, v: object) -> object:
         # YAML 1.1 reads a bare `off` as false; that is what the user meant.
         return "off" if v is False else v
+
+    @field_validator("framing", "light", mode="before")
+    @classmethod
+    def _switch(cls, v: object) -> object:
+        return {False: "off", True: "auto"}.get(v, v) if isinstance(v, bool) else v
+
+
+class FramingConfig(_Section):
+    """Auto-framing (effect.framing: auto): how the person is framed."""
+
+    person_height: Annotated[float, Field(ge=0.2, le=1)] = 0.8
+    headroom: Annotated[float, Field(ge=0, le=0.4)] = 0.1
+    max_zoom: Annotated[float, Field(ge=1, le=4)] = 2.0
+    speed: Annotated[float, Field(gt=0, le=2)] = 0.3
+
+    @field_validator("person_height", "headroom", "max_zoom", "speed", mode="before")
+    @classmethod
+    def _float(cls, v: object) -> object:
+        return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+class LightConfig(_Section):
+    """Low-light correction (effect.light: auto): the exposure the person is lifted to."""
+
+    target: Annotated[int, Field(ge=40, le=220)] = 140
+    max_gain: Annotated[float, Field(ge=1, le=8)] = 5.0
+    settle_s: Annotated[float, Field(gt=0, le=30)] = 1.0
+
+    @field_validator("max_gain", "settle_s", mode="before")
+    @classmethod
+    def _float(cls, v: object) -> object:
+        return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
 
 class OutputConfig(_Section):
@@ -330,6 +368,8 @@ class Config(_Section):
     output: OutputConfig = OutputConfig()
     live: LiveConfig = LiveConfig()
     tray: TrayConfig = TrayConfig()
+    framing: FramingConfig = FramingConfig()
+    light: LightConfig = LightConfig()
 
     @model_validator(mode="after")
     def _replace_needs_background(self) -> Config:

@@ -33,6 +33,7 @@ from vcam.compositing import Compositor, ReplaceCompositor, make_compositor
 from vcam.compositing.backgrounds import TimedBackground, VideoBackground
 from vcam.compositing.blend import alpha_to_u8
 from vcam.compositing.cutout import AlphaOnly, Cutout
+from vcam.compositing.enhance import enhancer_for
 from vcam.compositing.refine import make_refiner
 from vcam.config import Config
 from vcam.errors import OutputError
@@ -205,7 +206,7 @@ def process_file(
                     stages = Stages(
                         engine, compositor,
                         output_size=size, mirror=cfg.effect.mirror, on_alpha=_matte_writer(mdir, opts.matte_out),
-                        refiner=make_refiner(cfg.model.refine),
+                        refiner=make_refiner(cfg.model.refine), enhancer=enhancer_for(cfg, size, float(info.rate)),
                         still=cfg.model.still_threshold, warmup=cfg.model.warmup,
                     )
                     tick = frame_progress(info.frame_count) if frame_progress else None

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vcam import __version__
-from vcam.commands import COMMANDS
+from vcam.commands import COMMANDS, SWITCH
 from vcam.compositing import Compositor, make_compositor
+from vcam.compositing.enhance import framing_settings, light_settings
 from vcam.config import MODES, Config, EffectConfig
 from vcam.errors import ConfigError, ControlError, VcamError
 from vcam.matting import Matter
@@ -45,6 +46,8 @@ STATUS_FIELDS = (
     "mode",
     "background",
     "mirror",
+    "framing",
+    "light",
     "paused",
     "fps",
     "latency_p95_ms",
@@ -171,6 +174,8 @@ class Controller:
             "mode": eff.mode,
             "background": eff.background,
             "mirror": eff.mirror,
+            "framing": eff.framing,
+            "light": eff.light,
             "paused": paused,
             "fps": round(stats.recent_fps(), 2),
             "latency_p95_ms": stats.latency()["p95"],
@@ -233,6 +238,33 @@ class Controller:
         with self._change, self._state:
             self._effect = self._effect.model_copy(update={"mirror": bool(mirror)})
             self.stages.set_mirror(bool(mirror))
+
+    def set_framing(self, value: str) -> None:
+        """Auto-framing ``auto`` or ``off`` (the window glides back to the whole frame)."""
+        self._set_switch("framing", value)
+
+    def set_light(self, value: str) -> None:
+        """Low-light correction ``auto`` or ``off`` (the lift fades out at its own slow pace)."""
+        self._set_switch("light", value)
+
+    def _set_switch(self, key: str, value: str) -> None:
+        if value not in SWITCH:
+            raise ControlError(f"{key}: use one of {', '.join(SWITCH)}, got {value!r}")
+        with self._change:
+            with self._state:
+                self._effect = self._effect.model_copy(update={key: value})
+            self._sync_enhancer()
+        log.info("effect: %s %s", key, value)
+
+    def _sync_enhancer(self) -> None:
+        """Hand the live framing and light settings to the stages' enhancer."""
+        enhancer = self.stages.enhancer
+        with self._state:
+            eff, cfg = self._effect, self._config
+        enhancer.configure(
+            framing_on=eff.framing == "auto", light_on=eff.light == "auto",
+            framing=framing_settings(cfg, cfg.output_fps), light=light_settings(cfg, cfg.output_fps),
+        )
 
     def set_paused(self, paused: bool) -> None:
         """Pause: the camera is released and a "paused" picture is sent instead (no matting)."""
@@ -323,6 +355,7 @@ class Controller:
                 self._config_error = None
                 self._pending_restart = sorted(set(self._pending_restart) | set(pending))
             self.stages.set_mirror(effect.mirror)
+            self._sync_enhancer()
             if effect.mode != "off":
                 self._last_alpha_mode = effect.mode
         self._update_hold()

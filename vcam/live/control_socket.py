@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vcam.commands import COMMANDS
+from vcam.commands import COMMANDS, SWITCH
 from vcam.config import MODES, non_regular_kind
 from vcam.errors import ControlError, VcamError
 
@@ -132,6 +132,8 @@ def parse_request(data: bytes) -> Request:
         raise ControlError(f"bad request: {command} needs a string, got {value!r:.60}")
     if kind == "mode" and value not in MODES:
         raise ControlError(f"bad request: unknown mode {value!r:.60}; use one of: {', '.join(MODES)}")
+    if kind == "switch" and value not in SWITCH:
+        raise ControlError(f"bad request: {command} needs one of {', '.join(SWITCH)}, got {value!r:.60}")
     if kind == "path":
         if not value or len(value) > MAX_PATH or "\x00" in value:
             raise ControlError(f"bad request: {command} needs a file path (1..{MAX_PATH} characters, no NUL)")

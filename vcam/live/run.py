@@ -12,6 +12,7 @@ import numpy as np
 
 from vcam import build  # one module object, so tests can swap build.build_engine
 from vcam.compositing import make_compositor
+from vcam.compositing.enhance import enhancer_for
 from vcam.compositing.refine import make_refiner
 from vcam.config import Config
 from vcam.errors import ControlError
@@ -103,7 +104,7 @@ def run_live(
         stages = Stages(
             engine, compositor, output_size=cfg.output_size, mirror=cfg.effect.mirror,
             refiner=make_refiner(cfg.model.refine), fit="contain" if from_file else "cover",
-            still=cfg.model.still_threshold,
+            still=cfg.model.still_threshold, enhancer=enhancer_for(cfg),
         )
         pipeline = LiveRunner(source, stages, sink, alpha_policy=cfg.live.alpha, overlay=_overlay(cfg, stages))
 

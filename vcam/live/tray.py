@@ -223,7 +223,8 @@ class TrayView:
     @staticmethod
     def menu_key(st: Mapping[str, Any]) -> tuple[object, ...]:
         """Changes when the menu must be rebuilt."""
-        return (st["mode"], st["background"], st["mirror"], st["paused"], st["config_error"], st["camera"])
+        return (st["mode"], st["background"], st["mirror"], st["paused"], st["config_error"], st["camera"],
+                st.get("framing"), st.get("light"))
 
     def entries(self) -> list[Entry]:
         """The menu, top to bottom, for the controller's current state."""
@@ -247,6 +248,10 @@ class TrayView:
             Entry("Backgrounds", "submenu", children=tuple(self._background_entries(eff.background))),
             SEPARATOR,
             Entry("Mirror", "check", self._do(lambda: run_command(c, "mirror", not c.effect.mirror)), checked=eff.mirror),
+            Entry("Auto-framing", "check", self._do(lambda: run_command(c, "framing", _flip(c.effect.framing))),
+                  checked=eff.framing == "auto"),
+            Entry("Low-light correction", "check", self._do(lambda: run_command(c, "light", _flip(c.effect.light))),
+                  checked=eff.light == "auto"),
             Entry("Resume" if st["paused"] else "Pause",
                   action=self._do(lambda: run_command(c, "resume" if c.status()["paused"] else "pause"))),
             SEPARATOR,
@@ -320,6 +325,11 @@ class TrayView:
                 self._do(lambda: self.controller.set_background(chosen))()
 
         self._start_thread(body)
+
+
+def _flip(switch: str) -> str:
+    """The other value of an ``auto | off`` effect (the tray's check entries)."""
+    return "off" if switch == "auto" else "auto"
 
 
 def _spawn(cmd: list[str]) -> object:

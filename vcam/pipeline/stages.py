@@ -3,7 +3,8 @@
 * :meth:`Stages.prepare`: fit the picture to the output size (cover, never stretched), mirror.
 * :meth:`Stages.matte`: the engine's alpha when the compositor needs one, with the
   recurrent-state rules below.
-* :meth:`Stages.render`: alpha up to the picture's size (the refiner) and composite.
+* :meth:`Stages.render`: alpha up to the picture's size (the refiner), the matte-driven
+  picture effects (auto-framing, low-light: :mod:`vcam.compositing.enhance`) and composite.
 
 Live mode drives them on three threads (:mod:`vcam.pipeline.live`), file mode in order on
 its own threads (:mod:`vcam.pipeline.ordered`, :mod:`vcam.files.process`).
@@ -34,6 +35,7 @@ import cv2
 import numpy as np
 
 from vcam.compositing import Compositor, LowRes
+from vcam.compositing.enhance import Enhancer
 from vcam.compositing.refine import BilinearRefiner, Refiner
 from vcam.frames import Frame, contain_fit, cover_fit
 from vcam.matting import Matter
@@ -65,7 +67,8 @@ class Stages:
     size (bilinear by default); ``scene_cuts`` resets the engine on an abrupt picture change.
     ``stats`` records the time of each stage (the runners add capture and sink). ``still``:
     the still-frame threshold (0: always run the model); ``warmup``: extra model runs on the
-    first frame after a reset (module notes).
+    first frame after a reset (module notes). ``enhancer`` (framing, light; both off unless
+    given) works on each matted frame before it is composited.
     """
 
     def __init__(
@@ -82,6 +85,7 @@ class Stages:
         fit: str = "cover",
         still: float = 0.0,
         warmup: int = 0,
+        enhancer: Enhancer | None = None,
     ) -> None:
         self._engine, self._compositor = engine, compositor
         self.output_size = output_size
@@ -94,6 +98,7 @@ class Stages:
         self.scene_cuts = SceneCutDetector() if scene_cuts else None
         self.still = StillGate(still) if still > 0 else None
         self.warmup = warmup
+        self.enhancer = enhancer or Enhancer(output_size)  # framing and light, off by default
         self.stats = Stats(clock)
         self._lock = threading.Lock()
         self._last_size: tuple[int, int] | None = None
@@ -224,9 +229,15 @@ class Stages:
             full = self.refiner(item.alpha, image)
         t1 = self.clock()
         self.stats.stage("refine", t1 - t0)
+        low = LowRes(item.small, item.alpha) if item.small is not None else None
+        if self.enhancer.active:
+            done = self.enhancer(image, full, item.alpha, low)
+            image, full, low = done.image, done.alpha, done.low
+            t2 = self.clock()
+            self.stats.stage("enhance", t2 - t1)
+            t1 = t2
         if self.on_alpha is not None:
             self.on_alpha(frame, full)
-        low = LowRes(item.small, item.alpha) if item.small is not None else None
         out = compositor(image, full, low, frame.pts)
         self.stats.stage("composite", self.clock() - t1)
         return out

@@ -9,7 +9,7 @@ import numpy as np
 
 __all__ = ["STAGES", "Ring", "Stats"]
 
-STAGES = ("capture", "prepare", "inference", "refine", "composite", "sink")
+STAGES = ("capture", "prepare", "inference", "refine", "enhance", "composite", "sink")
 _KEEP = 65_536  # per series: the last ~36 minutes at 30 fps; memory is fixed at start
 
 

@@ -25,6 +25,7 @@ import yaml
 
 from vcam.build import build_engine
 from vcam.compositing import make_compositor
+from vcam.compositing.enhance import enhancer_for
 from vcam.compositing.refine import make_refiner
 from vcam.config import Config, validate_config
 from vcam.errors import ConfigError
@@ -159,9 +160,10 @@ def bench_size(cfg: Config, clip: Path, size: tuple[int, int], frames: int, warm
         stop = threading.Event()
         clock = _ThreadClock(frames, pool)
         sink = CountingSink(frames, stop, every=clock)
-        stages = Stages(  # as vcam run builds it: the configured refinement and still-frame reuse
+        stages = Stages(  # as vcam run builds it: refinement, still-frame reuse, framing and light
             engine, compositor, output_size=size, mirror=cfg.effect.mirror,
             refiner=make_refiner(cfg.model.refine), still=cfg.model.still_threshold,
+            enhancer=enhancer_for(cfg, size, 30.0),
         )
         pipe = LiveRunner(source, stages, sink, alpha_policy=cfg.live.alpha)
         cpu0, wall0 = time.process_time(), time.perf_counter()
