@@ -21,16 +21,17 @@ class LazyMatter:
     """A :class:`~vcam.matting.Matter` that calls ``load()`` the first time a frame needs
     alpha (``shrink`` or ``infer``, on the matting thread) and then is that engine.
 
-    Before that it reports the configured ``input_size``, ``downsample_ratio`` and
-    ``threads`` and the provider ``"none (model not loaded)"``. A load that fails raises its
+    Before that it reports the configured ``input_size``, ``downsample_ratio``, ``threads``,
+    ``runtime`` and ``precision`` and the provider ``"none (model not loaded)"``. A load that fails raises its
     error to the caller (the matting thread: the run stops with the error, as a failed start
     would) and is tried again on the next call."""
 
     NOT_LOADED = "none (model not loaded)"
 
     def __init__(self, load: Callable[[], Matter], *, input_size: tuple[int, int], downsample_ratio: float,
-                 threads: int) -> None:
+                 threads: int, runtime: str = "auto", precision: str = "auto") -> None:
         self._load = load
+        self._runtime, self._precision = runtime, precision
         self._engine: Matter | None = None
         self._lock = threading.Lock()
         self._input_size, self._ratio, self._threads = input_size, downsample_ratio, threads
@@ -53,6 +54,14 @@ class LazyMatter:
     @property
     def provider(self) -> str:
         return self._engine.provider if self._engine is not None else self.NOT_LOADED
+
+    @property
+    def runtime(self) -> str:  # before loading: as configured ("auto": chosen when it loads)
+        return self._engine.runtime if self._engine is not None else self._runtime
+
+    @property
+    def precision(self) -> str:
+        return self._engine.precision if self._engine is not None else self._precision
 
     @property
     def threads(self) -> int:
@@ -79,4 +88,5 @@ def lazy_if_off(cfg: Config, load: Callable[[], Matter]) -> Matter:
     if cfg.effect.mode != "off":
         return load()
     m = cfg.model
-    return LazyMatter(load, input_size=m.input_size, downsample_ratio=m.downsample_ratio, threads=m.threads)
+    return LazyMatter(load, input_size=m.input_size, downsample_ratio=m.downsample_ratio, threads=m.threads,
+                      runtime=m.runtime, precision=m.precision)
