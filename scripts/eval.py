@@ -62,7 +62,7 @@ from vcam.matting.choice import Candidate, open_engine
 from vcam.matting.engine import available_cores, shrink_frame
 from vcam.matting.models import default_model_dir, ensure_model
 from vcam.pipeline.scenecut import SceneCutDetector
-from vcam.pipeline.still import StillGate
+from vcam.pipeline.still import SETTLE_FRAMES, StillGate
 from vcam.presets import DESIGNED_DEFAULT, LIVE_PRESET, PRESETS
 from vcam.tools.evaluation import ClipScorer, luma
 
@@ -334,6 +334,7 @@ def time_settings(
 
 
 RUNTIME = Candidate("onnxruntime", "f32")  # --runtime
+STILL_SETTLE = SETTLE_FRAMES  # model runs after a reset before the still gate may skip (the product's)
 
 
 def _engine(setting: Setting, model: Path, threads: int) -> Matter:
@@ -354,7 +355,7 @@ def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, 
         refine_ms: list[list[float]] = [[] for _ in setting.refiners]
         crop = PersonCrop(setting.input_size[0] / setting.input_size[1]) if setting.crop else None
         recent: collections.deque[np.ndarray] = collections.deque(maxlen=setting.lag + 1)
-        still = StillGate(setting.still) if setting.still else None  # the product's gate (vcam/pipeline/still.py)
+        still = StillGate(setting.still, settle=STILL_SETTLE) if setting.still else None  # the product's gate (vcam/pipeline/still.py)
         for rgb, gt in clip.frames(limit):
             fh, fw = rgb.shape[:2]
             box = crop.current(fw, fh) if crop else None

@@ -103,16 +103,20 @@ def test_exclusive_caps_off_is_a_problem(isolated_home: Path, tmp_path: Path) ->
 
 def test_output_size_mismatches(isolated_home: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("output:\n  size: [1921, 1080]\n")
+    cfg.write_text("output:\n  size: [1922, 1080]\n")
     c = by_name(run_checks(cfg, machine(tmp_path, fmt=(640, 480))))["output size"]
     assert c == Check(
         "output size", "fail",
-        "1921x1080 has an odd width or height, which browsers and the YUV formats reject; "
-        "width 1921 is above the module's max_width=1920; "
-        "/dev/video10 is set to 640x480 by the program writing to it, not 1921x1080",
-        "use an even size such as 1280x720 (output.size); reload the module with max_width=1921 or lower "
+        "width 1922 is above the module's max_width=1920; "
+        "/dev/video10 is set to 640x480 by the program writing to it, not 1922x1080",
+        "reload the module with max_width=1922 or lower "
         "output.size; stop the other writer (another vcam?) or set output.size to match",
     )
+    # an odd size is the config's error (check-config says the same), not an output-size check
+    cfg.write_text("output:\n  size: [1921, 1080]\n")
+    checks = by_name(run_checks(cfg, machine(tmp_path / "odd", fmt=(640, 480))))
+    assert checks["config"].status == "fail" and "641x480" not in checks["config"].detail
+    assert "must have an even width and height, got 1921x1080" in checks["config"].detail
 
 
 def test_busy_and_missing_cameras(isolated_home: Path, tmp_path: Path) -> None:

@@ -26,6 +26,8 @@ class _Counting:
 
     input_size = property(lambda self: self.engine.input_size)
     provider = property(lambda self: self.engine.provider)
+    runtime = property(lambda self: self.engine.runtime)
+    precision = property(lambda self: self.engine.precision)
     threads = property(lambda self: self.engine.threads)
     downsample_ratio = property(lambda self: self.engine.downsample_ratio)
 

@@ -463,9 +463,10 @@ def plan_engine(
 
 
 def _gpu_first(providers: Sequence[str]) -> bool:
-    import onnxruntime as ort
-
     from vcam.matting.engine import PROVIDER_NAMES
+    from vcam.matting.runtime import import_onnxruntime
+
+    ort = import_onnxruntime()  # a clear error when not installed (a plain `pip install .`)
 
     have = set(ort.get_available_providers())
     usable = [p for p in providers if PROVIDER_NAMES[p] in have]

@@ -67,9 +67,9 @@ def first_line(exc: BaseException) -> str:
 
 
 def onnxruntime_version() -> str:
-    import onnxruntime as ort
+    from vcam.matting.runtime import import_onnxruntime
 
-    return str(ort.__version__)
+    return str(import_onnxruntime().__version__)  # a clear error when not installed
 
 
 class _Timed(Protocol):

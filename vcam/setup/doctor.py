@@ -223,10 +223,7 @@ def _check_loopback(cfg: Config, s: System, devices: list[VideoDevice], out: lis
 
 def _check_output_size(cfg: Config, s: System, device: VideoDevice, out: list[Check]) -> None:
     w, h = cfg.output_size
-    problems, fixes = [], []
-    if w % 2 or h % 2:
-        problems.append(f"{w}x{h} has an odd width or height, which browsers and the YUV formats reject")
-        fixes.append("use an even size such as 1280x720 (output.size)")
+    problems, fixes = [], []  # an odd size never gets here: the config refuses it (config check)
     for param, value, axis in (("max_width", w, "width"), ("max_height", h, "height")):
         limit = _loopback_param(s, param)
         if limit and limit[0].isdigit() and value > int(limit[0]):
