@@ -83,6 +83,46 @@ def head_box(gt: np.ndarray, w: int = 240, h: int = 135) -> tuple[int, int, int,
     return x0, y0, w, h
 
 
+def photo_crop(path: Path, w: int = 150, h: int = 100, zoom: int = 3) -> int:
+    from public_photos import BACKGROUND, PERSON, engine_for, photo_path, read_rgb
+
+    from vcam.compositing import ReplaceCompositor
+    from vcam.compositing.backgrounds import ImageBackground
+    from vcam.compositing.refine import make_refiner
+    from vcam.frames import Frame
+    from vcam.pipeline.stages import Stages
+    from vcam.presets import WARMUP_RUNS
+
+    frame = np.ascontiguousarray(read_rgb(PERSON)[:288])  # 512x288: head and shoulders, 16:9
+    size = (frame.shape[1], frame.shape[0])
+    shown, alphas = [], []
+    for preset, method in (("realtime", "bilinear"), ("realtime", PRESETS["realtime"].refine), ("offline", PRESETS["offline"].refine)):
+        got: list[np.ndarray] = []
+
+        def keep(_frame: Frame, alpha: np.ndarray, got: list[np.ndarray] = got) -> None:
+            got.append(alpha.copy())
+
+        stages = Stages(engine_for(preset), ReplaceCompositor(ImageBackground(photo_path(BACKGROUND), size)),
+                        output_size=size, refiner=make_refiner(method), warmup=WARMUP_RUNS, on_alpha=keep)
+        shown.append(stages.render(stages.matte(stages.prepare(Frame(frame, 0, 0.0)))))
+        alphas.append(got[0])
+        print(f"{preset}/{method}: person share {float((got[0] > 127).mean()):.3f}", file=sys.stderr)
+    # the crop: centred on the top of her head in the offline matte
+    ys, xs = np.nonzero(alphas[2] > 127)
+    top = int(ys.min())
+    cx = int(np.median(xs[ys < top + 20]))
+    x0 = min(max(cx - w // 2, 0), size[0] - w)
+    y0 = min(max(top - h // 3, 0), size[1] - h)
+    tiles = [cv2.resize(np.ascontiguousarray(im[y0 : y0 + h, x0 : x0 + w]), (zoom * w, zoom * h), interpolation=cv2.INTER_NEAREST) for im in shown]
+    sep = np.full((zoom * h, 6, 3), 255, np.uint8)
+    strip = np.concatenate([tiles[0], sep, tiles[1], sep, tiles[2]], axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
+    print(f"wrote {path}: crop x {x0}..{x0 + w}, y {y0}..{y0 + h} of the 512x288 frame, {zoom}x "
+          "(realtime bilinear | realtime band | offline guided)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clips", type=Path, default=Path(os.environ.get("VCAM_EVALCLIPS", "CLIPS")), help="folder built by build.py")
@@ -91,7 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crops", type=Path, metavar="DIR", help="write crop PNGs here")
     ap.add_argument("--crop-clips", default="p_09ba26b4,p_51c916fc", help="clips (portrait names) to crop")
     ap.add_argument("--crop-frame", type=int, default=24)
+    ap.add_argument("--photo-crop", type=Path, metavar="PNG", help="only write the public-domain photograph's crop (docs/edges-astronaut.png)")
     args = ap.parse_args(argv)
+    if args.photo_crop is not None:
+        cv2.setNumThreads(1)
+        return photo_crop(args.photo_crop)
     cv2.setNumThreads(1)
     build = load_build(args.evaldata)
     model = ensure_model("rvm_mobilenetv3_fp32", None, default_model_dir())

@@ -1,6 +1,13 @@
 """Measure auto-framing and low-light correction on clips built from the dev portraits.
 
-    .venv/bin/python scripts/eval_enhance.py [--evaldata ../shared/evaldata] [--json out.json] [--pictures docs/]
+    .venv/bin/python scripts/eval_enhance.py [--evaldata ../shared/evaldata] [--json out.json] [--pictures DIR]
+    .venv/bin/python scripts/eval_enhance.py --photo-pictures docs
+
+``--pictures DIR`` writes the before/after PNGs of the first portrait: made from the evaluation
+data, so they stay out of the repository. ``--photo-pictures DIR`` writes the same two pictures
+from public-domain photographs instead (scripts/public_photos.py: scikit-image's astronaut over
+its rocket launch, the person's alpha being vcam's own ``offline`` matte of the photograph), the
+ones in docs/; it prints their clips' figures too.
 
 The clips are made in memory from ``evaldata/sources`` (portraits with their exact alpha,
 backgrounds; nothing is copied into the repository) and run through vcam's own stages
@@ -110,18 +117,19 @@ def run_frame(stages: Stages, img: np.ndarray, i: int) -> np.ndarray:
 
 
 def framing_clip(engine: MattingEngine, fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray,
-                 pictures: list[np.ndarray] | None = None) -> dict[str, float]:
+                 pictures: list[np.ndarray] | None = None, *, height: float = 0.42, bottom: float = 0.9,
+                 seconds: float = 12.0) -> dict[str, float]:
     settings = FramingSettings(fps=FPS)
     enh = Enhancer((W, H), settings, framing_on=True)
     stages = make_stages(engine, enh)
-    n = int(12 * FPS)
+    n = int(seconds * FPS)
     windows, centre_dx, centre_dy, height_err = [], [], [], []
     settled = set(range(int(4 * FPS), int(6 * FPS))) | set(range(int(11 * FPS), n))
     for i in range(n):
         t = i / FPS
         walk = 0.0 if t < 6 else 1.0 if t > 9 else 0.5 - 0.5 * np.cos(np.pi * (t - 6) / 3)
         cx = 0.28 + 0.44 * walk + 3 / W * np.sin(2 * np.pi * t / 3.0)
-        img, gt = place(fg, alpha, bg, 0.42, cx, 0.9)
+        img, gt = place(fg, alpha, bg, height, cx, bottom)
         out = run_frame(stages, img, i)
         windows.append(enh.window)
         x0, y0, w, h = crop_rect(enh.window, (W, H))
@@ -209,6 +217,36 @@ def side_by_side(pair: list[np.ndarray], width: int = 480) -> np.ndarray:
     return np.hstack([halves[0], gap, halves[1]])
 
 
+def write_pictures(folder: Path, framing: list[np.ndarray], light: list[np.ndarray]) -> None:
+    """framing: frame 0 in, frame 0 out, frame 5.5 s in, out; light: the last frame in, out."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, pair in (("framing-before-after.png", [framing[2], framing[3]]), ("light-before-after.png", light)):
+        cv2.imwrite(str(folder / name), cv2.cvtColor(side_by_side(pair), cv2.COLOR_RGB2BGR))
+        print(f"wrote {folder / name}")
+
+
+def photo_pictures(folder: Path) -> int:
+    """The before/after pictures from scikit-image's astronaut (her alpha: vcam's offline matte
+    of the photograph) over its rocket launch: small, off-centre and standing for framing (6 s,
+    the picture at 5.5 s), darkened for light (5 s)."""
+    from public_photos import BACKGROUND, PERSON, cut_out, offline_matte, read_rgb
+
+    cv2.setNumThreads(1)
+    photo = read_rgb(PERSON)
+    fg, alpha = cut_out(photo, offline_matte(photo))
+    bg = cover_fit(read_rgb(BACKGROUND), (W, H))
+    preset = PRESETS[LIVE_PRESET]
+    engine = MattingEngine(ensure_model("rvm_mobilenetv3_fp32", None, default_model_dir()), providers=("cpu",),
+                           threads=1, input_size=preset.input_size, downsample_ratio=preset.downsample_ratio)
+    pics: dict[str, list[np.ndarray]] = {"framing": [], "light": []}
+    # she is cut off at the photograph's bottom edge: that edge stays at the frame's bottom
+    framing = framing_clip(engine, fg, alpha, bg, pics["framing"], height=0.45, bottom=1.0, seconds=6.0)
+    light = light_clip(engine, fg, alpha, bg, True, 0, pics["light"])
+    print(json.dumps({"framing": framing, "light_dark": light}), flush=True)
+    write_pictures(folder, pics["framing"], pics["light"])
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     root = Path(__file__).resolve().parents[1]
@@ -216,8 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--portraits", type=int, default=len(PAIRS), help="how many of the six portraits (default all)")
     ap.add_argument("--json", type=Path, help="write the figures here")
     ap.add_argument("--pictures", type=Path, help="write before/after PNGs into this folder")
+    ap.add_argument("--photo-pictures", type=Path, metavar="DIR",
+                    help="only write the two before/after PNGs from public-domain photographs (those in docs/)")
     ap.add_argument("--write-clip", type=Path, metavar="MP4", help="only write the dim walking clip (for vcam bench)")
     args = ap.parse_args(argv)
+    if args.photo_pictures is not None:
+        return photo_pictures(args.photo_pictures)
     src = args.evaldata / "sources"
     if not src.is_dir():
         print(f"{args.evaldata}: no sources/ folder (the evaluation data); give --evaldata", file=sys.stderr)
@@ -239,10 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         results["light_well_exposed"][portrait] = light_clip(engine, fg, alpha, bg, False, 100 + k)
         print(portrait, json.dumps({kind: results[kind][portrait] for kind in results}), flush=True)
     if args.pictures is not None:
-        args.pictures.mkdir(parents=True, exist_ok=True)
-        f = pics["framing"]  # frame 0 in, frame 0 out, frame 5.5 s in, out
-        for name, pair in (("framing-before-after.png", [f[2], f[3]]), ("light-before-after.png", pics["light"])):
-            cv2.imwrite(str(args.pictures / name), cv2.cvtColor(side_by_side(pair), cv2.COLOR_RGB2BGR))
+        write_pictures(args.pictures, pics["framing"], pics["light"])
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0
