@@ -307,6 +307,27 @@ def test_an_image_over_pillows_bomb_limit_is_too_large_not_unreadable(tmp_path: 
         f"background image {p}: 20000x20000 is too large (400 megapixels, at most 64); scale it down first")
 
 
+def test_compiled_loops_load_when_a_pipeline_is_put_together_not_at_import() -> None:
+    """Importing the compositors does not import numba (bad input fails without it); building
+    Stages loads every loop, so the first frame does not wait (and compiled loops that call
+    each other, edges._band -> edges._levels, see each other compiled)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib, sys\n"
+        "blend, blur, edges = (importlib.import_module(f'vcam.compositing.{m}') for m in ('blend', 'blur', 'edges'))\n"
+        "print('numba' in sys.modules, type(blend._blend_u8).__name__, type(edges._band).__name__)\n"
+        "from vcam.compositing import PassThrough\n"
+        "from vcam.pipeline import Stages\n"
+        "Stages(object(), PassThrough(), output_size=(64, 36))\n"
+        "print('numba' in sys.modules, *sorted({type(f).__name__ for f in (blend._blend_u8, blur._normalise,\n"
+        "    edges._levels, edges._collect, edges._band, edges._coefficients, edges._means, edges._apply)}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.splitlines() == ["False Loop Loop", "True CPUDispatcher"], done.stderr
+
+
 def test_compiled_loops_cache_in_the_user_cache_folder_not_in_the_package(tmp_path: Path) -> None:
     """numba used to cache beside the source: in an installed vcam, files pip does not know
     of, which shadowed a later (editable) install. A fresh process with its own cache folder
@@ -320,7 +341,8 @@ def test_compiled_loops_cache_in_the_user_cache_folder_not_in_the_package(tmp_pa
     before = {p.name for p in package.glob("*.nb?")} if package.is_dir() else set()
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
-    subprocess.run([sys.executable, "-c", "import vcam.compositing.blur"], env=env, check=True, timeout=120)
+    code = "import vcam.compositing.blur\nfrom vcam.compositing.jit import load_all\nload_all()"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
     cached = sorted(p.name.split("-")[0] for p in (tmp_path / "cache" / "vcam" / "numba").rglob("*.nbi"))
     assert cached == ["blend._blend_u8", "blur._normalise"]
     after = {p.name for p in package.glob("*.nb?")} if package.is_dir() else set()

@@ -111,6 +111,43 @@ def test_vcam_process_help_loads_nothing_of_live_mode(tmp_path: Path) -> None:
     assert [line for line in imports.stderr.splitlines() if "vcam.live" in line] == []
 
 
+# what bad input to 'vcam run' must fail without: the compiled loops' numba (with llvmlite and
+# the scipy numba imports) and the model's runtimes (docs/performance.md, "Bad input fails before
+# numba loads")
+_HEAVY = (
+    "sorted({m.split('.')[0] for m in sys.modules} & "
+    "{'numba', 'llvmlite', 'scipy', 'onnxruntime', 'openvino'})"
+)
+
+
+@pytest.mark.usefixtures("isolated_home")
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--source", "{tmp}/missing.mp4", "--output", "null"],
+         "source {tmp}/missing.mp4: no such camera or video file"),
+        (["--mode", "replace", "--background", "{tmp}/missing.png", "--source", "testpattern", "--output", "null"],
+         "background image {tmp}/missing.png: file not found"),
+        (["--source", "testpattern", "--output", "{tmp}/missing-dir/x.mp4"],
+         "output {tmp}/missing-dir/x.mp4: folder {tmp}/missing-dir does not exist"),
+    ],
+    ids=["source", "background", "output"],
+)
+def test_bad_input_to_vcam_run_fails_before_numba_or_a_model_runtime_loads(
+    tmp_path: Path, args: list[str], error: str
+) -> None:
+    args = [a.format(tmp=tmp_path) for a in args]
+    code = (
+        "import sys\n"
+        "from vcam.cli import main\n"
+        f"rc = main(['run', '--no-tray', *{args!r}])\n"
+        f"print(rc, {_HEAVY})\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.stdout.splitlines()[-1] == "1 []", done.stderr
+    assert error.format(tmp=tmp_path) in done.stderr
+
+
 def test_signal_handlers_are_installed_only_in_signals_py() -> None:
     calls = []
     for path in sorted(VCAM.rglob("*.py")):

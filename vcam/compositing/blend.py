@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from numba import types
 
-from vcam.compositing.jit import compiled
+from vcam.compositing.jit import Array, compiled
 
 __all__ = ["alpha_to_u8", "blend"]
 
@@ -27,14 +26,14 @@ def alpha_to_u8(alpha: np.ndarray) -> np.ndarray:
     return out
 
 
-# Compiled when this module is imported (cached on disk after the first time, see jit.py), so
-# the first frame does not wait for it. Inputs typed read-only: writable arrays convert to that.
-_IN3 = types.Array(types.uint8, 3, "C", readonly=True)
-_IN2 = types.Array(types.uint8, 2, "C", readonly=True)
-_OUT3 = types.Array(types.uint8, 3, "C")
+# Compiled when a pipeline is put together (cached on disk after the first time, see jit.py),
+# so the first frame does not wait for it. Inputs typed read-only: writable arrays convert to that.
+_IN3 = Array("uint8", 3, readonly=True)
+_IN2 = Array("uint8", 2, readonly=True)
+_OUT3 = Array("uint8", 3)
 
 
-@compiled(types.void(_IN3, _IN3, _IN2, _OUT3))
+@compiled("void", _IN3, _IN3, _IN2, _OUT3)
 def _blend_u8(fg, bg, alpha, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     height, width = alpha.shape
     n = width * 3

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from numba import types
 
 from vcam.compositing.blend import blend
-from vcam.compositing.jit import compiled
+from vcam.compositing.jit import Array, compiled
 from vcam.compositing.lowres import LowRes
 
 __all__ = ["BlurCompositor", "blur_sigma"]
@@ -41,11 +40,11 @@ def _reduce(image: np.ndarray, alpha: np.ndarray, factor: int) -> tuple[np.ndarr
             cv2.resize(alpha, size, interpolation=cv2.INTER_AREA))
 
 
-_F3 = types.Array(types.float32, 3, "C", readonly=True)
-_F2 = types.Array(types.float32, 2, "C", readonly=True)
+_F3 = Array("float32", 3, readonly=True)
+_F2 = Array("float32", 2, readonly=True)
 
 
-@compiled(types.void(_F3, _F2, _F3, types.Array(types.uint8, 3, "C")))
+@compiled("void", _F3, _F2, _F3, Array("uint8", 3))
 def _normalise(num, den, plain, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """out = num / den where background is near (den: blurred background weight), the plain
     blur where none is (inside the person), blended over den 0..0.05; rounded to uint8."""

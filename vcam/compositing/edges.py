@@ -30,10 +30,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from numba import types
 
 from vcam.compositing.blend import alpha_to_u8
-from vcam.compositing.jit import compiled
+from vcam.compositing.jit import Array, compiled
 
 __all__ = ["EdgeBandRefiner", "band_mask"]
 
@@ -44,15 +43,15 @@ BAND_GROW = 1  # model-size pixels the unsure region is dilated by (about 3 outp
 BAND_EPS = 1e-4  # the guided filter's regularisation, as refine.GUIDED_EPS
 FOREGROUND_RADIUS = 2  # model-size radius of the blur-fusion means (5x5, about 7 output pixels)
 
-_U8_2 = types.Array(types.uint8, 2, "C")
-_U8_2R = types.Array(types.uint8, 2, "C", readonly=True)
-_U8_3R = types.Array(types.uint8, 3, "C", readonly=True)
-_U8_3 = types.Array(types.uint8, 3, "C")
-_F32_3 = types.Array(types.float32, 3, "C")
-_F32_3R = types.Array(types.float32, 3, "C", readonly=True)
+_U8_2 = Array("uint8", 2)
+_U8_2R = Array("uint8", 2, readonly=True)
+_U8_3R = Array("uint8", 3, readonly=True)
+_U8_3 = Array("uint8", 3)
+_F32_3 = Array("float32", 3)
+_F32_3R = Array("float32", 3, readonly=True)
 
 
-@compiled(types.int64(_U8_2R, types.int64, types.int64, types.int64, _U8_2))
+@compiled("int64", _U8_2R, "int64", "int64", "int64", _U8_2)
 def _levels(alpha, lo, hi, reach, level):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """``level`` = the square (Chebyshev) distance to the nearest unsure pixel (``lo < a < hi``),
     capped at ``reach + 1``. Work follows the number of unsure pixels, not the picture size
@@ -76,11 +75,11 @@ def _levels(alpha, lo, hi, reach, level):  # type: ignore[no-untyped-def]  # pra
     return n
 
 
-_I64_1W = types.Array(types.int64, 1, "C")
-_I64_1R = types.Array(types.int64, 1, "C", readonly=True)
+_I64_1W = Array("int64", 1)
+_I64_1R = Array("int64", 1, readonly=True)
 
 
-@compiled(types.void(_U8_2R, types.int64, _I64_1W, _I64_1W))
+@compiled("void", _U8_2R, "int64", _I64_1W, _I64_1W)
 def _collect(level, grow, index, counts):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Flat indices (row-major) of the pixels with ``level <= grow + k`` for k = 0, 1, 2, in
     three runs of ``index`` (at offsets 0, h*w, 2*h*w); their lengths in ``counts``."""
@@ -106,7 +105,7 @@ def _collect(level, grow, index, counts):  # type: ignore[no-untyped-def]  # pra
     counts[2] = c2
 
 
-@compiled(types.void(_U8_2R, types.int64, types.int64, types.int64, _U8_2))
+@compiled("void", _U8_2R, "int64", "int64", "int64", _U8_2)
 def _band(alpha, lo, hi, grow, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     h, w = alpha.shape
     level = np.empty((h, w), np.uint8)
@@ -116,7 +115,7 @@ def _band(alpha, lo, hi, grow, out):  # type: ignore[no-untyped-def]  # pragma: 
             out[y, x] = 1 if level[y, x] <= grow else 0
 
 
-@compiled(types.void(_I64_1R, _I64_1R, _U8_2R, _U8_3R, types.float32, _F32_3, _F32_3))
+@compiled("void", _I64_1R, _I64_1R, _U8_2R, _U8_3R, "float32", _F32_3, _F32_3)
 def _coefficients(index, counts, alpha, guide, eps, raw, coef):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Guided-filter coefficients (A_r, A_g, A_b, b) box-smoothed over 3x3, at the band's pixels
     (``level <= grow``) and one pixel around them (what the full-size interpolation reads);
@@ -206,7 +205,7 @@ def _taps(small: int, big: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return i0, i1, (src - i0).astype(np.float32)
 
 
-@compiled(types.void(_I64_1R, _I64_1R, _U8_2R, _U8_3R, types.int64, _F32_3))
+@compiled("void", _I64_1R, _I64_1R, _U8_2R, _U8_3R, "int64", _F32_3)
 def _means(index, counts, alpha, small, radius, fb):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """At the band's pixels: mean colour weighted by alpha (F^) and by 1 - alpha (B^) over a
     (2r+1)^2 window, 0..255; the pixel's own colour where a window has no such weight."""
@@ -246,11 +245,11 @@ def _means(index, counts, alpha, small, radius, fb):  # type: ignore[no-untyped-
             fb[y, x, 3], fb[y, x, 4], fb[y, x, 5] = small[y, x, 0], small[y, x, 1], small[y, x, 2]
 
 
-_F32_1R = types.Array(types.float32, 1, "C", readonly=True)
+_F32_1R = Array("float32", 1, readonly=True)
 
 
-@compiled(types.void(_I64_1R, _I64_1R, types.int64, _F32_3R, _F32_3R, _U8_3R, _I64_1R, _I64_1R, _I64_1R, _I64_1R, _F32_1R,
-                     _I64_1R, _I64_1R, _F32_1R, types.boolean, _U8_2, _U8_3))
+@compiled("void", _I64_1R, _I64_1R, "int64", _F32_3R, _F32_3R, _U8_3R, _I64_1R, _I64_1R, _I64_1R, _I64_1R, _F32_1R,
+           _I64_1R, _I64_1R, _F32_1R, "boolean", _U8_2, _U8_3)
 def _apply(index, counts, w, coef, fb, image, ys, xs, y0s, y1s, wys, x0s, x1s, wxs, decontaminate, alpha_out, image_out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """At every output pixel whose nearest model pixel is in the band: alpha = A . I + b with
     A, b interpolated bilinearly (as cv2.resize does), and with ``decontaminate`` the colour

@@ -36,6 +36,7 @@ import numpy as np
 
 from vcam.compositing import Compositor, LowRes
 from vcam.compositing.enhance import Enhancer
+from vcam.compositing.jit import load_all as load_compiled_loops
 from vcam.compositing.refine import BilinearRefiner, Refiner
 from vcam.frames import Frame, contain_fit, cover_fit
 from vcam.matting import Matter
@@ -106,6 +107,9 @@ class Stages:
         self._held = False
         self._reset_requested = False
         self._engine_in_use: object = engine
+        # the compositing loops (numba) load here, after the run's inputs were checked (so bad
+        # input fails without numba) and before the first frame (so it does not wait for them)
+        load_compiled_loops()
 
     # -- what runs now (read by the runners, the controller and the stats) ------------------
 
