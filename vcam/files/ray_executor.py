@@ -341,7 +341,8 @@ def _start_ray(ray: Any, settings: RaySettings) -> bool:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         todo = (
-            "check the address: 'ray status' on the head prints it"
+            "check the address ('ray status' on the head prints it) and, if the cluster uses token"
+            " authentication, set RAY_AUTH_MODE=token here (docs/files.md)"
             if address
             else "start one with 'ray start --head'"
         )
