@@ -185,3 +185,20 @@ def test_the_address_from_ray_address_is_named_so_and_ray_urls_default_to_the_cl
     assert _endpoint("[::1]:6379", "--ray-address") == ("::1", 6379)
     check_ray_address("auto")  # Ray resolves these itself: nothing to check
     check_ray_address("local")
+
+
+def test_the_workers_get_absolute_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray's workers run in another folder (on a cluster, on another machine): relative paths
+    given to vcam process reach them made absolute against the driver's folder."""
+    from vcam.config import validate_config
+    from vcam.files.plan import Job
+    from vcam.files.ray_executor import _absolute_job, _absolute_paths
+
+    monkeypatch.chdir(tmp_path)
+    job = _absolute_job(Job(1, Path("in/a.mp4"), Path("out/a.mp4"), Path("mattes")))
+    assert (job.input, job.output, job.matte_out) == (tmp_path / "in/a.mp4", tmp_path / "out/a.mp4", tmp_path / "mattes")
+    assert _absolute_job(Job(2, Path("/x/b.mp4"), Path("/y/b.mp4"))).matte_out is None
+    cfg = validate_config({"effect": {"mode": "replace", "background": "bg.png"}, "model": {"dir": "models"}})
+    done = _absolute_paths(cfg)
+    assert (done.effect.background, done.model.dir, done.model.path) == (str(tmp_path / "bg.png"), str(tmp_path / "models"), None)
+    assert done.effect.mode == "replace" and cfg.effect.background == "bg.png"  # a copy; the rest as it was

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import logging
 import os
 import secrets
@@ -107,6 +106,8 @@ _ENGINES: dict[str, Any] = {}  # per worker process: the engine of each model se
 @contextlib.contextmanager
 def _node_lock(folder: Path) -> Iterator[None]:
     """One task per node at a time checks (and fetches) the model into ``folder``."""
+    import fcntl  # POSIX only; Ray's workers run on Linux and macOS
+
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".vcam-fetch.lock", "a+b") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -376,6 +377,23 @@ def _cleanup(state: _JobState) -> None:
             remove_temp_files(folder, job.temp_tag)
 
 
+def _absolute_job(job: Job) -> Job:
+    return dataclasses.replace(
+        job, input=job.input.absolute(), output=job.output.absolute(),
+        matte_out=job.matte_out.absolute() if job.matte_out is not None else None,
+    )
+
+
+def _absolute_paths(cfg: Config) -> Config:
+    """``cfg`` with its file paths (background, model file, model folder) made absolute."""
+    def absolute(value: str | None) -> str | None:
+        return os.path.abspath(os.path.expanduser(value)) if value else value
+
+    effect = cfg.effect.model_copy(update={"background": absolute(cfg.effect.background)})
+    model = cfg.model.model_copy(update={"path": absolute(cfg.model.path), "dir": absolute(cfg.model.dir)})
+    return cfg.model_copy(update={"effect": effect, "model": model})
+
+
 def run_ray_batch(
     cfg: Config,
     jobs: Sequence[Job],
@@ -391,6 +409,9 @@ def run_ray_batch(
     Ctrl-C cancels every task, deletes every temporary file and is raised as KeyboardInterrupt."""
     ray = import_ray()
     run = secrets.token_hex(3)
+    # Ray's workers do not run in this folder (a cluster's not even on this machine): every
+    # path they are given is absolute, as the driver sees it (shared storage: the same path)
+    jobs, cfg = [_absolute_job(j) for j in jobs], _absolute_paths(cfg)
     states = _plan(jobs, options, chunks, run)
     started = _start_ray(ray, settings)
     results: dict[int, JobResult] = {}
