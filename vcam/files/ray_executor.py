@@ -16,6 +16,10 @@ this machine or on a Ray cluster (``--ray-address``).
   others go on. A worker that dies (killed, out of memory, its node lost) makes Ray run the
   task again (``max_retries``); a retry first deletes what the dead attempt left. When the
   retries are used up the file is reported failed and its temporary files are deleted.
+- A cluster's address is checked before ``ray.init`` (:func:`check_ray_address`): the head
+  must accept a connection and answer as a gRPC server (Ray's GCS, or its client server for
+  ``ray://``) within ``_REACH_S``, else one clear error. ``ray.init`` itself retries an
+  absent head for over a minute, deaf to Ctrl-C.
 - Ctrl-C, SIGTERM, SIGHUP: every task is cancelled (it aborts its output like a local run),
   waited for, and whatever is left under this run's tag deleted; a Ray instance this command
   started is shut down.
@@ -27,11 +31,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import logging
 import os
 import secrets
+import socket
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,12 +60,18 @@ from vcam.matting.models import ProgressFactory
 from vcam.media.paths import remove_temp_files
 from vcam.signals import STOP_SIGNALS, blocked, keep_stop_handlers
 
-__all__ = ["RaySettings", "import_ray", "run_ray_batch"]
+__all__ = ["RaySettings", "check_ray_address", "import_ray", "run_ray_batch"]
 
 log = logging.getLogger(__name__)
 _POLL_S = 0.2
 _FLUSH_S = 0.5  # how often a task sends its frame counts
 _STOP_S = 30.0  # how long cancelled tasks get to clean up before they are killed
+_REACH_S = 10.0  # how long a cluster's head gets to accept a connection and answer
+_CLIENT_PORT = 10001  # Ray Client's port (ray://HOST without a port), Ray's default
+# HTTP/2's client connection preface and an empty SETTINGS frame (RFC 9113, 3.4 and 6.5): a
+# gRPC server (Ray's GCS and its client server are) answers with its own SETTINGS frame
+_H2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_H2_SETTINGS = 4
 MISSING = "--executor ray needs Ray, which is not installed; in the vcam folder: pip install '.[cpu,cluster]'"
 
 
@@ -95,6 +106,8 @@ _ENGINES: dict[str, Any] = {}  # per worker process: the engine of each model se
 @contextlib.contextmanager
 def _node_lock(folder: Path) -> Iterator[None]:
     """One task per node at a time checks (and fetches) the model into ``folder``."""
+    import fcntl  # POSIX only; Ray's workers run on Linux and macOS
+
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".vcam-fetch.lock", "a+b") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -232,11 +245,87 @@ class _JobState:
     total: int | None = None
 
 
+def _endpoint(address: str, where: str) -> tuple[str, int] | None:
+    """(host, port) of the head named by ``address``; None for those Ray resolves itself
+    (``auto``: the cluster started on this machine, ``local``: a new one here)."""
+    text = address.strip()
+    if text.lower() in ("auto", "local"):
+        return None
+    default: int | None = None
+    if text.lower().startswith("ray://"):
+        text, default = text[len("ray://") :], _CLIENT_PORT
+    elif "://" in text:
+        raise VcamError(f"{where}: expected HOST:PORT, ray://HOST[:PORT] or auto")
+    try:
+        parts = urllib.parse.urlsplit(f"//{text}")
+        host, port = parts.hostname, parts.port or default
+    except ValueError:
+        host = port = None
+    if not host or port is None or parts.path:
+        raise VcamError(
+            f"{where}: expected HOST:PORT (the head's GCS port, 6379 unless 'ray start --head"
+            " --port' said otherwise), ray://HOST[:PORT] or auto"
+        )
+    return host, port
+
+
+def check_ray_address(address: str, name: str = "--ray-address", timeout: float = _REACH_S) -> None:
+    """Raise a :class:`VcamError` unless the head at ``address`` accepts a TCP connection and
+    answers as a gRPC server within ``timeout`` seconds; ``name`` is where the address came
+    from (the flag or ``RAY_ADDRESS``), for the message. Interruptible by Ctrl-C throughout."""
+    where = f"{name}={address}" if name == "RAY_ADDRESS" else f"{name} {address}"
+    endpoint = _endpoint(address, where)
+    if endpoint is None:
+        return
+    host, port = endpoint
+    check = (
+        f"check that 'ray status' on the head shows it running and that port {port} is open"
+        " between this machine and the head (firewall)"
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except socket.gaierror as exc:
+        raise VcamError(
+            f"{where}: cannot resolve the host {host} ({exc.strerror}); check the address"
+        ) from None
+    except TimeoutError:
+        raise VcamError(
+            f"{where}: no Ray head answers there (no connection within {timeout:g} s); {check}"
+        ) from None
+    except OSError as exc:
+        raise VcamError(f"{where}: no Ray head answers there ({exc.strerror or exc}); {check}") from None
+    reply, why = b"", f"no reply within {timeout:g} s"
+    with sock:
+        try:
+            sock.sendall(_H2_HELLO)
+            while len(reply) < 9:
+                sock.settimeout(max(deadline - time.monotonic(), 0.01))
+                data = sock.recv(9 - len(reply))
+                if not data:
+                    why = "it closed the connection"
+                    break
+                reply += data
+        except TimeoutError:
+            pass
+        except OSError as exc:
+            why = f"{exc.strerror or exc}"
+    if reply and (len(reply) < 9 or reply[3] != _H2_SETTINGS):
+        why = "its reply is not gRPC"
+    if len(reply) < 9 or reply[3] != _H2_SETTINGS:
+        raise VcamError(
+            f"{where}: something accepts connections there but does not answer as a Ray head ({why});"
+            " check the address and port: 'ray status' on the head prints the address to use"
+        )
+
+
 def _start_ray(ray: Any, settings: RaySettings) -> bool:
     """Connect to (or start) Ray; True when this command started it (and must stop it)."""
     if ray.is_initialized():
         return False
     address = settings.address or os.environ.get("RAY_ADDRESS") or None
+    if address is not None:
+        check_ray_address(address, "--ray-address" if settings.address else "RAY_ADDRESS")
     kwargs: dict[str, Any] = {
         "logging_level": logging.WARNING,
         "log_to_driver": False,
@@ -252,9 +341,13 @@ def _start_ray(ray: Any, settings: RaySettings) -> bool:
             ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-        raise VcamError(
-            f"--executor ray: cannot connect to {where} ({exc}); start one with 'ray start --head'"
-        ) from None
+        todo = (
+            "check the address ('ray status' on the head prints it) and, if the cluster uses token"
+            " authentication, set RAY_AUTH_MODE=token here (docs/files.md)"
+            if address
+            else "start one with 'ray start --head'"
+        )
+        raise VcamError(f"--executor ray: cannot connect to {where} ({exc}); {todo}") from None
     return True
 
 
@@ -284,6 +377,23 @@ def _cleanup(state: _JobState) -> None:
             remove_temp_files(folder, job.temp_tag)
 
 
+def _absolute_job(job: Job) -> Job:
+    return dataclasses.replace(
+        job, input=job.input.absolute(), output=job.output.absolute(),
+        matte_out=job.matte_out.absolute() if job.matte_out is not None else None,
+    )
+
+
+def _absolute_paths(cfg: Config) -> Config:
+    """``cfg`` with its file paths (background, model file, model folder) made absolute."""
+    def absolute(value: str | None) -> str | None:
+        return os.path.abspath(os.path.expanduser(value)) if value else value
+
+    effect = cfg.effect.model_copy(update={"background": absolute(cfg.effect.background)})
+    model = cfg.model.model_copy(update={"path": absolute(cfg.model.path), "dir": absolute(cfg.model.dir)})
+    return cfg.model_copy(update={"effect": effect, "model": model})
+
+
 def run_ray_batch(
     cfg: Config,
     jobs: Sequence[Job],
@@ -299,6 +409,9 @@ def run_ray_batch(
     Ctrl-C cancels every task, deletes every temporary file and is raised as KeyboardInterrupt."""
     ray = import_ray()
     run = secrets.token_hex(3)
+    # Ray's workers do not run in this folder (a cluster's not even on this machine): every
+    # path they are given is absolute, as the driver sees it (shared storage: the same path)
+    jobs, cfg = [_absolute_job(j) for j in jobs], _absolute_paths(cfg)
     states = _plan(jobs, options, chunks, run)
     started = _start_ray(ray, settings)
     results: dict[int, JobResult] = {}
