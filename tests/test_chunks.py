@@ -169,6 +169,10 @@ def test_flags_that_do_not_go_together_and_a_missing_ray_are_one_line_each(
         (["--chunks", "2", "--lead-in", "-1"], "vcam: error: --lead-in -1: must be 0 or more"),
         (["--chunk-seconds", "0"], "vcam: error: --chunk-seconds 0.0: must be more than 0"),
         (["--ray-address", "h:6379"], "vcam: error: --ray-address, --ray-cpus and --ray-gpus apply to --executor ray"),
+        (["--chunks", "2", "--framing", "auto"], "vcam: error: effect.framing auto follows the picture over time and is not "
+         "chunked; leave out --chunks/--chunk-seconds or use --framing off"),
+        (["--chunk-seconds", "1", "--light", "auto"], "vcam: error: effect.light auto follows the picture over time and is "
+         "not chunked; leave out --chunks/--chunk-seconds or use --light off"),
     ]
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError, as without the extra
     cases.append((["--executor", "ray"], "vcam: error: --executor ray needs Ray, which is not installed; in the vcam folder: pip install '.[cpu,cluster]'"))

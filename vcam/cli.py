@@ -256,6 +256,12 @@ def _cluster_settings(args: argparse.Namespace, cfg: Any) -> tuple[Any, Any]:
         if args.lead_in is not None and args.lead_in < 0:
             raise VcamError(f"--lead-in {args.lead_in}: must be 0 or more")
         lead = DEFAULT_LEAD_IN if args.lead_in is None else args.lead_in
+        following = [name for name in ("framing", "light") if getattr(cfg.effect, name) != "off"]
+        if following:  # they follow the picture over seconds: a chunk would start them afresh (a seam)
+            raise VcamError(
+                f"effect.{following[0]} {getattr(cfg.effect, following[0])} follows the picture over time and is not chunked; "
+                f"leave out --chunks/--chunk-seconds or use --{following[0]} off"
+            )
         chunks = ChunkSpec(count=args.chunks, seconds=args.chunk_seconds, lead_in=lead)
     elif args.lead_in is not None:
         raise VcamError("--lead-in applies to chunked files: add --chunks N or --chunk-seconds S")

@@ -47,6 +47,7 @@ from vcam.files.process import (
     _matte_writer,
     _open_sink,
     _run,
+    file_stages,
     hold_stop_signals,
     output_format_for,
 )
@@ -55,7 +56,6 @@ from vcam.matting import Matter
 from vcam.media.audio import AudioCopier
 from vcam.media.paths import MATTES, check_folder, place_file, place_folder, temp_dir_beside, temp_file_beside
 from vcam.media.reader import DecodedFrame, VideoInfo, VideoReader
-from vcam.pipeline.stages import Stages
 from vcam.sinks.file import check_output_path
 
 __all__ = [
@@ -246,20 +246,9 @@ def process_chunk(
             sink = _open_sink(target, fmt, opts, info, tag if temp_tag is None else temp_tag)
             ok = False
             try:
-                from vcam.compositing.refine import make_refiner
-
-                stages = Stages(
-                    engine,
-                    compositor,
-                    output_size=info.size,
-                    mirror=cfg.effect.mirror,
-                    on_alpha=_matte_writer(mattes, opts.matte_out),
-                    refiner=make_refiner(cfg.model.refine),
-                    # as process_file: an unchunked run's first chunk is the same run; a later
-                    # chunk's warm-up repeats the first lead-in frame, before the lead-in itself
-                    still=cfg.model.still_threshold,
-                    warmup=cfg.model.warmup,
-                )
+                # as process_file's: chunk 0 is then the unchunked run's own start; a later chunk's
+                # warm-up repeats the first lead-in frame, before the lead-in itself
+                stages = file_stages(cfg, engine, compositor, info.size, float(info.rate), _matte_writer(mattes, opts.matte_out))
 
                 def warm(d: DecodedFrame) -> None:
                     stages.matte(stages.prepare(Frame(d.image, d.index, 0.0, d.time)))

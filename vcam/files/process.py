@@ -153,6 +153,19 @@ def _matte_dir(path: str | None, overwrite: bool, tag: str = "") -> Iterator[Pat
         place_folder(tmp, final, MATTES, overwrite)
 
 
+def file_stages(
+    cfg: Config, engine: Matter, compositor: Compositor, size: tuple[int, int], rate: float,
+    on_alpha: Callable[[Frame, np.ndarray], None] | None,
+) -> Stages:
+    """A file's stages, for a whole file and each of its chunks alike (vcam/files/chunks.py):
+    the configured refinement, still-frame reuse, first-frame warm-up, framing and light."""
+    return Stages(
+        engine, compositor, output_size=size, mirror=cfg.effect.mirror, on_alpha=on_alpha,
+        refiner=make_refiner(cfg.model.refine), enhancer=enhancer_for(cfg, size, rate),
+        still=cfg.model.still_threshold, warmup=cfg.model.warmup,
+    )
+
+
 def process_file(
     cfg: Config,
     input_path: str | Path,
@@ -203,12 +216,7 @@ def process_file(
                 sink = _open_sink(outp, fmt, opts, info, temp_tag)
                 ok = False
                 try:
-                    stages = Stages(
-                        engine, compositor,
-                        output_size=size, mirror=cfg.effect.mirror, on_alpha=_matte_writer(mdir, opts.matte_out),
-                        refiner=make_refiner(cfg.model.refine), enhancer=enhancer_for(cfg, size, float(info.rate)),
-                        still=cfg.model.still_threshold, warmup=cfg.model.warmup,
-                    )
+                    stages = file_stages(cfg, engine, compositor, size, float(info.rate), _matte_writer(mdir, opts.matte_out))
                     tick = frame_progress(info.frame_count) if frame_progress else None
                     _run(reader, stages, sink, opts, tick, stop)
                     with hold_stop_signals():

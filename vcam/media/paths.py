@@ -47,6 +47,7 @@ __all__ = [
     "remove_temp_files",
     "temp_dir_beside",
     "temp_file_beside",
+    "write_new_file",
 ]
 
 _TRIES = 100
@@ -198,6 +199,35 @@ def link_no_replace(tmp: Path, final: Path) -> None:
         os.replace(tmp, final)
     else:
         os.unlink(tmp)
+
+
+def write_new_file(path: Path, data: bytes, *, force: bool, exists: str) -> None:
+    """Write a small file whole: ``data`` goes to a hidden temporary file beside ``path``
+    (fsynced), which is then put in place with :func:`link_no_replace` (so an existing name,
+    even a dangling symlink, is kept and ``OutputError(exists)`` raised) or, with ``force``,
+    renamed over it. The folder is created when missing; no temporary file is left. Callers
+    hold the stop signals around it (:func:`vcam.signals.hold_stop_signals`) so that the
+    folder holds the old file or the complete new one whenever a signal comes."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_file_beside(path, path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path} ({exc.strerror})") from exc
+    try:
+        with tmp.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if force:
+            os.replace(tmp, path)
+        else:
+            link_no_replace(tmp, path)
+    except FileExistsError:
+        raise OutputError(exists) from None
+    except OSError as exc:
+        raise OutputError(f"cannot write {path} ({exc.strerror})") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _divert_file(tmp: Path, final: Path) -> Path:

@@ -9,13 +9,12 @@ install has it without the repository.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from vcam.config import default_config_path
 from vcam.errors import OutputError
-from vcam.media.paths import link_no_replace, temp_file_beside
+from vcam.media.paths import write_new_file
 from vcam.signals import hold_stop_signals
 
 __all__ = ["STARTER", "init_config"]
@@ -43,24 +42,5 @@ def init_config(*, force: bool = False, env: Mapping[str, str] | None = None) ->
     except OSError as exc:
         raise OutputError(f"the default config {STARTER} cannot be read ({exc.strerror}); reinstall vcam") from exc
     with hold_stop_signals():
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = temp_file_beside(path, path.parent)
-        except OSError as exc:
-            raise OutputError(f"cannot write {path} ({exc.strerror})") from exc
-        try:
-            with tmp.open("wb") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            if force:
-                os.replace(tmp, path)
-            else:
-                link_no_replace(tmp, path)
-        except FileExistsError:
-            raise OutputError(exists) from None
-        except OSError as exc:
-            raise OutputError(f"cannot write {path} ({exc.strerror})") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_new_file(path, text, force=force, exists=exists)
     return path

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from vcam.errors import OutputError
-from vcam.media.paths import link_no_replace, temp_file_beside
+from vcam.media.paths import write_new_file
 from vcam.signals import hold_stop_signals
 
 __all__ = ["PIPX_COMMAND", "UNIT_NAME", "install_service", "render_unit", "service_command", "unit_path"]
@@ -92,24 +92,5 @@ def install_service(
     if not force and (path.is_symlink() or path.exists()):
         raise OutputError(exists)  # early and clear; link_no_replace below is what guarantees it
     with hold_stop_signals():  # a signal stops the command before or after the write, never inside it
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = temp_file_beside(path, path.parent)
-        except OSError as exc:
-            raise OutputError(f"cannot write {path} ({exc.strerror})") from exc
-        try:
-            with tmp.open("w", encoding="utf-8") as f:
-                f.write(render_unit(command))
-                f.flush()
-                os.fsync(f.fileno())
-            if force:
-                os.replace(tmp, path)
-            else:
-                link_no_replace(tmp, path)
-        except FileExistsError:
-            raise OutputError(exists) from None
-        except OSError as exc:
-            raise OutputError(f"cannot write {path} ({exc.strerror})") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_new_file(path, render_unit(command).encode("utf-8"), force=force, exists=exists)
     return path
