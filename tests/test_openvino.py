@@ -81,3 +81,16 @@ def test_not_installed_is_a_clear_error(model_path, monkeypatch: pytest.MonkeyPa
 def test_a_ratio_too_small_for_the_input_is_a_clear_error(model_path) -> None:
     with pytest.raises(ModelError, match=r"^the model cannot run at input 64x36 with downsample ratio 0.01 \("):
         ove.OpenVinoEngine(model_path, threads=1, input_size=(64, 36), downsample_ratio=0.01)
+
+
+def test_importing_openvino_writes_nothing_in_home(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    home.mkdir()
+    code = "from vcam.matting.openvino_engine import _openvino, native_precisions; _openvino(); print(native_precisions())"
+    out = subprocess.run([sys.executable, "-c", code], env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, check=True)
+    assert "f32" in out.stdout
+    assert list(home.iterdir()) == []  # openvino-telemetry would have written ~/intel/openvino_ga_cid

@@ -18,6 +18,7 @@ among its native capabilities (AVX512_BF16 or AMX): OpenVINO would otherwise emu
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +44,11 @@ PRECISIONS = ("f32", "bf16")
 
 
 def _openvino() -> Any:
+    # `import openvino` imports its model converter, which imports the openvino-telemetry
+    # package, which writes a client id under ~/intel at once. vcam converts nothing and sends
+    # nothing: with the package marked absent, OpenVINO uses its own telemetry stub.
+    if "openvino" not in sys.modules:
+        sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
     import openvino  # heavy, optional: imported on first use only
 
     return openvino
