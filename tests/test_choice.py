@@ -245,7 +245,7 @@ def test_offline_preset_picks_by_throughput_and_realtime_matches_run(tmp_path: P
 
 
 def test_impossible_pins_are_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match=r"^model.runtime: openvino is not installed; pip install 'vcam\[openvino\]' or use model.runtime: auto$"):
+    with pytest.raises(ModelError, match=r"^model.runtime: openvino is not installed; in the vcam folder: pip install '\.\[cpu,openvino\]', or use model.runtime: auto$"):
         _plan(_cfg(runtime="openvino"), tmp_path / "c.json", Table(FAST), ov=None)
     with pytest.raises(ModelError, match=r"^model.precision: bf16 is not native on this CPU \(OpenVINO runs f32\); use f32 or auto$"):
         _plan(_cfg(precision="bf16"), tmp_path / "c.json", Table(FAST), ov=("f32",))

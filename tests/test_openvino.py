@@ -74,7 +74,7 @@ def test_not_installed_is_a_clear_error(model_path, monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(ove, "_openvino", missing)
     assert ove.openvino_version() is None
-    with pytest.raises(ModelError, match=r"^the openvino runtime is not installed; pip install 'vcam\[openvino\]'$"):
+    with pytest.raises(ModelError, match=r"^the openvino runtime is not installed; in the vcam folder: pip install '\.\[cpu,openvino\]'$"):
         ove.OpenVinoEngine(model_path)
 
 

@@ -88,11 +88,14 @@ class Screen:
                     return found
             return None
 
-        win = walk(self.root, 0)
-        if win is None or win.get_attributes().map_state != Xlib.X.IsViewable:  # type: ignore[attr-defined]
+        try:  # windows come and go while the tree is read (a menu closing, trayer's own): poll again
+            win = walk(self.root, 0)
+            if win is None or win.get_attributes().map_state != Xlib.X.IsViewable:  # type: ignore[attr-defined]
+                return None
+            geo = win.get_geometry()  # type: ignore[attr-defined]
+            pos = win.translate_coords(self.root, 0, 0)  # type: ignore[attr-defined]
+        except (Xlib.error.BadWindow, Xlib.error.BadDrawable):
             return None
-        geo = win.get_geometry()  # type: ignore[attr-defined]
-        pos = win.translate_coords(self.root, 0, 0)  # type: ignore[attr-defined]
         return -pos.x, -pos.y, geo.width, geo.height
 
     def shot(self, name: str, box: tuple[int, int, int, int] | None = None) -> Image.Image:

@@ -479,13 +479,15 @@ def _openvino_native() -> tuple[str, ...] | None:
     try:
         return native_precisions()
     except ImportError:
-        log.info("runtime openvino is not installed; skipping it (pip install 'vcam[openvino]')")
+        # at debug level, as unavailable default providers are (issue 13): most installs lack it;
+        # a pinned model.runtime: openvino is an error instead (_no_candidate)
+        log.debug("runtime openvino is not installed; skipping it (in the vcam folder: pip install '.[cpu,openvino]')")
         return None
 
 
 def _no_candidate(runtime: str, precision: str, ov: tuple[str, ...] | None) -> str:
     if runtime == "openvino" and ov is None:
-        return "model.runtime: openvino is not installed; pip install 'vcam[openvino]' or use model.runtime: auto"
+        return "model.runtime: openvino is not installed; in the vcam folder: pip install '.[cpu,openvino]', or use model.runtime: auto"
     if runtime == "onnxruntime":
         return f"model.precision: {precision} is not available with onnxruntime on the CPU; use f32 or auto"
     return (f"model.precision: {precision} is not native on this CPU (OpenVINO runs "

@@ -94,7 +94,7 @@ class OpenVinoEngine:
         try:
             ov = _openvino()
         except ImportError as exc:
-            raise ModelError("the openvino runtime is not installed; pip install 'vcam[openvino]'") from exc
+            raise ModelError("the openvino runtime is not installed; in the vcam folder: pip install '.[cpu,openvino]'") from exc
         if precision not in PRECISIONS:
             raise ModelError(f"openvino precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.input_size = (int(input_size[0]), int(input_size[1]))
