@@ -27,8 +27,8 @@ pytestmark = pytest.mark.display
 pytest.importorskip("Xlib")
 pytest.importorskip("tkinter")
 import Xlib.display  # noqa: E402
-import Xlib.X  # noqa: E402
 import Xlib.error  # noqa: E402
+import Xlib.X  # noqa: E402
 
 SCREEN = (400, 400)
 PANEL_H = 32
