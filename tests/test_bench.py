@@ -33,7 +33,10 @@ def test_bench_reports_pipeline_and_bare_model_per_variant(
     tmp_path: Path, isolated_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "bench.json"
+    # ONNX Runtime pinned: the thread figures below name its pool thread (the automatic choice may
+    # take OpenVINO where it is installed and cheaper)
     rc = main(["bench", "--frames", "20", "--sizes", "320x180", "--model-input", "128x72", "--json", str(out),
+               "--runtime", "onnxruntime",
                "--variant", "model.threads=1", "--variant", "model.threads=2;live.alpha=latest"])
     assert rc == 0
     text = capsys.readouterr().out

@@ -167,6 +167,7 @@ def ctl(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_tray_icon_appears_and_a_click_changes_the_mode(xvfb: str, isolated_home: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tkinter", reason="the pop-up menu needs Tk (Debian: apt-get install python3-tk; scripts/setup does)")
     host = TrayHost(xvfb)
     # PYTHONFAULTHANDLER: a daemon that hangs is killed with SIGABRT and shows its threads
     env = {**os.environ, "DISPLAY": xvfb, "PYSTRAY_BACKEND": "xorg", "PYTHONFAULTHANDLER": "1"}
