@@ -191,8 +191,6 @@ class OpenVinoEngine:
 
     def shrink(self, rgb: np.ndarray) -> np.ndarray:
         """The frame as the model sees it: (h, w, 3) uint8 RGB at the model input size."""
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise ValueError(f"expected (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
         return shrink_frame(rgb, self.input_size)
 
     def infer(self, rgb: np.ndarray) -> np.ndarray:
