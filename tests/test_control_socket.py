@@ -192,7 +192,8 @@ def test_ctl_against_a_running_daemon_process(isolated_home: Path, tmp_path: Pat
         cfg_path = isolated_home / ".config" / "vcam" / "config.yaml"
         assert {k: status[k] for k in ("mode", "background", "mirror", "paused", "provider", "config_path",
                                        "config_error", "camera", "pid")} == {
-            "mode": "blur", "background": None, "mirror": False, "paused": False, "provider": "cpu",
+            "mode": "blur", "background": None, "mirror": False, "paused": False,
+            "provider": {"onnxruntime": "cpu", "openvino": "openvino-cpu"}[status["runtime"]],
             "config_path": str(cfg_path), "config_error": None, "camera": "open", "pid": daemon.pid,
         }
         res = _ctl("mode", "off")

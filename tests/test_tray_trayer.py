@@ -34,9 +34,31 @@ SCREEN = (400, 400)
 PANEL_H = 32
 
 
+def _start_trayer(display: str) -> subprocess.Popen[bytes]:
+    """trayer as the panel along the top edge, once it owns the tray selection."""
+    trayer = subprocess.Popen(
+        ["trayer", "--edge", "top", "--align", "left", "--widthtype", "pixel", "--width", "200",
+         "--height", str(PANEL_H), "--SetDockType", "false"],
+        env={**os.environ, "DISPLAY": display}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    d = Xlib.display.Display(display)
+    try:
+        tray = d.intern_atom("_NET_SYSTEM_TRAY_S0")
+        wait_for(lambda: d.get_selection_owner(tray) != Xlib.X.NONE, timeout=20, what="trayer to own the tray", proc=trayer)
+    finally:
+        d.close()
+    return trayer
+
+
+def _stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        proc.wait(10)
+
+
 @pytest.fixture
-def desktop() -> Iterator[str]:
-    """Xvfb with trayer as the panel along the top edge."""
+def xserver() -> Iterator[str]:
+    """Xvfb, no panel: its display."""
     for exe in ("Xvfb", "trayer", "xdotool"):
         if shutil.which(exe) is None:
             pytest.skip(f"{exe} is not installed (scripts/setup installs it: apt-get install xvfb trayer xdotool)")
@@ -46,29 +68,24 @@ def desktop() -> Iterator[str]:
         pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     os.close(w)
-    trayer = None
     try:
         ready, _, _ = select.select([r], [], [], 20)
         number = os.read(r, 32).decode().strip() if ready else ""
         assert number, "Xvfb did not report its display number within 20 s"
-        display = f":{number}"
-        trayer = subprocess.Popen(
-            ["trayer", "--edge", "top", "--align", "left", "--widthtype", "pixel", "--width", "200",
-             "--height", str(PANEL_H), "--SetDockType", "false"],
-            env={**os.environ, "DISPLAY": display}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        d = Xlib.display.Display(display)
-        tray = d.intern_atom("_NET_SYSTEM_TRAY_S0")
-        wait_for(lambda: d.get_selection_owner(tray) != Xlib.X.NONE, timeout=20, what="trayer to own the tray", proc=trayer)
-        d.close()
-        yield display
+        yield f":{number}"
     finally:
         os.close(r)
-        if trayer is not None:
-            trayer.terminate()
-            trayer.wait(10)
-        xvfb.terminate()
-        xvfb.wait(10)
+        _stop(xvfb)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def desktop(xserver: str) -> Iterator[str]:
+    """Xvfb with trayer as the panel along the top edge."""
+    trayer = _start_trayer(xserver)
+    try:
+        yield xserver
+    finally:
+        _stop(trayer)
 
 
 class Screen:
@@ -227,3 +244,35 @@ def test_a_click_opens_a_menu_whose_entries_work(desktop: str, isolated_home: Pa
         screen.close()
     assert daemon.returncode == 0, err
     assert "quit requested" in err
+
+
+def test_the_icon_docks_into_a_tray_started_later_and_again_after_it_restarts(
+        xserver: str, isolated_home: Path, tmp_path: Path) -> None:
+    """A panel that starts after vcam (vcam at login), and one that restarts, get the icon:
+    vcam asks the tray again until it has embedded the window (trayer drops the first
+    request now and then: its first selection window goes away at once)."""
+    screen = Screen(xserver, tmp_path)
+    daemon = _start(xserver)
+    trayer = None
+    try:
+        wait_for(lambda: _ctl("status").returncode == 0, timeout=60, what="the daemon", proc=daemon)
+        assert screen.icon() is None  # no tray yet
+        trayer = _start_trayer(xserver)
+        box = wait_for(screen.icon, timeout=30, what="the icon to dock in the late tray", proc=daemon)
+        _stop(trayer)
+        wait_for(lambda: screen.icon() is None, timeout=10, what="the icon to go with the tray", proc=daemon)
+        assert _ctl("mode", "color").returncode == 0  # a change while no tray is there
+        trayer = _start_trayer(xserver)
+        again = wait_for(screen.icon, timeout=30, what="the icon to dock in the restarted tray", proc=daemon)
+        assert again[2:] == box[2:]
+        backdrop = screen.shot("panel.png").getpixel((190, PANEL_H // 2))
+        assert isinstance(backdrop, tuple)
+        wait_for(lambda: _near(screen.shot("icon.png", again).getpixel((again[2] // 2 - again[2] // 3, again[3] // 2)),
+                               MODE_COLORS["color"]), what="the colour icon", proc=daemon)
+        _check_icon(screen.shot("icon.png", again), MODE_COLORS["color"], backdrop[:3])
+    finally:
+        err = _finish(daemon)
+        _stop(trayer)
+        screen.close()
+    assert daemon.returncode == 130, err
+    assert "Traceback" not in err and "ERROR" not in err, err
