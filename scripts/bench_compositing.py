@@ -175,17 +175,17 @@ def _bench_enhance(results: dict[str, float | None], images: list[np.ndarray], a
 
     def framed(i: int) -> object:
         e = framer(images[i], fulls[i], alphas[i], lows[i])
-        return comp(e.image, e.alpha, e.low)
+        return comp(e.image, e.alpha, e.low, lut=e.lut)
 
     def lit(i: int) -> object:
         e = lighter(dark[i], fulls[i], alphas[i], dark_small[i])
-        return comp(e.image, e.alpha, e.low)
+        return comp(e.image, e.alpha, e.low, lut=e.lut)
 
     results["blur compositor (model's view), again"] = round(
         cpu_ms(lambda i: comp(images[i], fulls[i], lows[i]), n, args.calls), 3)
     def zoomed(i: int) -> object:
         e = zoomer(images[i], fulls[i], alphas[i], lows[i])
-        return comp(e.image, e.alpha, e.low)
+        return comp(e.image, e.alpha, e.low, lut=e.lut)
 
     results["blur compositor + framing"] = round(cpu_ms(framed, n, args.calls), 3)
     results["blur compositor + framing (1.5x crop)"] = round(cpu_ms(zoomed, n, args.calls), 3)

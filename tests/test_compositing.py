@@ -344,6 +344,6 @@ def test_compiled_loops_cache_in_the_user_cache_folder_not_in_the_package(tmp_pa
     code = "import vcam.compositing.blur\nfrom vcam.compositing.jit import load_all\nload_all()"
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
     cached = sorted(p.name.split("-")[0] for p in (tmp_path / "cache" / "vcam" / "numba").rglob("*.nbi"))
-    assert cached == ["blend._blend_u8", "blur._normalise"]
+    assert cached == ["blend._blend_lut_u8", "blend._blend_u8", "blur._normalise"]
     after = {p.name for p in package.glob("*.nb?")} if package.is_dir() else set()
     assert after == before

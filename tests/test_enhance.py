@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import evaldata
 from tests.helpers.fakes import FakeEngine
-from vcam.compositing import PassThrough
+from vcam.compositing import BlurCompositor, ColorCompositor, PassThrough, ReplaceCompositor
 from vcam.compositing.enhance import Enhancer, enhancer_for
 from vcam.compositing.framing import (
     Follower,
@@ -282,17 +282,58 @@ def test_well_lit_frames_are_left_alone() -> None:
     assert c.gain == 1.0
 
 
-def test_light_brightens_picture_and_small_copy() -> None:
+def test_light_hands_its_curve_to_the_compositor() -> None:
     image = np.full((720, 1280, 3), 50, np.uint8)
     small = np.full((216, 384, 3), 50, np.uint8)
     alpha_small = np.ones((216, 384), np.float32)
     full = np.full((720, 1280), 255, np.uint8)
     enh = Enhancer(SIZE, light=LightSettings(), light_on=True)
     out = enh(image, full, alpha_small, LowRes(small, alpha_small))
+    assert out.lut is not None and np.array_equal(out.lut, tone_lut(enh.light.gain)) and out.lut[50] > 50
+    assert out.image is image and out.low is not None and out.low.image is small  # nothing written
+    assert image[0, 0, 0] == 50
+
+
+@pytest.mark.parametrize("mode", ["blur", "color", "replace", "passthrough"])
+def test_compositors_read_the_picture_through_the_curve(mode: str) -> None:
+    """Through the curve inside the compositor, or by the stages first (a compositor that
+    cannot): the same picture as the curve applied to the camera's picture beforehand."""
+    rng = np.random.default_rng(3)
+    size = (160, 90)
+    image = rng.integers(0, 120, (90, 160, 3), dtype=np.uint8)
+    alpha = np.zeros((90, 160), np.uint8)
+    alpha[20:80, 40:120] = 255
+    alpha[20:80, 38:42] = 128  # a soft edge
+    small = cv2.resize(image, (64, 36), interpolation=cv2.INTER_AREA)
+    low = LowRes(small, cv2.resize(alpha, (64, 36), interpolation=cv2.INTER_AREA).astype(np.float32) / 255)
+    lut = tone_lut(3.0)
+    bg = rng.integers(0, 255, (90, 160, 3), dtype=np.uint8)
+
+    class Still:  # a background image
+        def frame(self, n: int, t: float | None = None) -> np.ndarray:
+            return bg
+
+    comp = {"blur": lambda: BlurCompositor(20), "color": lambda: ColorCompositor((0, 200, 0)),
+            "replace": lambda: ReplaceCompositor(Still()),  # type: ignore[arg-type]
+            "passthrough": lambda: PassThroughWithAlpha()}[mode]
+    if mode == "passthrough":
+        assert not getattr(comp(), "takes_lut", False)
+    else:
+        got = comp()(image, alpha, low, None, lut=lut)
+        want = comp()(cv2.LUT(image, lut), alpha, LowRes(cv2.LUT(small, lut), low.alpha))
+        assert np.array_equal(got, want)
+    # the same through the stages, with the light on (a fake engine: the person is the red-free rows)
+    engine = FakeEngine(size)
+    enh = Enhancer(size, light=LightSettings(fps=30.0), light_on=True)
+    stages = Stages(engine, comp(), output_size=size, enhancer=enh)
+    dark = np.full((90, 160, 3), 30, np.uint8)
+    dark[30:90, 60:100, 0] = 200  # the fake engine's person (red over 127), dim
+    for i in range(60):
+        out = stages.render(stages.matte(stages.prepare(Frame(dark, i, i / 30))))
+    assert enh.light.gain > 1.5
     lut = tone_lut(enh.light.gain)
-    assert out.image[0, 0, 0] == lut[50] > 50
-    assert out.low is not None and out.low.image[0, 0, 0] == lut[50]
-    assert image[0, 0, 0] == 50  # the camera's picture is not written into
+    person = out[40:80, 70:90]
+    assert np.all(person == np.array([lut[200], lut[30], lut[30]], np.uint8)) and lut[30] > 30
 
 
 # -- in the stages, and from the config -----------------------------------------------------
@@ -428,9 +469,11 @@ def test_light_on_a_darkened_dev_portrait() -> None:
     # measured on the small copy (77 there): gain 0.549 (1 - 0.302) / (0.302 (1 - 0.549))
     assert person_luma(small, small_alpha) == 77.0
     assert round(enh.light.gain, 3) == 2.811
-    assert person_luma(out.image, matte) == 141.0  # the target 140, within a level
+    assert out.lut is not None
+    lit = BlurCompositor(20)(out.image, out.alpha, out.low, lut=out.lut)
+    assert person_luma(lit, matte) == 141.0  # the target 140, within a level
     # the background's darkest corner: near-black stays near black
-    assert int(dark[matte == 0].min()) == 0 and int(out.image[matte == 0].min()) == 0
+    assert int(dark[matte == 0].min()) == 0 and int(cv2.LUT(dark, out.lut)[matte == 0].min()) == 0
 
 
 def test_vcam_process_frames_the_person(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,10 @@ when its ``needs_alpha`` is False) and optionally ``low``, the frame and alpha a
 saw them (:class:`LowRes`), and ``t``, the frame's time in seconds on its source's timeline
 (None when unknown; only a background that follows time uses it, see
 :class:`~vcam.compositing.backgrounds.TimedBackground`), and returns an (H, W, 3) uint8 RGB picture.
+A compositor whose ``takes_lut`` is True also takes ``lut``, the low-light tone curve
+((256,) uint8, :mod:`vcam.compositing.light`) to read the camera picture through, and applies
+it inside its own passes (the blend, the reduced copy it blurs); for the others the caller
+applies it first (``cv2.LUT``).
 """
 
 from __future__ import annotations

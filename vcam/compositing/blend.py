@@ -51,13 +51,47 @@ def _blend_u8(fg, bg, alpha, out):  # type: ignore[no-untyped-def]  # pragma: no
                 o[i] = np.uint8((v + (v >> 8)) >> 8)  # v / 255, rounded, exact for v < 65536 + 128
 
 
-def blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+@compiled("void", _IN3, _IN3, _IN2, Array("uint8", 1, readonly=True), _OUT3)
+def _blend_lut_u8(fg, bg, alpha, lut, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """:func:`_blend_u8` with ``fg`` read through the tone curve ``lut``, and only where it
+    shows (alpha above 0): the lookups cannot be vectorised, so the background's pixels are
+    copied without any."""
+    height, width = alpha.shape
+    n = width * 3
+    for y in range(height):
+        f = fg[y].reshape(n)
+        b = bg[y].reshape(n)
+        o = out[y].reshape(n)
+        a_row = alpha[y]
+        for x in range(width):
+            a = np.int32(a_row[x])
+            i = 3 * x
+            if a == 0:
+                o[i] = b[i]
+                o[i + 1] = b[i + 1]
+                o[i + 2] = b[i + 2]
+            elif a == 255:
+                o[i] = lut[f[i]]
+                o[i + 1] = lut[f[i + 1]]
+                o[i + 2] = lut[f[i + 2]]
+            else:
+                ia = 255 - a
+                for c in range(3):
+                    v = np.int32(lut[f[i + c]]) * a + np.int32(b[i + c]) * ia + 128
+                    o[i + c] = np.uint8((v + (v >> 8)) >> 8)
+
+
+def blend(
+    fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None, fg_lut: np.ndarray | None = None
+) -> np.ndarray:
     """``fg * alpha + bg * (1 - alpha)`` as uint8, rounded once (error ≤ 0.5 level for uint8
     alpha).
 
     ``fg``, ``bg``: (H, W, 3) uint8; ``alpha``: (H, W) uint8 0..255 (255 = ``fg``) or float32
     0..1. Writes into ``out`` ((H, W, 3) uint8 C-contiguous) when given; it may be ``bg`` or
-    ``fg`` (each pixel is read before it is written).
+    ``fg`` (each pixel is read before it is written). ``fg_lut``: a (256,) uint8 tone curve
+    ``fg`` is read through (the low-light lift, :mod:`vcam.compositing.light`): the same as
+    ``cv2.LUT(fg, fg_lut)`` first, without the extra pass.
     """
     if fg.shape != bg.shape or fg.shape[:2] != alpha.shape or fg.ndim != 3 or fg.shape[2] != 3:
         raise ValueError(f"blend: shapes differ: fg {fg.shape}, bg {bg.shape}, alpha {alpha.shape}")
@@ -67,5 +101,11 @@ def blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, out: np.ndarray | N
         out = np.empty(fg.shape, np.uint8)
     elif out.shape != fg.shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
         raise ValueError(f"blend: out must be C-contiguous uint8 {fg.shape}, got {out.dtype} {out.shape}")
-    _blend_u8(np.ascontiguousarray(fg), np.ascontiguousarray(bg), np.ascontiguousarray(alpha_to_u8(alpha)), out)
+    a8 = np.ascontiguousarray(alpha_to_u8(alpha))
+    if fg_lut is None:
+        _blend_u8(np.ascontiguousarray(fg), np.ascontiguousarray(bg), a8, out)
+    else:
+        if fg_lut.shape != (256,) or fg_lut.dtype != np.uint8:
+            raise ValueError(f"blend: fg_lut must be (256,) uint8, got {fg_lut.dtype} {fg_lut.shape}")
+        _blend_lut_u8(np.ascontiguousarray(fg), np.ascontiguousarray(bg), a8, np.ascontiguousarray(fg_lut), out)
     return out

@@ -71,13 +71,17 @@ class BlurCompositor:
     """
 
     needs_alpha = True
+    takes_lut = True  # __call__ takes the low-light tone curve (see vcam.compositing)
 
     def __init__(self, strength: int) -> None:
         self.strength = strength
 
-    def background(self, image: np.ndarray, alpha: np.ndarray, low: LowRes | None = None) -> np.ndarray:
+    def background(
+        self, image: np.ndarray, alpha: np.ndarray, low: LowRes | None = None, lut: np.ndarray | None = None
+    ) -> np.ndarray:
         """The blurred background alone, (H, W, 3) uint8. ``alpha``: (H, W) uint8 0..255 or
-        float32 0..1 at the size of ``image``."""
+        float32 0..1 at the size of ``image``; ``lut``: a tone curve for the picture, applied
+        to the reduced copy that is blurred (a 16th of the pixels or fewer)."""
         h, w = image.shape[:2]
         sigma = blur_sigma(self.strength, h)
         if low is not None:
@@ -95,6 +99,8 @@ class BlurCompositor:
             weight = 1.0 - small_alpha.astype(np.float32) * np.float32(1 / 255)
         else:
             weight = 1.0 - small_alpha
+        if lut is not None:
+            small = cv2.LUT(small, lut)
         small = small.astype(np.float32)
         num = cv2.GaussianBlur(small * weight[..., None], (0, 0), sx, sigmaY=sy)
         den = cv2.GaussianBlur(weight, (0, 0), sx, sigmaY=sy)
@@ -103,6 +109,13 @@ class BlurCompositor:
         _normalise(num, den, plain, bg8)
         return cv2.resize(bg8, (w, h), interpolation=cv2.INTER_LINEAR)
 
-    def __call__(self, image: np.ndarray, alpha: np.ndarray | None, low: LowRes | None = None, t: float | None = None) -> np.ndarray:
+    def __call__(
+        self,
+        image: np.ndarray,
+        alpha: np.ndarray | None,
+        low: LowRes | None = None,
+        t: float | None = None,
+        lut: np.ndarray | None = None,
+    ) -> np.ndarray:
         assert alpha is not None
-        return blend(image, self.background(image, alpha, low), alpha)
+        return blend(image, self.background(image, alpha, low, lut), alpha, fg_lut=lut)

@@ -1,12 +1,16 @@
 """The camera-picture effects that ride on the matte: auto-framing and low-light correction.
 
 :class:`Enhancer` runs between the alpha's refinement and the compositor
-(:meth:`vcam.pipeline.stages.Stages.render`): it brightens the camera picture (and the
-model's small copy of it, which the blur uses) with the light LUT, then crops picture, alpha
-and small copy to the framing window and enlarges them to the output size. The compositor
-then works on the framed picture as if it were the camera's, so the matte and a blurred
-background follow the crop while a replacement image or colour is never zoomed, and in
-replace and colour modes only the person is brightened.
+(:meth:`vcam.pipeline.stages.Stages.render`): it measures the person's exposure and picks the
+light correction's tone curve, then crops picture, alpha and small copy to the framing window
+and enlarges them to the output size. The compositor then works on the framed picture as if
+it were the camera's, so the matte and a blurred background follow the crop while a
+replacement image or colour is never zoomed. The tone curve is handed on
+(:attr:`Enhanced.lut`), not applied here: compositors read the picture through it in their
+blend, and the blur in the reduced copy it blurs, which costs a table lookup per byte instead
+of a pass of its own over the picture, and none where the picture is all background
+(``cv2.LUT`` over a 720p frame took 1.75 ms of CPU; docs/enhance.md, "Cost"); in replace and
+colour modes only the person is brightened.
 
 The pictures it returns are its own buffers, written again by the next call: every
 compositor makes a new picture from them. A fresh 2.7 MB array a frame made the blur
@@ -50,11 +54,13 @@ _ABSENT_FRAMES = 15
 @dataclass(frozen=True, slots=True)
 class Enhanced:
     """What the compositor gets: ``image`` (H, W, 3) uint8 RGB and ``alpha`` (H, W) uint8 at
-    output size, ``low`` (the small copy, or None)."""
+    output size, ``low`` (the small copy, or None), and ``lut``: the light correction's
+    (256,) uint8 tone curve still to apply to ``image`` and ``low.image`` (None: none)."""
 
     image: np.ndarray
     alpha: np.ndarray
     low: LowRes | None
+    lut: np.ndarray | None = None
 
 
 class Enhancer:
@@ -139,11 +145,7 @@ class Enhancer:
         fw, fh = self.size
         # -- light: measured on the camera's own picture, before any lift
         median = person_luma(low.image, low.alpha) if low is not None else person_luma(image, alpha)
-        lut = self.light.update(median, light_on)
-        if lut is not None:
-            image = cv2.LUT(image, lut, dst=self._buf("lit", image.shape))
-            if low is not None:
-                low = LowRes(cv2.LUT(low.image, lut, dst=self._buf("lit small", low.image.shape)), low.alpha)
+        lut = self.light.update(median, light_on)  # applied by the compositor (module notes)
         # -- framing
         if framing_on:
             box = person_box(small_alpha)
@@ -161,7 +163,7 @@ class Enhancer:
         self.window = window = self.follower.update(target)
         rect = crop_rect(window, self.size)
         if rect == (0, 0, fw, fh):
-            return Enhanced(image, alpha, low)
+            return Enhanced(image, alpha, low, lut)
         x0, y0, w, h = rect
         image = cv2.resize(
             image[y0 : y0 + h, x0 : x0 + w], (fw, fh), dst=self._buf("framed", (fh, fw, 3)), interpolation=cv2.INTER_LINEAR
@@ -177,7 +179,7 @@ class Enhancer:
             low = LowRes(
                 np.ascontiguousarray(low.image[ly0:ly1, lx0:lx1]), np.ascontiguousarray(low.alpha[ly0:ly1, lx0:lx1])
             )
-        return Enhanced(image, alpha, low)
+        return Enhanced(image, alpha, low, lut)
 
     @property
     def active(self) -> bool:

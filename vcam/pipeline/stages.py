@@ -234,14 +234,23 @@ class Stages:
         t1 = self.clock()
         self.stats.stage("refine", t1 - t0)
         low = LowRes(item.small, item.alpha) if item.small is not None else None
+        lut = None
         if self.enhancer.active:
             done = self.enhancer(image, full, item.alpha, low)
-            image, full, low = done.image, done.alpha, done.low
+            image, full, low, lut = done.image, done.alpha, done.low, done.lut
+            if lut is not None and not getattr(compositor, "takes_lut", False):
+                image = cv2.LUT(image, lut)  # a compositor that cannot read through the curve
+                if low is not None:
+                    low = LowRes(cv2.LUT(low.image, lut), low.alpha)
+                lut = None
             t2 = self.clock()
             self.stats.stage("enhance", t2 - t1)
             t1 = t2
         if self.on_alpha is not None:
             self.on_alpha(frame, full)
-        out = compositor(image, full, low, frame.pts)
+        if lut is not None:  # a compositor whose takes_lut is True (vcam.compositing)
+            out = compositor(image, full, low, frame.pts, lut=lut)  # type: ignore[call-arg]
+        else:
+            out = compositor(image, full, low, frame.pts)
         self.stats.stage("composite", self.clock() - t1)
         return out
