@@ -173,11 +173,36 @@ def test_plan_caches_timings_and_a_second_start_measures_nothing(tmp_path: Path,
     assert entry["parts"]["model_sha256"] == "abc123" and entry["parts"]["candidates"] == ["onnxruntime-f32", "openvino-bf16"]
     again = Table(FAST)
     p2 = _plan(cfg, cache, again)
-    assert (p2.candidate, p2.input_size, again.calls) == (OVB, (384, 216), [])
+    assert (p2.candidate, p2.input_size, again.calls, p2.cached) == (OVB, (384, 216), [], True)
     # a larger budget needs one more rung only: the rest comes from the cache
     more = Table(FAST)
     p3 = _plan(validate_config({"live": {"cpu_budget": 0.7}}, "test"), cache, more)
     assert (p3.input_size, more.calls) == ((448, 252), [])  # 448 was measured on the way down already
+
+
+BUSY = {k: round(v * 1.6, 1) for k, v in FAST.items()}  # the same machine under load
+
+
+def test_a_cache_made_on_a_busy_machine_is_measured_again(tmp_path: Path, caplog) -> None:
+    cache = tmp_path / "calibration.json"
+    cfg = validate_config({"live": {"cpu_budget": 0.7}}, "test")  # 15.9 ms CPU for the model at 720p
+    first = _plan(cfg, cache, Table(BUSY))
+    assert (first.input_size, first.cached) == ((384, 216), False)  # 448: 20.8 ms, over the budget
+    p = _plan(cfg, cache, Table(FAST))
+    assert p.cached and p.input_size == (384, 216)
+    # busy now too (the engine takes as long as cached): the cache stands
+    assert not ch.stale(p, Timing(14.0, 14.0))
+    with caplog.at_level(logging.INFO, logger="vcam.matting.choice"):
+        assert ch.stale(p, Timing(9.0, 9.0))  # 9.0 ms now against 14.4 cached: under 75 %
+    assert any("taken on a busier machine (openvino-bf16 at 384x216: 9.0 ms CPU per call now, 14.4 cached)" in m
+               for m in caplog.messages)
+    quiet = Table(FAST)
+    again = ch.plan_engine(cfg, Path("model.onnx"), "abc123", cache, live=True, measure=quiet,
+                           native=lambda: ("f32", "bf16"), remeasure=True)
+    assert again.input_size == (448, 252) and len(quiet.calls) > 1 and not again.cached  # measured afresh: it fits
+    entry = next(iter(json.loads(cache.read_text())["entries"].values()))
+    assert entry["timings"]["openvino-bf16@384x216"]["cpu_ms"] == 9.0  # the cache now holds the quiet figures
+    assert not ch.stale(_plan(cfg, cache, Table(FAST)), Timing(13.0, 13.0))  # 448 as cached: it stands
 
 
 def test_a_change_in_the_key_measures_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -277,3 +302,32 @@ def test_run_recalibrate_removes_the_cache_and_a_plain_run_keeps_it(
     code, _, err = run_cli(capsys, *run, "--config", str(cfg), "--recalibrate")
     assert code == 0, err
     assert not cache.exists()
+
+
+def test_a_live_start_on_a_stale_cache_measures_again_with_the_real_model(tmp_path: Path, model_path: Path, caplog) -> None:
+    """The real model, ONNX Runtime pinned (two input sizes left free): a cache whose timings
+    are three times what the engine takes now (made on a busy machine) is measured again at
+    the next live start; a cache that is right is used as it is."""
+    from vcam import build
+
+    cfg = validate_config({"model": {"path": str(model_path), "dir": str(tmp_path), "runtime": "onnxruntime",
+                                     "input_sizes": [[64, 36], [128, 72]], "threads": 1}}, "test")
+    cache = build.calibration_cache(cfg)
+    build.build_engine(cfg, live=True)
+    data = json.loads(cache.read_text())
+    (entry,) = data["entries"].values()
+    right = dict(entry["timings"])
+    for t in entry["timings"].values():
+        t["cpu_ms"] = round(t["cpu_ms"] * 3, 2)
+    cache.write_text(json.dumps(data))
+    with caplog.at_level(logging.INFO, logger="vcam.matting.choice"):
+        build.build_engine(cfg, live=True)
+    assert [m for m in caplog.messages if "the cached timings were taken on a busier machine" in m]
+    (entry,) = json.loads(cache.read_text())["entries"].values()
+    for k, t in entry["timings"].items():  # measured afresh: near the first figures, not three times them
+        assert t["cpu_ms"] < 2 * right[k]["cpu_ms"], (k, t, right[k])
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="vcam.matting.choice"):
+        build.build_engine(cfg, live=True)
+    assert not [m for m in caplog.messages if "busier machine" in m]
+    assert [m for m in caplog.messages if "from the cache" in m]

@@ -16,7 +16,7 @@ import numpy as np
 from vcam.config import Config
 from vcam.errors import InputError, ModelError, OutputError
 from vcam.matting import Matter, ensure_model
-from vcam.matting.choice import CACHE_NAME, open_engine, plan_engine
+from vcam.matting.choice import CACHE_NAME, Plan, open_engine, plan_engine, stale, time_engine
 from vcam.matting.models import KNOWN_MODELS, ProgressFactory, default_model_dir
 from vcam.pipeline import Stages
 from vcam.sinks import Sink
@@ -64,11 +64,27 @@ def build_engine(cfg: Config, progress: ProgressFactory | None = None, *, live: 
         path = ensure_model(cfg.model.name, cfg.model.path, model_dir(cfg))
     else:
         path = ensure_model(cfg.model.name, cfg.model.path, model_dir(cfg), progress=progress)
-    plan = plan_engine(cfg, path, KNOWN_MODELS[cfg.model.name].sha256, calibration_cache(cfg), live=live)
-    return open_engine(
-        plan.candidate, path, input_size=plan.input_size, downsample_ratio=cfg.model.downsample_ratio,
-        threads=plan.threads, providers=cfg.model.providers, frame_budget_s=1.0 / cfg.output_fps if live else None,
-    )
+    sha256 = KNOWN_MODELS[cfg.model.name].sha256
+    plan = plan_engine(cfg, path, sha256, calibration_cache(cfg), live=live)
+
+    def start(plan: Plan) -> Matter:
+        return open_engine(
+            plan.candidate, path, input_size=plan.input_size, downsample_ratio=cfg.model.downsample_ratio,
+            threads=plan.threads, providers=cfg.model.providers, frame_budget_s=1.0 / cfg.output_fps if live else None,
+        )
+
+    engine = start(plan)
+    if live and plan.cached:  # a cache made on a busier machine would hold a poorer choice (choice.stale)
+        try:
+            now = time_engine(engine)
+        except Exception:  # noqa: BLE001 - settings the model cannot run: build_live_engine says so, clearly
+            now = None
+        if now is not None and stale(plan, now):
+            plan = plan_engine(cfg, path, sha256, calibration_cache(cfg), live=live, remeasure=True)
+            engine = start(plan)
+        else:
+            engine.reset()
+    return engine
 
 
 def calibration_cache(cfg: Config) -> Path:

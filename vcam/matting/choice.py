@@ -15,7 +15,10 @@ the candidate with the least CPU time per call on every core is chosen.
 
 Timings are cached in ``calibration.json`` in the model cache folder, keyed by the CPU (model
 name and flags), the runtime versions, the model's sha256, the candidates and the ladder: a
-later start measures nothing, and ``vcam run --recalibrate`` (:func:`forget`) starts afresh.
+later start measures nothing, but ``vcam run`` times the engine it opened as it was
+calibrated (four calls, :func:`time_engine`) and measures everything afresh when it now takes
+less than 75 % of its cached CPU time (the cache was made on a busier machine, :func:`stale`);
+``vcam run --recalibrate`` (:func:`forget`) starts afresh.
 The choice itself is recomputed from the timings each start, so a new budget needs no new
 measurement unless it needs another rung. Everything is pure but :func:`measure_engine`.
 """
@@ -64,6 +67,8 @@ __all__ = [
     "open_engine",
     "pipeline_overhead_ms",
     "plan_engine",
+    "stale",
+    "time_engine",
 ]
 
 log = logging.getLogger(__name__)
@@ -355,21 +360,28 @@ def measure_engine(
     def measure(c: Candidate, size: tuple[int, int]) -> Timing:
         with _quiet_engines():  # the engines' own start-up lines are for the engine that runs
             engine = open_engine(c, model_path, input_size=size, downsample_ratio=downsample_ratio, threads=threads)
-        w, h = size
-        rng = np.random.default_rng(0)
-        ramp = np.linspace(40, 200, w, dtype=np.float32)[None, :, None] + np.zeros((h, 1, 3), np.float32)
-        frames = [np.clip(ramp + rng.normal(0, 6, (h, w, 3)), 0, 255).astype(np.uint8) for _ in range(2)]
-        engine.infer(frames[0])
-        walls = []
-        cpu0 = time.process_time()
-        for i in range(calls):
-            t0 = time.perf_counter()
-            engine.infer(frames[i % 2])
-            walls.append(time.perf_counter() - t0)
-        cpu = (time.process_time() - cpu0) / calls
-        return Timing(round(cpu * 1e3, 2), round(float(np.median(walls)) * 1e3, 2))
+        return time_engine(engine, calls)
 
     return measure
+
+
+def time_engine(engine: Matter, calls: int = 4) -> Timing:
+    """One warm-up call, then ``calls`` calls with the state carried on a camera-like picture
+    (smooth gradient plus noise) at the engine's input size: process CPU ms and median wall ms
+    per call. Leaves the recurrent state dirty (reset it before real frames)."""
+    w, h = engine.input_size
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(40, 200, w, dtype=np.float32)[None, :, None] + np.zeros((h, 1, 3), np.float32)
+    frames = [np.clip(ramp + rng.normal(0, 6, (h, w, 3)), 0, 255).astype(np.uint8) for _ in range(2)]
+    engine.infer(frames[0])
+    walls = []
+    cpu0 = time.process_time()
+    for i in range(calls):
+        t0 = time.perf_counter()
+        engine.infer(frames[i % 2])
+        walls.append(time.perf_counter() - t0)
+    cpu = (time.process_time() - cpu0) / calls
+    return Timing(round(cpu * 1e3, 2), round(float(np.median(walls)) * 1e3, 2))
 
 
 @contextlib.contextmanager
@@ -405,6 +417,7 @@ class Plan:
     input_size: tuple[int, int]
     threads: int
     choice: Choice | None
+    cached: bool = False  # every timing behind the choice came from the cache (nothing measured)
 
 
 def plan_engine(
@@ -416,10 +429,12 @@ def plan_engine(
     live: bool,
     measure: Callable[[Candidate, tuple[int, int]], Timing] | None = None,
     native: Callable[[], tuple[str, ...] | None] | None = None,
+    remeasure: bool = False,
 ) -> Plan:
     """Resolve ``model.runtime`` / ``model.precision`` / ``model.input_sizes`` for this machine,
     measuring (or reading the cache) where more than one option is left. ``live``: ``vcam run``;
-    file mode with the realtime preset makes the same choice (same config, same cache entry)."""
+    file mode with the realtime preset makes the same choice (same config, same cache entry).
+    ``remeasure``: ignore (and then replace) the cached timings (a :func:`stale` cache)."""
     m = cfg.model
     if m.runtime in ("auto", "onnxruntime") and _gpu_first(m.providers):
         log.info("runtime: onnxruntime on a GPU provider (no CPU calibration)")
@@ -437,7 +452,7 @@ def plan_engine(
 
     parts = machine_parts(model_sha256, cands, sizes, mode, openvino_version() if ov is not None else None, threads)
     key = cache_key(parts)
-    known = load_timings(cache, key)
+    known = {} if remeasure else load_timings(cache, key)
     measure = measure or measure_engine(model_path, m.downsample_ratio, threads, calls=4 if mode == "live" else 2)
     if mode == "live":
         fps = cfg.output_fps
@@ -459,7 +474,27 @@ def plan_engine(
         # threads took 152 ms wall for 25 ms of CPU per call).
         one_thread = choice.timings[_key(choice.candidate, choice.input_size)].cpu_ms <= budget.model_wall_ms
     out_threads = m.threads or (1 if one_thread else 0)
-    return Plan(choice.candidate, choice.input_size, out_threads, choice)
+    return Plan(choice.candidate, choice.input_size, out_threads, choice, cached=not set(choice.timings) - set(known))
+
+
+# A cached choice is stale when its engine now takes less than this share of the cached CPU time.
+STALE_SHARE = 0.75
+
+
+def stale(plan: Plan, now: Timing) -> bool:
+    """Whether ``plan`` came from timings cached on a busier machine than this one is now: its
+    engine, timed again as it was calibrated (:func:`time_engine`), takes less than
+    :data:`STALE_SHARE` of its cached CPU time. A calibration made under load (a build, a
+    browser, other jobs) would otherwise hold a smaller input, or more threads, until
+    ``--recalibrate``; an engine slower now keeps the cache (the machine is busy now)."""
+    if plan.choice is None or not plan.cached:
+        return False
+    cached = plan.choice.timings[_key(plan.candidate, plan.input_size)]
+    if now.cpu_ms >= STALE_SHARE * cached.cpu_ms:
+        return False
+    log.info("runtime choice (live): the cached timings were taken on a busier machine (%s at %dx%d: %.1f ms CPU per "
+             "call now, %.1f cached); measuring again", plan.candidate.label, *plan.input_size, now.cpu_ms, cached.cpu_ms)
+    return True
 
 
 def _gpu_first(providers: Sequence[str]) -> bool:
