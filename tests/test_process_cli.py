@@ -175,7 +175,8 @@ def test_ctrl_c_during_a_batch_exits_128_plus_the_signal_and_leaves_no_partial_f
     assert proc.returncode == 128 + sig, err.decode()  # 130 for Ctrl-C, 143 for SIGTERM
     assert last_line(err.decode()) == "vcam: interrupted"
     # no output, no matte folder (not even a temporary one), and not the folders vcam made
-    assert not out.exists() and not (tmp_path / "m").exists()
+    left = {d.name: sorted(p.name for p in d.rglob("*")) for d in (out, tmp_path / "m") if d.exists()}
+    assert not left, left  # (seen once in ~25 CI runs, 2026-12-02: out/ left; what was in it was not kept)
 
 
 @pytest.mark.parametrize("shown", [True, False])
