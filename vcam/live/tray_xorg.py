@@ -103,11 +103,14 @@ def xorg_icon(base: Any, popup: Any = None) -> Any:
                 if loop is not None and threading.current_thread().ident == loop.ident:
                     method()
                     return
-                if self._loop_over:  # the icon is gone: nothing to show, hide or stop
-                    return
                 answer: queue.Queue[Any] = queue.Queue(1)
                 key = next(self._call_ids)
                 self._calls[key] = (method, answer)
+                # checked after registering: a loop ending now either sees this call (and
+                # answers it on its way out) or has set _loop_over already
+                if self._loop_over:  # the icon is gone: nothing to show, hide or stop
+                    self._calls.pop(key, None)
+                    return
                 self._poke(self._call_atom, key)
                 result = answer.get()
                 if result is not True:

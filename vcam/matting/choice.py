@@ -486,7 +486,9 @@ def stale(plan: Plan, now: Timing) -> bool:
     engine, timed again as it was calibrated (:func:`time_engine`), takes less than
     :data:`STALE_SHARE` of its cached CPU time. A calibration made under load (a build, a
     browser, other jobs) would otherwise hold a smaller input, or more threads, until
-    ``--recalibrate``; an engine slower now keeps the cache (the machine is busy now)."""
+    ``--recalibrate``; an engine slower now keeps the cache (the machine is busy now). The
+    cache holds one-thread figures: an engine on more threads spends more CPU per call, so
+    then the check can only err towards keeping the cache."""
     if plan.choice is None or not plan.cached:
         return False
     cached = plan.choice.timings[_key(plan.candidate, plan.input_size)]
