@@ -7,7 +7,9 @@ machines are shared, so only differences within one run mean anything).
 The clip's first 40 frames are scaled (cover-fit) to 1280x720, darkened like a dim sensor
 (gain 0.45, gamma 1.3) and matted once with the live preset (one thread); then, round after
 round: the blur compositor alone; with the light correction lifting them (its gain settled
-first); and with the framing held on a 1.5x crop in the middle (box, crop and enlargement).
+first); with the framing held on a 1.5x crop in the middle (box, crop and enlargement, as the
+live pipeline does it: only around the person when the compositor shows no more); and the
+same enlarging the whole crop (what every compositor got before 2026-12-02's change).
 OpenCV runs single-threaded, as under ``LiveRunner.run``. To compare with an earlier vcam,
 run it with that checkout first on the path (``PYTHONPATH=/path/to/old/checkout``).
 """
@@ -79,8 +81,18 @@ def main(argv: list[str] | None = None) -> int:
         lut = getattr(e, "lut", None)
         return comp(e.image, e.alpha, e.low, lut=lut) if takes_lut else comp(e.image, e.alpha, e.low)
 
-    def framed(i: int) -> object:
+    # the live pipeline asks the compositor whether it shows the picture only under the alpha
+    # (Stages.render): then only the part around the person is enlarged
+    sparse = getattr(comp, "picture_under_alpha_only", None)
+    takes_sparse = "sparse" in inspect.signature(zoomer.__call__).parameters
+
+    def framed_whole(i: int) -> object:
         e = zoomer(dark[i], fulls[i], alphas[i], lows[i])
+        return comp(e.image, e.alpha, e.low)
+
+    def framed(i: int) -> object:
+        e = zoomer(dark[i], fulls[i], alphas[i], lows[i], sparse=sparse) if takes_sparse else zoomer(
+            dark[i], fulls[i], alphas[i], lows[i])
         return comp(e.image, e.alpha, e.low)
 
     def cpu_ms(fn: Callable[[int], object]) -> float:
@@ -90,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             fn(k % n)
         return (time.process_time() - c0) / args.calls * 1000.0
 
-    steps = {"blur compositor": plain, "+ light": lit, "+ framing (1.5x crop)": framed}
+    steps = {"blur compositor": plain, "+ light": lit, "+ framing (1.5x crop)": framed,
+             "+ framing, all enlarged": framed_whole}
     ms: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(args.rounds):
         for name, fn in steps.items():
@@ -99,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     person = float(np.mean([a.mean() for a in alphas]))
     print(f"{args.clip.name}: 1280x720, {n} frames, person {person:.0%} of the picture, light gain {lighter.light.gain:.2f}")
     print(f"  blur compositor          {np.median(base):6.3f} ms")
-    for name in ("+ light", "+ framing (1.5x crop)"):
+    for name in ("+ light", "+ framing (1.5x crop)", "+ framing, all enlarged"):
         print(f"  {name:24s} {np.median(np.array(ms[name]) - base):+6.3f} ms (median of {args.rounds} rounds)")
     return 0
 

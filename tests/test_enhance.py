@@ -12,7 +12,7 @@ import pytest
 from tests.helpers import evaldata
 from tests.helpers.fakes import FakeEngine
 from vcam.compositing import BlurCompositor, ColorCompositor, PassThrough, ReplaceCompositor
-from vcam.compositing.enhance import Enhancer, enhancer_for
+from vcam.compositing.enhance import Enhancer, _aligned_span, enhancer_for
 from vcam.compositing.framing import (
     Follower,
     FramingSettings,
@@ -522,3 +522,103 @@ def test_config_reload_switches_and_retunes_the_effects() -> None:
     rig.frame()  # the new settings are taken on the rendering thread
     assert (enh.follower.settings.max_zoom, enh.follower.settings.person_height) == (3.0, 0.6)
     assert enh.light.settings.target == 120.0
+
+
+# -- enlarging a framed picture only around the person ---------------------------------------
+
+
+def test_aligned_span_values() -> None:
+    # 853 -> 1280 px (a 1.5x crop): widened by 2 to 298 and 602, then out to the ends that
+    # land nearest a whole output pixel (290 * 1280 / 853 = 435.17, 609 -> 913.86)
+    assert _aligned_span(300, 600, 853, 1280) == (290, 609, 435, 914)
+    assert _aligned_span(5, 470, 480, 720) == (2, 472, 3, 708)  # 1.5 exactly: even ends land exactly
+    assert _aligned_span(1, 850, 853, 1280) == (0, 853, 0, 1280)  # near the edges: the whole span
+
+
+def soft_person() -> tuple[np.ndarray, np.ndarray, LowRes]:
+    """A 1280x720 frame (a random texture of a few pixels' grain) with a soft-edged "person" (an ellipse, blurred edge) and
+    the model's 384x216 view of it."""
+    rng = np.random.default_rng(3)
+    noise = cv2.GaussianBlur(rng.normal(0, 1, (720, 1280, 3)).astype(np.float32), (0, 0), 2)
+    image = np.clip(128 + noise * (60 / noise.std()), 0, 255).astype(np.uint8)  # texture of a few pixels
+    small = np.zeros((216, 384), np.float32)
+    cv2.ellipse(small, (200, 150), (60, 110), 0, 0, 360, 1.0, -1)
+    small = cv2.GaussianBlur(small, (0, 0), 3)
+    full = np.rint(cv2.resize(small, SIZE, interpolation=cv2.INTER_LINEAR) * 255).astype(np.uint8)
+    return image, full, LowRes(cv2.resize(image, (384, 216), interpolation=cv2.INTER_AREA), small)
+
+
+def framed(enh: Enhancer, zoom: float) -> Enhancer:
+    enh.follower = Follower(SIZE, enh.follower.settings, dead_zone=10.0, dead_zone_size=10.0)
+    enh.follower.reset((653.3, 371.7, 720 / zoom))  # held there, at a window of no whole pixel
+    return enh
+
+
+@pytest.mark.parametrize("zoom", [1.5, 1.9])
+def test_framing_enlarges_only_around_the_person_for_a_compositor_that_shows_no_more(zoom: float) -> None:
+    image, full, low = soft_person()
+    comp = BlurCompositor(20)
+    assert comp.picture_under_alpha_only(SIZE, low)
+    whole = framed(Enhancer(SIZE, framing_on=True), zoom)(image, full, low.alpha, low)
+    enh = framed(Enhancer(SIZE, framing_on=True), zoom)
+    enh._bufs["framed"] = np.full((720, 1280, 3), 7, np.uint8)  # marks what is not written
+    part = enh(image, full, low.alpha, low, sparse=comp.picture_under_alpha_only)
+    assert part.image is enh._bufs["framed"]
+    written = np.any(part.image != 7, axis=2)
+    assert not written[:, :150].any() and written[300:400, 600:700].all()  # only around the person
+    # the alpha within a level of enlarging the whole crop (the span lands up to 0.17 px off;
+    # measured: 1 level at most), and the picture under it within a level on average
+    assert np.abs(part.alpha.astype(int) - whole.alpha).max() <= 2
+    person = part.alpha > 0
+    assert person.mean() > 0.4  # the person is in the picture, enlarged
+    assert np.abs(part.image[person].astype(int) - whole.image[person]).mean() < 1.0  # measured 0.51 / 0.11
+    out_part, out_whole = comp(part.image, part.alpha, part.low), comp(whole.image, whole.alpha, whole.low)
+    background = ~person & (whole.alpha == 0)
+    assert np.array_equal(out_part[background], out_whole[background])
+    assert np.abs(out_part.astype(int) - out_whole).mean() < 0.3  # measured 0.18 / 0.06
+
+
+def test_framing_enlarges_everything_when_the_compositor_shows_more() -> None:
+    image, full, low = soft_person()
+    weak = BlurCompositor(3)  # too weak to blur the model's small picture: it blurs this one
+    assert not weak.picture_under_alpha_only(SIZE, low)
+    assert ReplaceCompositor(ColorBackground()).picture_under_alpha_only(SIZE, None)
+    assert ColorCompositor((0, 255, 0)).picture_under_alpha_only(SIZE, None)
+    whole = framed(Enhancer(SIZE, framing_on=True), 1.5)(image, full, low.alpha, low)
+    asked = framed(Enhancer(SIZE, framing_on=True), 1.5)(image, full, low.alpha, low, sparse=weak.picture_under_alpha_only)
+    assert np.array_equal(asked.image, whole.image) and np.array_equal(asked.alpha, whole.alpha)
+
+
+def test_framing_with_nobody_there_sets_the_alpha_to_zero() -> None:
+    image, full, low = soft_person()
+    nobody = np.zeros_like(full)
+    enh = framed(Enhancer(SIZE, framing_on=True), 1.5)
+    out = enh(image, nobody, low.alpha * 0, LowRes(low.image, low.alpha * 0), sparse=BlurCompositor(20).picture_under_alpha_only)
+    assert out.alpha.shape == (720, 1280) and not out.alpha.any()
+
+
+class ColorBackground:
+    def frame(self, n: int, t: float | None = None) -> np.ndarray:
+        return np.full((720, 1280, 3), 9, np.uint8)
+
+    def close(self) -> None:
+        pass
+
+
+def test_stages_ask_the_compositor_whether_the_picture_shows_only_under_alpha() -> None:
+    asked: list[object] = []
+
+    class Spy(Enhancer):
+        def __call__(self, *args, sparse=None, **kw):  # type: ignore[no-untyped-def, override]
+            asked.append(sparse)
+            return super().__call__(*args, sparse=sparse, **kw)
+
+    size = (160, 90)
+    image = np.zeros((90, 160, 3), np.uint8)
+    image[30:90, 60:100, 0] = 255
+    colour = ColorCompositor((0, 255, 0))
+    for comp, expect in ((colour, colour.picture_under_alpha_only), (PassThroughWithAlpha(), None)):
+        asked.clear()
+        stages = Stages(FakeEngine(size), comp, output_size=size, enhancer=Spy(size, framing_on=True))
+        stages.render(stages.matte(stages.prepare(Frame(image, 0, 0.0))))
+        assert asked == [expect]

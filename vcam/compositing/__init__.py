@@ -9,7 +9,11 @@ saw them (:class:`LowRes`), and ``t``, the frame's time in seconds on its source
 A compositor whose ``takes_lut`` is True also takes ``lut``, the low-light tone curve
 ((256,) uint8, :mod:`vcam.compositing.light`) to read the camera picture through, and applies
 it inside its own passes (the blend, the reduced copy it blurs); for the others the caller
-applies it first (``cv2.LUT``).
+applies it first (``cv2.LUT``). A compositor may say, by its method
+``picture_under_alpha_only(size, low)``, that a call at output ``size`` with ``low`` reads
+``image`` only where ``alpha`` is above 0 (the blend gives the background exactly where alpha
+is 0); the auto-framing then enlarges a zoomed picture only around the person
+(:class:`~vcam.compositing.enhance.Enhancer`).
 """
 
 from __future__ import annotations

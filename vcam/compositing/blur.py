@@ -76,6 +76,19 @@ class BlurCompositor:
     def __init__(self, strength: int) -> None:
         self.strength = strength
 
+    def _blurs_low(self, size: tuple[int, int], low: LowRes) -> bool:
+        """Whether the background is blurred from ``low`` (the model's picture) for an output
+        of ``size``: when the blur is strong enough to be resolved at its size."""
+        w, h = size
+        lh, lw = low.image.shape[:2]
+        sigma = blur_sigma(self.strength, h)
+        return min(sigma * lw / w, sigma * lh / h) >= _MIN_SIGMA
+
+    def picture_under_alpha_only(self, size: tuple[int, int], low: LowRes | None) -> bool:
+        """Whether a call at output ``size`` with ``low`` reads the picture only where alpha
+        is above 0 (see vcam.compositing): when its background comes from ``low``."""
+        return low is not None and self._blurs_low(size, low)
+
     def background(
         self, image: np.ndarray, alpha: np.ndarray, low: LowRes | None = None, lut: np.ndarray | None = None
     ) -> np.ndarray:
@@ -84,10 +97,9 @@ class BlurCompositor:
         to the reduced copy that is blurred (a 16th of the pixels or fewer)."""
         h, w = image.shape[:2]
         sigma = blur_sigma(self.strength, h)
-        if low is not None:
+        if low is not None and self._blurs_low((w, h), low):
             lh, lw = low.image.shape[:2]
             sx, sy = sigma * lw / w, sigma * lh / h  # the model's picture may be stretched
-        if low is not None and min(sx, sy) >= _MIN_SIGMA:
             factor = _factor(min(sx, sy))
             small, small_alpha = _reduce(low.image, low.alpha, factor)
             sx, sy = sx / factor, sy / factor

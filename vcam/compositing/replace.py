@@ -34,6 +34,10 @@ class ReplaceCompositor:
         self._n += 1
         return blend(image, bg, alpha, fg_lut=lut)
 
+    def picture_under_alpha_only(self, size: tuple[int, int], low: LowRes | None) -> bool:
+        """Always: the picture shows only where alpha is above 0 (see vcam.compositing)."""
+        return True
+
     def close(self) -> None:
         self.background.close()
 
@@ -61,6 +65,10 @@ class ColorCompositor:
             self._bg = np.empty_like(image)
             self._bg[:] = self.color
         return blend(image, self._bg, alpha, fg_lut=lut)
+
+    def picture_under_alpha_only(self, size: tuple[int, int], low: LowRes | None) -> bool:
+        """Always: the picture shows only where alpha is above 0 (see vcam.compositing)."""
+        return True
 
 
 class PassThrough:

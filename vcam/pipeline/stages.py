@@ -236,7 +236,7 @@ class Stages:
         low = LowRes(item.small, item.alpha) if item.small is not None else None
         lut = None
         if self.enhancer.active:
-            done = self.enhancer(image, full, item.alpha, low)
+            done = self.enhancer(image, full, item.alpha, low, sparse=getattr(compositor, "picture_under_alpha_only", None))
             image, full, low, lut = done.image, done.alpha, done.low, done.lut
             if lut is not None and not getattr(compositor, "takes_lut", False):
                 image = cv2.LUT(image, lut)  # a compositor that cannot read through the curve
