@@ -65,6 +65,13 @@ def handling(handlers: Mapping[int, Handler], *, final: bool = False) -> Iterato
             signal.signal(sig, previous)
         yield False
         return
+    except BaseException:
+        # a signal whose handler was not swapped yet ran its old one (Ctrl-C, or SIGTERM
+        # raising Interrupted) between two swaps: put back those swapped, so that none is
+        # left with a handler of this block after it, then let the stop go on
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+        raise
     try:
         yield True
     finally:

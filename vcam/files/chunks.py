@@ -45,11 +45,11 @@ from vcam.files.process import (
     FrameProgress,
     _compositor,
     _matte_writer,
-    _open_sink,
     _run,
     file_stages,
     hold_stop_signals,
     output_format_for,
+    sink_for,
 )
 from vcam.frames import Frame
 from vcam.matting import Matter
@@ -243,9 +243,7 @@ def process_chunk(
         engine.reset()
         compositor = _compositor(cfg, opts, info.size, info.rate)
         try:
-            sink = _open_sink(target, fmt, opts, info, tag if temp_tag is None else temp_tag)
-            ok = False
-            try:
+            with sink_for(target, fmt, opts, info, tag if temp_tag is None else temp_tag) as sink:
                 # as process_file's: chunk 0 is then the unchunked run's own start; a later chunk's
                 # warm-up repeats the first lead-in frame, before the lead-in itself
                 stages = file_stages(cfg, engine, compositor, info.size, float(info.rate), _matte_writer(mattes, opts.matte_out))
@@ -256,13 +254,6 @@ def process_chunk(
                 window = _Window(reader, chunk, warm)
                 tick = frame_progress(chunk.frames) if frame_progress else None
                 _run(cast(VideoReader, window), stages, sink, opts, tick, stop)
-                with hold_stop_signals():
-                    sink.close()
-                ok = True
-            finally:
-                if not ok:
-                    with hold_stop_signals():
-                        sink.abort()
         finally:
             close = getattr(compositor, "close", None)
             if close is not None:

@@ -51,7 +51,7 @@ from vcam.signals import hold_stop_signals
 from vcam.sinks.file import FileSink, check_output_path
 from vcam.sinks.pngseq import PngSequenceSink
 
-__all__ = ["FileOptions", "FrameProgress", "hold_stop_signals", "output_format_for", "process_file"]
+__all__ = ["FileOptions", "FrameProgress", "hold_stop_signals", "output_format_for", "process_file", "sink_for"]
 
 log = logging.getLogger(__name__)
 _POLL_S = 0.1
@@ -212,20 +212,10 @@ def process_file(
         engine = engine or lazy_if_off(cfg, lambda: build_engine(cfg, progress))
         compositor = _compositor(cfg, opts, size, info.rate)
         try:
-            with _matte_dir(opts.matte_out, opts.overwrite, temp_tag) as mdir:
-                sink = _open_sink(outp, fmt, opts, info, temp_tag)
-                ok = False
-                try:
-                    stages = file_stages(cfg, engine, compositor, size, float(info.rate), _matte_writer(mdir, opts.matte_out))
-                    tick = frame_progress(info.frame_count) if frame_progress else None
-                    _run(reader, stages, sink, opts, tick, stop)
-                    with hold_stop_signals():
-                        sink.close()
-                    ok = True
-                finally:
-                    if not ok:
-                        with hold_stop_signals():
-                            sink.abort()
+            with _matte_dir(opts.matte_out, opts.overwrite, temp_tag) as mdir, sink_for(outp, fmt, opts, info, temp_tag) as sink:
+                stages = file_stages(cfg, engine, compositor, size, float(info.rate), _matte_writer(mdir, opts.matte_out))
+                tick = frame_progress(info.frame_count) if frame_progress else None
+                _run(reader, stages, sink, opts, tick, stop)
         finally:
             close = getattr(compositor, "close", None)
             if close is not None:
@@ -258,6 +248,27 @@ def _compositor(cfg: Config, opts: FileOptions, size: tuple[int, int], rate: Fra
     if opts.matte_out is not None and not compositor.needs_alpha:
         compositor = AlphaOnly()
     return compositor
+
+
+@contextlib.contextmanager
+def sink_for(outp: Path, fmt: OutputFormat, opts: FileOptions, info: Any, tag: str) -> Iterator[_Sink]:
+    """The sink writing ``outp`` (a temporary file or folder until it is finished): finished
+    (``close``: the output takes its name) when the block ends normally, deleted (``abort``)
+    when it raises. A stop signal while it opens waits until it is open (so that it is then
+    deleted, not left), as one does while it is finished or deleted."""
+    sink: _Sink | None = None
+    ok = False
+    try:
+        with hold_stop_signals():
+            sink = _open_sink(outp, fmt, opts, info, tag)
+        yield sink
+        with hold_stop_signals():
+            sink.close()
+        ok = True
+    finally:
+        if not ok and sink is not None:
+            with hold_stop_signals():
+                sink.abort()
 
 
 def _open_sink(outp: Path, fmt: OutputFormat, opts: FileOptions, info: Any, tag: str) -> _Sink:

@@ -309,16 +309,18 @@ class FileSink:
             )
 
     def _discard(self) -> None:
-        if self._audio is not None:
-            self._audio.close()
-            self._audio = None
-        if self._container is not None:
-            try:
-                self._container.close()
-            except (av.error.FFmpegError, OSError, ValueError):
-                pass
-            self._container = None
-        self._tmp.unlink(missing_ok=True)
+        try:
+            if self._audio is not None:
+                audio, self._audio = self._audio, None
+                audio.close()
+            if self._container is not None:
+                container, self._container = self._container, None
+                try:
+                    container.close()
+                except (av.error.FFmpegError, OSError, ValueError):
+                    pass
+        finally:  # whatever closing raised, the temporary file goes
+            self._tmp.unlink(missing_ok=True)
 
     def abort(self) -> None:
         """Stop writing and delete the temporary file; the output name is left untouched."""
