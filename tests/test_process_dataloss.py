@@ -427,7 +427,91 @@ def test_a_killed_worker_leaves_no_temporary_file_and_the_others_go_on(tmp_path:
     done = written[0]
     lost = inputs[0] if done == "long1.mp4" else inputs[1]
     assert f"vcam: error: {lost}: worker process exited unexpectedly (killed by SIGKILL); its temporary files were removed" in err.decode()
-    assert last_line(err.decode()) == f"vcam: error: 1 of 2 files failed: {lost}"
+    assert last_line(err.decode()) == f"vcam: error: 1 of 2 files failed: {lost}", err.decode()
     assert stdout.decode().splitlines()[-1] == "1 of 2 files written"
     assert _names(m) == [Path(done).stem]  # the mattes of the file that was written, no temporary folder
     assert len(probe(out / done).video_pts) == 150
+
+
+# -- a stop signal in the gaps around opening and deleting the output -------------------------
+
+
+def test_a_stop_signal_while_the_output_opens_deletes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM arriving while the sink opens (its temporary file already made): it waits
+    until the sink is open, then stops the run, and the temporary file is deleted."""
+    import vcam.files.process as process
+    from vcam.errors import Interrupted
+    from vcam.signals import stop_signals_as_interrupt
+
+    inp = write_clip(tmp_path / "in.mp4", color_frames(5))
+    out = tmp_path / "out"
+    out.mkdir()
+    opened = process._open_sink
+
+    def open_then_signal(*args: object) -> object:
+        sink = opened(*args)  # type: ignore[arg-type]
+        assert [p.name.startswith(".") for p in out.iterdir()] == [True]  # its temporary file
+        signal.raise_signal(signal.SIGTERM)  # held: the sink is not handed back yet
+        return sink
+
+    monkeypatch.setattr(process, "_open_sink", open_then_signal)
+    with stop_signals_as_interrupt(), pytest.raises(Interrupted):
+        _process(inp, out / "o.mp4")
+    assert _names(out) == []
+
+
+def test_the_temporary_file_goes_even_when_closing_the_container_fails(tmp_path: Path) -> None:
+    from vcam.sinks.file import FileSink
+
+    sink = FileSink(tmp_path / "o.mp4", (160, 96), 30)
+    sink.send(color_frames(1)[0])
+    real = sink._container
+
+    class Breaks:
+        def close(self) -> None:
+            real.close()
+            raise RuntimeError("close failed")  # not one of the errors it expects
+
+    sink._container = Breaks()
+    with pytest.raises(RuntimeError, match="close failed"):
+        sink.abort()
+    assert _names(tmp_path) == []
+
+
+def test_a_signal_between_two_handler_swaps_leaves_no_handler_of_the_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """hold_stop_signals swaps three handlers; a SIGTERM whose (old) handler runs after the
+    first swap must not leave SIGINT with the block's handler (Ctrl-C would be lost)."""
+    from vcam import signals
+    from vcam.errors import Interrupted
+
+    before = signal.getsignal(signal.SIGINT)
+    real = signal.signal
+    calls: list[int] = []
+
+    def swap(sig: int, handler: object) -> object:
+        calls.append(sig)
+        if len(calls) == 2:  # SIGTERM came after the first swap: signal.signal runs its old
+            raise Interrupted(signal.SIGTERM)  # handler before it swaps (CPython checks first)
+        return real(sig, handler)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(signals.signal, "signal", swap)
+    with pytest.raises(Interrupted), signals.hold_stop_signals():
+        pytest.fail("the block must not run")
+    monkeypatch.setattr(signals.signal, "signal", real)
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.parametrize("vcams", [True, False], ids=["vcam's tracker", "plain tracker"])
+def test_the_resource_tracker_says_nothing_after_vcams_last_line(vcams: bool) -> None:
+    """A semaphore left by a killed worker is removed by multiprocessing's resource tracker
+    when vcam ends; the tracker vcam starts does it without printing warnings after vcam's
+    last line (the plain one, started as multiprocessing does, prints two)."""
+    start = "from vcam.files.workers import _start_resource_tracker as s; s()" if vcams else (
+        "from multiprocessing import resource_tracker; resource_tracker.ensure_running()")
+    code = f"{start}\nfrom multiprocessing import resource_tracker\nresource_tracker.register('/mp-vcam-test-gone', 'semaphore')\nprint('done')"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert res.returncode == 0 and res.stdout == "done\n", res.stderr
+    if vcams:
+        assert res.stderr == ""
+    else:
+        assert "leaked semaphore objects" in res.stderr and "No such file or directory" in res.stderr

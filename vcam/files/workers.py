@@ -209,11 +209,25 @@ def _start_resource_tracker() -> None:
     """Start multiprocessing's resource tracker with SIGHUP blocked. It ignores SIGINT and
     SIGTERM itself but not SIGHUP: a closed terminal (SIGHUP to the whole process group)
     killed it, and the one started again in its place printed a KeyError traceback for every
-    semaphore it had not seen. A blocked signal stays blocked across exec."""
+    semaphore it had not seen. A blocked signal stays blocked across exec.
+
+    Its warnings are turned off (a ``-W`` option it is started with): a worker killed with
+    ``kill -9`` leaves a semaphore that the tracker removes when vcam ends, and its two
+    warnings about it ("There appear to be 1 leaked semaphore objects", then "No such file or
+    directory") came after vcam's own last line, which already said the worker was killed and
+    its files removed (seen in a test run on the loaded 2-core machine, 2026-12-02)."""
     from multiprocessing import resource_tracker
 
-    with blocked({signal.SIGHUP}):
-        resource_tracker.ensure_running()
+    quiet = "ignore::UserWarning:multiprocessing.resource_tracker"
+    added = quiet not in sys.warnoptions
+    if added:
+        sys.warnoptions.append(quiet)  # passed on to the tracker's command line
+    try:
+        with blocked({signal.SIGHUP}):
+            resource_tracker.ensure_running()
+    finally:
+        if added:
+            sys.warnoptions.remove(quiet)  # not to the workers
 
 
 def _remove_temp_files(job: Job) -> list[Path]:
