@@ -14,7 +14,8 @@ A setting is ``WxH@RATIO/REFINE[,REFINE...]`` (one engine run, scored once per r
 method; a method may carry parameters, ``guided-r2-e0.001``) or a preset name
 (``realtime``, ``offline``). Experiments go in front of a setting: ``crop:`` (the model sees
 a crop around the person), ``lagN:`` (each frame scored with the alpha of N frames before, as
-``live.alpha: latest`` shows it), ``stillT:`` (inference skipped while no 8x8 block of the
+``live.alpha: latest`` shows it), ``everyN:`` (the model runs on every Nth frame only; the
+frames between reuse its last alpha, refined against their own picture), ``stillT:`` (inference skipped while no 8x8 block of the
 model-size grey picture moved by T levels, :mod:`vcam.pipeline.still`; JSON
 ``inference_skipped_pct``). A preset applies its own still-frame threshold, as the product does. ``--aspect 4:3``
 centre-crops every clip first. Every invocation also runs the two references: the designed
@@ -122,11 +123,12 @@ class Setting:
     crop: bool = False
     lag: int = 0  # score frame t with the alpha of frame t - lag (live.alpha: latest)
     still: float = 0.0  # skip inference (reuse the last alpha) while the picture stays this close
+    every: int = 1  # run the model on every Nth frame only, reusing its alpha on the others
 
     @property
     def engine_label(self) -> str:
         lag = f"lag{self.lag}:" if self.lag else ""
-        lag = (f"still{self.still:g}:" if self.still else "") + lag
+        lag = (f"every{self.every}:" if self.every > 1 else "") + (f"still{self.still:g}:" if self.still else "") + lag
         return lag + ("crop:" if self.crop else "") + f"{self.input_size[0]}x{self.input_size[1]}@{self.ratio:g}"
 
 
@@ -238,6 +240,13 @@ def parse_refiner(spec: str) -> tuple[str, Refiner]:
 
 
 def parse_setting(spec: str) -> Setting:
+    every = re.match(r"every(\d+):", spec)
+    if every:
+        inner = parse_setting(spec[every.end():])
+        if inner.crop or inner.lag or inner.still or int(every.group(1)) < 1:
+            raise SystemExit(f"bad setting {spec!r}: every takes N >= 1 and does not combine with crop, lag or still")
+        inner.every = int(every.group(1))
+        return inner
     still = re.match(r"still(\d+(?:\.\d+)?):", spec)
     if still:
         inner = parse_setting(spec[still.end():])
@@ -356,12 +365,15 @@ def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, 
         crop = PersonCrop(setting.input_size[0] / setting.input_size[1]) if setting.crop else None
         recent: collections.deque[np.ndarray] = collections.deque(maxlen=setting.lag + 1)
         still = StillGate(setting.still, settle=STILL_SETTLE) if setting.still else None  # the product's gate (vcam/pipeline/still.py)
-        for rgb, gt in clip.frames(limit):
+        last: np.ndarray | None = None
+        for n, (rgb, gt) in enumerate(clip.frames(limit)):
             fh, fw = rgb.shape[:2]
             box = crop.current(fw, fh) if crop else None
             src = crop.extract(rgb, box) if crop and box else rgb
             t0 = time.perf_counter()
-            if still is not None:
+            if setting.every > 1 and n % setting.every and last is not None:
+                small = last  # the model rests: the alpha of its last run (its state not advanced)
+            elif still is not None:
                 shrunk = engine.shrink(src)
                 small = still.reuse(shrunk)
                 if small is None:
@@ -369,6 +381,7 @@ def run_setting(setting: Setting, model: Path, clips: list[Clip], threads: int, 
                     still.record(small)
             else:
                 small = engine.infer(src)
+            last = small
             infer_ms.append((time.perf_counter() - t0) * 1e3)
             recent.append(small)
             small = recent[0]  # with lag N: the alpha of N frames ago (the first one at the start)
