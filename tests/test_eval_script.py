@@ -175,3 +175,27 @@ def test_still_setting_skips_inference_only_while_the_picture_holds(clips: Path,
     [plain] = ev.run_setting(ev.parse_setting("128x72@0.5/bilinear"), model, [clip], 1, None)
     assert never.per_clip[clip.name]["inference_skipped_pct"] == 0.0
     assert never.per_clip[clip.name]["MAD"] == plain.per_clip[clip.name]["MAD"]
+
+
+def test_every_n_runs_the_model_on_every_nth_frame_and_reuses_its_alpha(clips: Path) -> None:
+    ev = _load_eval()
+    s = ev.parse_setting("every2:128x72@0.5/bilinear")
+    assert (s.every, s.engine_label) == (2, "every2:128x72@0.5")
+    with pytest.raises(SystemExit, match="does not combine"):
+        ev.parse_setting("every2:lag1:128x72@0.5/bilinear")
+    clip = ev.find_clips(clips, ["comp"], None)[0]
+    from vcam.matting import MattingEngine
+    from vcam.matting.models import default_model_dir, ensure_model
+
+    model = ensure_model("rvm_mobilenetv3_fp32", None, default_model_dir())
+    [res] = ev.run_setting(s, model, [clip], 1, None)
+    eng = MattingEngine(model, providers=("cpu",), threads=1, input_size=(128, 72), downsample_ratio=0.5)
+    preds, lumas, trues = [], [], []
+    for n, (rgb, gt) in enumerate(clip.frames(None)):
+        if n % 2 == 0:  # frames 0 and 2 run the model; 1 and 3 show the alpha before them
+            alpha = eng.infer(rgb)
+        preds.append(_product_alpha(alpha, (160, 96)))
+        lumas.append(luma(rgb))
+        trues.append(gt)
+    expected = clip_metrics(np.stack(preds), np.stack(lumas), np.stack(trues))
+    assert {k: res.per_clip[clip.name][k] for k in expected} == pytest.approx(expected, rel=1e-6)
