@@ -27,7 +27,13 @@ import cv2
 import numpy as np
 
 from vcam.compositing import BlurCompositor
+from vcam.compositing.edges import EdgeBandRefiner
 from vcam.compositing.enhance import Enhancer
+
+try:
+    from vcam.compositing.enhance import refine_region
+except ImportError:  # an older vcam (PYTHONPATH): it refines the whole frame
+    refine_region = None  # type: ignore[assignment]
 from vcam.compositing.framing import Follower, FramingSettings
 from vcam.compositing.lowres import LowRes
 from vcam.compositing.refine import BilinearRefiner
@@ -102,8 +108,34 @@ def main(argv: list[str] | None = None) -> int:
             fn(k % n)
         return (time.process_time() - c0) / args.calls * 1000.0
 
+    # with the realtime preset's refinement in front, as Stages.render runs it: refining the whole
+    # frame and then cropping, or (since 2026-12-02) only the part around the crop
+    band = EdgeBandRefiner()
+    stepper = getattr(zoomer, "step", None)
+
+    def refined(i: int) -> object:
+        full, picture = band.refine(alphas[i], dark[i], lows[i].image)
+        return comp(picture, full, lows[i])
+
+    def refined_framed_whole(i: int) -> object:
+        full, picture = band.refine(alphas[i], dark[i], lows[i].image)
+        e = zoomer(picture, full, alphas[i], lows[i], sparse=sparse) if takes_sparse else zoomer(picture, full, alphas[i], lows[i])
+        return comp(e.image, e.alpha, e.low)
+
+    def refined_framed_part(i: int) -> object:
+        assert stepper is not None
+        step = stepper(SIZE, alphas[i], lows[i])
+        (x0, y0, x1, y1), (k0, j0, k1, j1) = refine_region(step.rect, SIZE, alphas[i].shape[::-1])
+        full, picture = band.refine(np.ascontiguousarray(alphas[i][j0:j1, k0:k1]), dark[i][y0:y1, x0:x1],
+                                    lows[i].image[j0:j1, k0:k1])
+        e = zoomer.apply(step, picture, full, lows[i], origin=(x0, y0), sparse=sparse)
+        return comp(e.image, e.alpha, e.low)
+
     steps = {"blur compositor": plain, "+ light": lit, "+ framing (1.5x crop)": framed,
-             "+ framing, all enlarged": framed_whole}
+             "+ framing, all enlarged": framed_whole, "band refine + blur": refined,
+             "  + framing, refining the whole frame": refined_framed_whole}
+    if stepper is not None:
+        steps["  + framing, refining its part"] = refined_framed_part
     ms: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(args.rounds):
         for name, fn in steps.items():
@@ -114,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  blur compositor          {np.median(base):6.3f} ms")
     for name in ("+ light", "+ framing (1.5x crop)", "+ framing, all enlarged"):
         print(f"  {name:24s} {np.median(np.array(ms[name]) - base):+6.3f} ms (median of {args.rounds} rounds)")
+    ref_base = np.array(ms["band refine + blur"])
+    print(f"  band refine + blur       {np.median(ref_base):6.3f} ms")
+    for name in [k for k in steps if k.startswith("  + framing")]:
+        print(f"  {name:38s} {np.median(np.array(ms[name]) - ref_base):+6.3f} ms (median of {args.rounds} rounds)")
     return 0
 
 

@@ -12,7 +12,7 @@ import pytest
 from tests.helpers import evaldata
 from tests.helpers.fakes import FakeEngine
 from vcam.compositing import BlurCompositor, ColorCompositor, PassThrough, ReplaceCompositor
-from vcam.compositing.enhance import Enhancer, _aligned_span, enhancer_for
+from vcam.compositing.enhance import Enhancer, _aligned_span, enhancer_for, refine_region
 from vcam.compositing.framing import (
     Follower,
     FramingSettings,
@@ -609,9 +609,9 @@ def test_stages_ask_the_compositor_whether_the_picture_shows_only_under_alpha() 
     asked: list[object] = []
 
     class Spy(Enhancer):
-        def __call__(self, *args, sparse=None, **kw):  # type: ignore[no-untyped-def, override]
+        def apply(self, *args, sparse=None, **kw):  # type: ignore[no-untyped-def, override]
             asked.append(sparse)
-            return super().__call__(*args, sparse=sparse, **kw)
+            return super().apply(*args, sparse=sparse, **kw)
 
     size = (160, 90)
     image = np.zeros((90, 160, 3), np.uint8)
@@ -622,3 +622,83 @@ def test_stages_ask_the_compositor_whether_the_picture_shows_only_under_alpha() 
         stages = Stages(FakeEngine(size), comp, output_size=size, enhancer=Spy(size, framing_on=True))
         stages.render(stages.matte(stages.prepare(Frame(image, 0, 0.0))))
         assert asked == [expect]
+
+
+# -- refining only the part of the frame the crop shows -----------------------------------------
+
+
+def test_refine_region_values() -> None:
+    # 1280x720 over a 384x216 alpha: 3 model pixels are 10 frame pixels; the crop 213..1066 x
+    # 120..600 touches model columns 63..320 and rows 36..180; 6 more on each side, out to
+    # multiples of 3
+    assert refine_region((213, 120, 853, 480), (1280, 720), (384, 216)) == ((190, 100, 1090, 620), (57, 30, 327, 186))
+    assert refine_region((0, 0, 853, 480), (1280, 720), (384, 216)) == ((0, 0, 880, 500), (0, 0, 264, 150))
+    assert refine_region((100, 50, 1100, 620), (1280, 720), (384, 216)) is None  # most of the frame
+    assert refine_region((400, 200, 640, 360), (1366, 768), (384, 216)) is None  # 683 frame px per 192 model px
+
+
+@pytest.mark.parametrize("refiner", ["bilinear", "band"])
+@pytest.mark.parametrize("window", [(653.3, 371.7, 480.0), (420.0, 250.0, 380.0), (1000.0, 500.0, 420.0)])
+def test_refining_the_crop_region_gives_the_frame_refinements_crop(refiner: str, window: tuple[float, float, float]) -> None:
+    from vcam.compositing.edges import EdgeBandRefiner
+    from vcam.compositing.enhance import Step
+    from vcam.compositing.refine import BilinearRefiner
+
+    image, _, low = soft_person()
+    ref = EdgeBandRefiner() if refiner == "band" else BilinearRefiner()
+
+    def refine(alpha: np.ndarray, picture: np.ndarray, small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return ref.refine(alpha, picture, small) if isinstance(ref, EdgeBandRefiner) else (ref(alpha, picture), picture)
+
+    enh = framed(Enhancer(SIZE, framing_on=True), 1.0)
+    enh.follower.reset(window)
+    step = enh.step(SIZE, low.alpha, low)
+    assert step.rect is not None
+    region = refine_region(step.rect, SIZE, (384, 216))
+    assert region is not None
+    (x0, y0, x1, y1), (k0, j0, k1, j1) = region
+    whole = enh.apply(step, *refine(low.alpha, image, low.image)[::-1], low)
+    whole_alpha, whole_image = whole.alpha.copy(), whole.image.copy()  # the enhancer's buffers, written again below
+    full_r, image_r = refine(np.ascontiguousarray(low.alpha[j0:j1, k0:k1]), image[y0:y1, x0:x1], low.image[j0:j1, k0:k1])
+    assert full_r.shape == (y1 - y0, x1 - x0)
+    part = enh.apply(step, image_r, full_r, low, origin=(x0, y0))
+    assert np.array_equal(part.alpha, whole_alpha) and np.array_equal(part.image, whole_image)
+
+
+def test_stages_refine_only_the_part_a_framed_crop_shows() -> None:
+    """With the framing zoomed in, Stages refines the part of the frame around the crop, and
+    the output is the one refining the whole frame gives."""
+    from vcam.compositing.edges import EdgeBandRefiner
+
+    seen: list[tuple[int, ...]] = []
+
+    class Recording(EdgeBandRefiner):
+        def refine(self, alpha, image, small=None):  # type: ignore[no-untyped-def, override]
+            seen.append(image.shape)
+            return super().refine(alpha, image, small)
+
+    image = np.zeros((720, 1280, 3), np.uint8)
+    cv2.ellipse(image, (700, 500), (150, 260), 0, 0, 360, (255, 120, 60), -1)
+    image = cv2.GaussianBlur(image, (0, 0), 6)  # soft edges: the band has work to do
+    outs = []
+    for refiner in (Recording(), EdgeBandRefiner()):
+        enh = framed(Enhancer(SIZE, framing_on=True), 1.0)
+        enh.follower.reset((653.3, 371.7, 480.0))
+        stages = Stages(FakeEngine((384, 216)), BlurCompositor(20), output_size=SIZE, refiner=refiner, enhancer=enh)
+        outs.append(stages.render(stages.matte(stages.prepare(Frame(image, 0, 0.0)))))
+    rect = crop_rect((653.3, 371.7, 480.0), SIZE)
+    region = refine_region(rect, SIZE, (384, 216))
+    assert region is not None
+    (x0, y0, x1, y1), _ = region
+    assert seen == [(y1 - y0, x1 - x0, 3)] and (y1 - y0) * (x1 - x0) < 0.6 * 1280 * 720
+    # the same frame through the old order: the whole frame refined, then the crop enlarged
+    engine = FakeEngine((384, 216))
+    small_picture = engine.shrink(image)
+    small_alpha = engine.infer(image)
+    full, picture = EdgeBandRefiner().refine(small_alpha, image, small_picture)
+    enh = framed(Enhancer(SIZE, framing_on=True), 1.0)
+    enh.follower.reset((653.3, 371.7, 480.0))
+    low = LowRes(small_picture, small_alpha)
+    done = enh(picture, full, small_alpha, low, sparse=BlurCompositor(20).picture_under_alpha_only)
+    expect = BlurCompositor(20)(done.image, done.alpha, done.low)
+    assert np.array_equal(outs[0], expect) and np.array_equal(outs[1], expect)

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from vcam.compositing import Compositor, LowRes
-from vcam.compositing.enhance import Enhancer
+from vcam.compositing.enhance import Enhancer, refine_region
 from vcam.compositing.jit import load_all as load_compiled_loops
 from vcam.compositing.refine import BilinearRefiner, Refiner
 from vcam.frames import Frame, contain_fit, cover_fit
@@ -226,17 +226,32 @@ class Stages:
             return frame.image
         t0 = self.clock()
         image = frame.image
+        low = LowRes(item.small, item.alpha) if item.small is not None else None
+        enhance = self.enhancer.active
+        step, origin, alpha, small = None, (0, 0), item.alpha, item.small
+        if enhance and low is not None:
+            # the effects decide first, so that a framed frame refines only what its crop shows
+            step = self.enhancer.step((image.shape[1], image.shape[0]), item.alpha, low)
+            region = None if step.rect is None else refine_region(
+                step.rect, (image.shape[1], image.shape[0]), (item.alpha.shape[1], item.alpha.shape[0]))
+            if region is not None:
+                (x0, y0, x1, y1), (k0, j0, k1, j1) = region
+                image, origin = image[y0:y1, x0:x1], (x0, y0)
+                alpha, small = item.alpha[j0:j1, k0:k1], low.image[j0:j1, k0:k1]
         refine_both = getattr(self.refiner, "refine", None)  # alpha and decontaminated colours
         if refine_both is not None and getattr(compositor, "edge_colours", True):
-            full, image = refine_both(item.alpha, image, item.small)
+            full, image = refine_both(alpha, image, small)
         else:
-            full = self.refiner(item.alpha, image)
+            full = self.refiner(alpha, image)
         t1 = self.clock()
         self.stats.stage("refine", t1 - t0)
-        low = LowRes(item.small, item.alpha) if item.small is not None else None
         lut = None
-        if self.enhancer.active:
-            done = self.enhancer(image, full, item.alpha, low, sparse=getattr(compositor, "picture_under_alpha_only", None))
+        if enhance:
+            sparse = getattr(compositor, "picture_under_alpha_only", None)
+            if step is not None:
+                done = self.enhancer.apply(step, image, full, low, origin=origin, sparse=sparse)
+            else:
+                done = self.enhancer(image, full, item.alpha, low, sparse=sparse)
             image, full, low, lut = done.image, done.alpha, done.low, done.lut
             if lut is not None and not getattr(compositor, "takes_lut", False):
                 image = cv2.LUT(image, lut)  # a compositor that cannot read through the curve
