@@ -641,7 +641,6 @@ def test_refine_region_values() -> None:
 @pytest.mark.parametrize("window", [(653.3, 371.7, 480.0), (420.0, 250.0, 380.0), (1000.0, 500.0, 420.0)])
 def test_refining_the_crop_region_gives_the_frame_refinements_crop(refiner: str, window: tuple[float, float, float]) -> None:
     from vcam.compositing.edges import EdgeBandRefiner
-    from vcam.compositing.enhance import Step
     from vcam.compositing.refine import BilinearRefiner
 
     image, _, low = soft_person()
