@@ -238,13 +238,14 @@ class Stages:
                 (x0, y0, x1, y1), (k0, j0, k1, j1) = region
                 image, origin = image[y0:y1, x0:x1], (x0, y0)
                 alpha, small = item.alpha[j0:j1, k0:k1], low.image[j0:j1, k0:k1]
+        t_refine = self.clock()
         refine_both = getattr(self.refiner, "refine", None)  # alpha and decontaminated colours
         if refine_both is not None and getattr(compositor, "edge_colours", True):
             full, image = refine_both(alpha, image, small)
         else:
             full = self.refiner(alpha, image)
         t1 = self.clock()
-        self.stats.stage("refine", t1 - t0)
+        self.stats.stage("refine", t1 - t_refine)
         lut = None
         if enhance:
             sparse = getattr(compositor, "picture_under_alpha_only", None)
@@ -259,7 +260,7 @@ class Stages:
                     low = LowRes(cv2.LUT(low.image, lut), low.alpha)
                 lut = None
             t2 = self.clock()
-            self.stats.stage("enhance", t2 - t1)
+            self.stats.stage("enhance", t2 - t1 + t_refine - t0)  # the step before the refinement too
             t1 = t2
         if self.on_alpha is not None:
             self.on_alpha(frame, full)
