@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import cv2
 import numpy as np
@@ -24,6 +25,18 @@ def _load_eval() -> ModuleType:
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+def _scored_with_engine(ev: ModuleType, setting: Any, clips: Path) -> tuple[Any, Any, Any]:
+    """``setting`` run by the harness on the comp clip, and a fresh 128x72 engine to redo it by hand."""
+    from vcam.matting import MattingEngine
+    from vcam.matting.models import default_model_dir, ensure_model
+
+    clip = ev.find_clips(clips, ["comp"], None)[0]
+    model = ensure_model("rvm_mobilenetv3_fp32", None, default_model_dir())
+    [res] = ev.run_setting(setting, model, [clip], 1, None)
+    eng = MattingEngine(model, providers=("cpu",), threads=1, input_size=(128, 72), downsample_ratio=0.5)
+    return res, clip, eng
 
 
 @pytest.fixture(scope="module")
@@ -73,13 +86,7 @@ def test_eval_scores_match_the_metrics_module(clips: Path, tmp_path: Path) -> No
     """The harness scores the refined alpha against the ground truth PNGs, nothing else."""
     ev = _load_eval()
     setting = ev.parse_setting("128x72@0.5/bilinear")
-    clip = ev.find_clips(clips, ["comp"], None)[0]
-    from vcam.matting import MattingEngine
-    from vcam.matting.models import default_model_dir, ensure_model
-
-    model = ensure_model("rvm_mobilenetv3_fp32", None, default_model_dir())
-    [res] = ev.run_setting(setting, model, [clip], 1, None)
-    eng = MattingEngine(model, providers=("cpu",), threads=1, input_size=(128, 72), downsample_ratio=0.5)
+    res, clip, eng = _scored_with_engine(ev, setting, clips)
     preds, lumas, trues = [], [], []
     for rgb, gt in clip.frames(None):
         preds.append(_product_alpha(eng.infer(rgb), (160, 96)))
@@ -136,13 +143,7 @@ def test_lag_setting_scores_each_frame_with_an_older_alpha(clips: Path) -> None:
     assert setting.lag == 1 and setting.engine_label == "lag1:128x72@0.5"
     with pytest.raises(SystemExit, match="lag and crop do not combine"):
         ev.parse_setting("lag1:crop:128x72@0.5")
-    clip = ev.find_clips(clips, ["comp"], None)[0]
-    from vcam.matting import MattingEngine
-    from vcam.matting.models import default_model_dir, ensure_model
-
-    model = ensure_model("rvm_mobilenetv3_fp32", None, default_model_dir())
-    [res] = ev.run_setting(setting, model, [clip], 1, None)
-    eng = MattingEngine(model, providers=("cpu",), threads=1, input_size=(128, 72), downsample_ratio=0.5)
+    res, clip, eng = _scored_with_engine(ev, setting, clips)
     frames = list(clip.frames(None))
     own = [_product_alpha(eng.infer(rgb), (160, 96)) for rgb, _ in frames]
     lagged = [own[0], *own[:-1]]
@@ -183,13 +184,7 @@ def test_every_n_runs_the_model_on_every_nth_frame_and_reuses_its_alpha(clips: P
     assert (s.every, s.engine_label) == (2, "every2:128x72@0.5")
     with pytest.raises(SystemExit, match="does not combine"):
         ev.parse_setting("every2:lag1:128x72@0.5/bilinear")
-    clip = ev.find_clips(clips, ["comp"], None)[0]
-    from vcam.matting import MattingEngine
-    from vcam.matting.models import default_model_dir, ensure_model
-
-    model = ensure_model("rvm_mobilenetv3_fp32", None, default_model_dir())
-    [res] = ev.run_setting(s, model, [clip], 1, None)
-    eng = MattingEngine(model, providers=("cpu",), threads=1, input_size=(128, 72), downsample_ratio=0.5)
+    res, clip, eng = _scored_with_engine(ev, s, clips)
     preds, lumas, trues = [], [], []
     for n, (rgb, gt) in enumerate(clip.frames(None)):
         if n % 2 == 0:  # frames 0 and 2 run the model; 1 and 3 show the alpha before them
