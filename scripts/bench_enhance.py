@@ -29,11 +29,6 @@ import numpy as np
 from vcam.compositing import BlurCompositor
 from vcam.compositing.edges import EdgeBandRefiner
 from vcam.compositing.enhance import Enhancer
-
-try:
-    from vcam.compositing.enhance import refine_region
-except ImportError:  # an older vcam (PYTHONPATH): it refines the whole frame
-    refine_region = None  # type: ignore[assignment]
 from vcam.compositing.framing import Follower, FramingSettings
 from vcam.compositing.lowres import LowRes
 from vcam.compositing.refine import BilinearRefiner
@@ -42,6 +37,11 @@ from vcam.matting import MattingEngine
 from vcam.matting.models import default_model_dir, ensure_model
 from vcam.media.reader import VideoReader
 from vcam.presets import LIVE_PRESET, PRESETS
+
+try:
+    from vcam.compositing.enhance import refine_region
+except ImportError:  # an older vcam (PYTHONPATH): it refines the whole frame
+    refine_region = None  # type: ignore[assignment]
 
 SIZE = (1280, 720)
 

@@ -15,8 +15,8 @@ method; a method may carry parameters, ``guided-r2-e0.001``) or a preset name
 (``realtime``, ``offline``). Experiments go in front of a setting: ``crop:`` (the model sees
 a crop around the person), ``lagN:`` (each frame scored with the alpha of N frames before, as
 ``live.alpha: latest`` shows it), ``everyN:`` (the model runs on every Nth frame only; the
-frames between reuse its last alpha, refined against their own picture), ``stillT:`` (inference skipped while no 8x8 block of the
-model-size grey picture moved by T levels, :mod:`vcam.pipeline.still`; JSON
+frames between reuse its last alpha, refined against their own picture), ``stillT:``
+(inference skipped while no 8x8 block of the model-size grey picture moved by T levels, :mod:`vcam.pipeline.still`; JSON
 ``inference_skipped_pct``). A preset applies its own still-frame threshold, as the product does. ``--aspect 4:3``
 centre-crops every clip first. Every invocation also runs the two references: the designed
 default (256x144@0.25/bilinear) and MediaPipe selfie segmentation (landscape model), the

@@ -1,13 +1,13 @@
 """The camera-picture effects that ride on the matte: auto-framing and low-light correction.
 
 :class:`Enhancer` runs in two steps around the alpha's refinement
-(:meth:`vcam.pipeline.stages.Stages.render`): :meth:`Enhancer.step`, before it, measures the
+(:meth:`vcam.pipeline.stages.Stages.render`). :meth:`Enhancer.step`, before it, measures the
 person's exposure and picks the light correction's tone curve, and moves the framing window,
 so that a zoomed frame refines only the part around its crop (:func:`refine_region`: its
 edges on whole model pixels, so the values there are those of refining the whole frame; the
-band refinement of a 1.5x crop took 1.8 instead of 2.8 ms); :meth:`Enhancer.apply`, after it,
-crops picture, alpha and small copy to the framing window and enlarges them to the output size. The compositor then works on the framed picture as if
-it were the camera's, so the matte and a blurred background follow the crop while a
+band refinement of a 1.5x crop took 1.8 instead of 2.8 ms). :meth:`Enhancer.apply`, after it,
+crops picture, alpha and small copy to the framing window and enlarges them to the output
+size. The compositor then works on the framed picture as if it were the camera's, so the matte and a blurred background follow the crop while a
 replacement image or colour is never zoomed. The tone curve is handed on
 (:attr:`Enhanced.lut`), not applied here: compositors read the picture through it in their
 blend, and the blur in the reduced copy it blurs, which costs a table lookup per byte instead
