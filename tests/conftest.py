@@ -23,6 +23,13 @@ def pytest_configure(config: pytest.Config) -> None:
     from vcam.compositing.jit import cache_dir
 
     os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir()))
+    # vcam keeps a stop signal ignored that it was started ignoring (``nohup vcam ...``); the
+    # vcam commands the tests start must get SIGHUP as a terminal sends it, even when this
+    # run was itself started under nohup
+    import signal
+
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")

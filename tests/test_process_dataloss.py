@@ -515,3 +515,67 @@ def test_the_resource_tracker_says_nothing_after_vcams_last_line(vcams: bool) ->
         assert res.stderr == ""
     else:
         assert "leaked semaphore objects" in res.stderr and "No such file or directory" in res.stderr
+
+
+class _SwallowsASignal:
+    """An object whose finaliser receives a signal: Python runs the handler there and drops
+    the exception it raises ("Exception ignored in ..."), as in a generator closed by the
+    garbage collector."""
+
+    def __init__(self, sig: int) -> None:
+        self.sig = sig
+
+    def __del__(self) -> None:
+        signal.raise_signal(self.sig)
+        sum(range(10))  # a few bytecodes: the handler runs here, inside the finaliser
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_a_stop_whose_exception_a_finaliser_swallowed_still_stops_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sig: signal.Signals
+) -> None:
+    """The stop handler's exception, dropped by Python inside a finaliser, is raised again at
+    the next poll of the frame loop: the file stops and its temporary output is deleted,
+    instead of being written in full as if no signal had come."""
+    from vcam.signals import stop_signals_as_interrupt
+
+    inp = write_clip(tmp_path / "in.mp4", color_frames(40))
+    out = tmp_path / "out"
+    out.mkdir()
+    dropped: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_value))
+
+    def make_and_drop() -> None:
+        _SwallowsASignal(sig)  # on the main thread (where Python runs handlers): its finaliser runs now
+
+    with stop_signals_as_interrupt(), pytest.raises(KeyboardInterrupt) as caught:
+        _process(inp, out / "o.mp4", make_and_drop)  # while the file is being written
+    assert len(dropped) == 1 and isinstance(dropped[0], KeyboardInterrupt)  # Python did drop it
+    assert getattr(caught.value, "signum", signal.SIGINT) == sig
+    assert _names(out) == []
+
+
+@pytest.mark.usefixtures("isolated_home")
+def test_a_signal_the_command_was_started_ignoring_stays_ignored(tmp_path: Path) -> None:
+    """``nohup vcam process ...`` (SIGHUP ignored from the start): closing the terminal does not
+    stop the command, which writes its file; SIGTERM still stops it."""
+    inputs = _long_inputs(tmp_path, n=1)
+    out = tmp_path / "out"
+
+    def nohup() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    for sig, code in [(signal.SIGHUP, 0), (signal.SIGTERM, 128 + signal.SIGTERM)]:
+        shutil.rmtree(out, ignore_errors=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vcam", "process", str(inputs[0]), "-o", f"{out}/", "--mode", "color"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, preexec_fn=nohup,
+        )
+        _wait_writing(proc, out, 1)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == code, err.decode()
+        if code == 0:
+            assert _names(out) == ["long0.mp4"], err.decode()
+        else:
+            assert not out.exists(), err.decode()  # not even the folder vcam made

@@ -7,6 +7,9 @@ the process is leaving), and does nothing anywhere else.
 
 * :func:`stop_signals_as_interrupt`: SIGTERM and SIGHUP raise :class:`~vcam.errors.Interrupted`,
   as Ctrl-C does (every command but ``vcam run``; exit 128 + the signal's number).
+  :func:`raise_if_stopped` raises that stop again where long work polls (every frame of a
+  file, every wait for workers): a handler that ran inside a finaliser had its exception
+  swallowed by Python, and the stop would otherwise be lost.
 * :func:`hold_stop_signals`: SIGINT, SIGTERM and SIGHUP wait until a block that must not be
   cut short (finishing, deleting or placing files, writing the user unit) is done.
 * :class:`DaemonSignals`: ``vcam run``'s handlers from its first moment to its last
@@ -36,6 +39,7 @@ __all__ = [
     "handling",
     "hold_stop_signals",
     "keep_stop_handlers",
+    "raise_if_stopped",
     "stop_signals_as_interrupt",
     "worker_process_signals",
 ]
@@ -85,25 +89,52 @@ def _soon(call: Callable[[], object]) -> None:
     threading.Thread(target=call, name="vcam-signal", daemon=True).start()
 
 
+#: The stop signals :func:`stop_signals_as_interrupt`'s handlers have seen in its block, in order.
+_stops: list[int] = []
+
+
 @contextlib.contextmanager
 def stop_signals_as_interrupt(final: bool = False) -> Iterator[None]:
     """SIGTERM (a service manager, ``kill``) and SIGHUP (the terminal closed) stop a command
     the way Ctrl-C does: raised as :class:`~vcam.errors.Interrupted` in the main thread, so
     temporary files are deleted on the way out; ``cli.main`` exits 128 + the signal's number.
+    Ctrl-C raises ``KeyboardInterrupt`` as Python's own handler does. A signal the process
+    was started ignoring (``nohup`` ignores SIGHUP; a shell's background job SIGINT) stays
+    ignored. Every stop is also remembered for :func:`raise_if_stopped`.
     ``final``: the process ends after the block (the ``vcam`` command), so SIGINT, SIGTERM and
     SIGHUP are ignored from then on instead of restored: its last line and exit status stay
     as they are."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
+        _stops.append(signum)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         raise Interrupted(signum)
 
-    handlers: dict[int, Handler] = {sig: interrupt for sig in STOP_SIGNALS if sig != signal.SIGINT}
+    handlers: dict[int, Handler] = {sig: interrupt for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN}
+    _stops.clear()
     with handling(handlers, final=final) as installed:
         try:
             yield
         finally:
             if final and installed:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
+            _stops.clear()
+
+
+def raise_if_stopped() -> None:
+    """Raise the stop that a signal asked for in :func:`stop_signals_as_interrupt`'s block
+    (``KeyboardInterrupt``, or :class:`~vcam.errors.Interrupted` for SIGTERM and SIGHUP),
+    if one did; else nothing. Python runs a signal handler between any two bytecodes, also
+    inside a finaliser (a generator closed by the garbage collector, a ``__del__``), and
+    there the exception it raises is printed as "Exception ignored" and dropped: without
+    this check the command would go on as if the signal had never come. Called where long
+    work polls, so that such a stop is raised at most one poll later."""
+    if _stops:
+        sig = _stops[0]
+        if sig == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Interrupted(sig)
 
 
 @contextlib.contextmanager

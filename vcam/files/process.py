@@ -47,7 +47,7 @@ from vcam.media.paths import MATTES, PNG_SEQUENCE, check_folder, place_folder, t
 from vcam.media.reader import CORRUPT_POLICIES, DecodedFrame, VideoReader, format_time
 from vcam.pipeline.ordered import run_ordered
 from vcam.pipeline.stages import Matted, Stages
-from vcam.signals import hold_stop_signals
+from vcam.signals import hold_stop_signals, raise_if_stopped
 from vcam.sinks.file import FileSink, check_output_path
 from vcam.sinks.pngseq import PngSequenceSink
 
@@ -338,6 +338,7 @@ def _run(
     done = [0]
 
     def report() -> None:
+        raise_if_stopped()  # a stop signal whose exception a finaliser swallowed
         if stop is not None and stop.is_set():
             raise KeyboardInterrupt
         n = sink.frames_written

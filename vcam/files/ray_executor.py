@@ -58,7 +58,7 @@ from vcam.files.process import FileOptions, hold_stop_signals
 from vcam.files.progress import BatchDisplay
 from vcam.matting.models import ProgressFactory
 from vcam.media.paths import remove_temp_files
-from vcam.signals import STOP_SIGNALS, blocked, keep_stop_handlers
+from vcam.signals import STOP_SIGNALS, blocked, keep_stop_handlers, raise_if_stopped
 
 __all__ = ["RaySettings", "check_ray_address", "import_ray", "run_ray_batch"]
 
@@ -479,6 +479,7 @@ def _collect(
 ) -> None:
     waiting = list(refs)
     while waiting:
+        raise_if_stopped()
         done, waiting = ray.wait(waiting, num_returns=len(waiting), timeout=_POLL_S)
         _show(ray.get(events.take.remote()), states, display)
         for ref in done:

@@ -33,7 +33,7 @@ from vcam.files.progress import BatchDisplay, frame_progress, one_bar
 from vcam.matting.engine import available_cores
 from vcam.matting.models import ProgressFactory
 from vcam.media.paths import remove_temp_files
-from vcam.signals import blocked, worker_process_signals
+from vcam.signals import blocked, raise_if_stopped, worker_process_signals
 
 if TYPE_CHECKING:
     from vcam.files.ray_executor import RaySettings
@@ -88,6 +88,7 @@ def run_batch(
     # one engine for all files: the model loads once (with mode off only if a file needs it)
     engine = lazy_if_off(cfg, lambda: build_engine(cfg, progress))
     for job in jobs:
+        raise_if_stopped()
         opts = dataclasses.replace(options, matte_out=str(job.matte_out) if job.matte_out else None)
         fp = frame_progress(display, job.index, job.input.name) if display is not None else None
         try:
@@ -273,6 +274,7 @@ def _run_parallel(
     gone: set[int] = set()  # workers whose end was dealt with
     with _workers(count, wcfg, options, jobs) as (procs, events, _stop):
         while len(results) < len(jobs):
+            raise_if_stopped()
             # which workers have ended, before reading: everything they sent is then queued
             ended = [wid for wid, p in enumerate(procs) if wid not in gone and not p.is_alive()]
             for ev in _drain(events):
