@@ -567,10 +567,7 @@ def test_a_signal_the_command_was_started_ignoring_stays_ignored(tmp_path: Path)
 
     for sig, code in [(signal.SIGHUP, 0), (signal.SIGTERM, 128 + signal.SIGTERM)]:
         shutil.rmtree(out, ignore_errors=True)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vcam", "process", str(inputs[0]), "-o", f"{out}/", "--mode", "color"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, preexec_fn=nohup,
-        )
+        proc = _spawn(["process", str(inputs[0]), "-o", f"{out}/", "--mode", "color"], preexec_fn=nohup)
         _wait_writing(proc, out, 1)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=120)

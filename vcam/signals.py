@@ -107,9 +107,7 @@ def stop_signals_as_interrupt(final: bool = False) -> Iterator[None]:
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         _stops.append(signum)
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise Interrupted(signum)
+        raise _stop_for(signum)
 
     handlers: dict[int, Handler] = {sig: interrupt for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN}
     _stops.clear()
@@ -131,10 +129,13 @@ def raise_if_stopped() -> None:
     this check the command would go on as if the signal had never come. Called where long
     work polls, so that such a stop is raised at most one poll later."""
     if _stops:
-        sig = _stops[0]
-        if sig == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise Interrupted(sig)
+        raise _stop_for(_stops[0])
+
+
+def _stop_for(signum: int) -> KeyboardInterrupt:
+    """The exception a stop signal raises: ``KeyboardInterrupt`` for Ctrl-C, else
+    :class:`~vcam.errors.Interrupted` carrying its number."""
+    return KeyboardInterrupt() if signum == signal.SIGINT else Interrupted(signum)
 
 
 @contextlib.contextmanager
