@@ -11,13 +11,17 @@ each round and the alpha difference against the first runtime of the list (max a
 absolute, same frames, same state history). ``ovep-f32`` / ``ovep-bf16`` are ONNX Runtime's
 OpenVINO execution provider (the ``onnxruntime-openvino`` package, which replaces
 ``onnxruntime``; run this file with that environment's Python, vcam installed there with
-``--no-deps``). ``--model`` runs another ONNX file (e.g. a quantised one) as ``*-alt`` rows.
+``--no-deps``). ``--model`` runs another ONNX file (e.g. a quantised one) as ``*-alt`` rows. ``--contend``
+runs every pass a second time beside a pure-Python thread that wants the GIL all the time (as
+the pipeline's output and capture threads do, part of the time) and reports wall ms per call
+too: an engine that holds the GIL around its call, or hands it back and forth, shows it there.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -73,6 +77,11 @@ def _open(name: str, model: Path, alt: Path | None, size: tuple[int, int]) -> An
     return open_engine(Candidate(runtime, precision), path, input_size=size, downsample_ratio=0.5, threads=1)
 
 
+def _spin(stop: threading.Event) -> None:
+    while not stop.is_set():
+        sum(range(2000))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clip", type=Path, required=True)
@@ -80,6 +89,7 @@ def main() -> int:
     ap.add_argument("--sizes", default="384x216,448x252,512x288")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--model", type=Path, help="another ONNX file, run by the *-alt runtimes")
+    ap.add_argument("--contend", action="store_true", help="also run beside a GIL-bound Python thread")
     args = ap.parse_args()
     model = ensure_model("rvm_mobilenetv3_fp32", None, default_model_dir())
     cap = cv2.VideoCapture(str(args.clip))
@@ -99,6 +109,7 @@ def main() -> int:
             engines[n] = _open(n, model, args.model, (w, h))
             engines[n].open_s = time.perf_counter() - t0
         cpu: dict[str, list[float]] = {n: [] for n in names}
+        contended: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
         alphas: dict[str, list[np.ndarray]] = {}
         for r in range(args.rounds):
             for n, e in engines.items():
@@ -110,12 +121,28 @@ def main() -> int:
                 cpu[n].append(round((time.process_time() - c0) / len(small) * 1e3, 2))
                 if r == 0:
                     alphas[n] = out
+                if args.contend:
+                    stop = threading.Event()
+                    spinner = threading.Thread(target=_spin, args=(stop,))
+                    spinner.start()
+                    e.reset()
+                    c0, w0 = time.process_time(), time.perf_counter()
+                    for s in small:
+                        e.infer(s)
+                    c1, w1 = time.process_time(), time.perf_counter()
+                    stop.set()
+                    spinner.join()
+                    # process CPU includes the spinner's: report it with the wall time, per call
+                    contended[n].append((round((c1 - c0) / len(small) * 1e3, 1), round((w1 - w0) / len(small) * 1e3, 1)))
         ref = alphas[names[0]]
         for n in names:
             mx = max(float(np.abs(a - b).max()) for a, b in zip(alphas[n], ref, strict=True))
             mean = float(np.mean([np.abs(a - b).mean() for a, b in zip(alphas[n], ref, strict=True)]))
             print(f"{w}x{h} {n:18s} open {engines[n].open_s:.2f} s  CPU ms/call {cpu[n]}  "
                   f"vs {names[0]}: max |d| {mx:.5f}, mean |d| {mean:.6f}", flush=True)
+            if args.contend:
+                print(f"{w}x{h} {n:18s} beside a GIL-bound thread: (process CPU, wall) ms/call {contended[n]}",
+                      flush=True)
     return 0
 
 

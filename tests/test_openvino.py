@@ -62,6 +62,17 @@ def test_recurrent_state_is_kept_and_reset(model_path) -> None:
     assert np.array_equal(eng.infer(frames[0]), first)
 
 
+def test_an_alpha_returned_is_not_overwritten_by_the_next_call(model_path) -> None:
+    # the request writes every alpha into one buffer; what infer returned must stay as it was
+    frames, _ = portrait_frames(3)
+    eng = ove.OpenVinoEngine(model_path, threads=1, input_size=(256, 144), downsample_ratio=0.5)
+    first = eng.infer(frames[0])
+    kept = first.copy()
+    second = eng.infer(frames[2])
+    assert float(np.abs(second - kept).max()) > 0.01  # another alpha came out
+    assert np.array_equal(first, kept)
+
+
 def test_emulated_precision_is_refused(model_path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ove, "native_precisions", lambda core=None: ("f32",))
     with pytest.raises(ModelError, match=r"^this CPU has no native bf16 \(OpenVINO's CPU capabilities: .*\); use model.precision: f32$"):
