@@ -66,6 +66,26 @@ def test_blend_matches_the_formula_rounded_once() -> None:
         blend(fg.astype(np.float32), bg, a8)
 
 
+def test_blend_reads_picture_and_alpha_packed_in_one_rgba_buffer_as_it_does_them_apart() -> None:
+    from vcam.compositing.blend import packed_rgba
+
+    rng = np.random.default_rng(8)
+    rgba = rng.integers(0, 256, (40, 56, 4), dtype=np.uint8)
+    rgba[0, :3, 3] = (0, 255, 1)  # background, person and the lightest edge
+    fg, a8 = rgba[..., :3], rgba[..., 3]
+    bg = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    lut = np.clip(np.arange(256) * 1.7, 0, 255).astype(np.uint8)
+    assert packed_rgba(fg, a8) is rgba
+    apart = np.ascontiguousarray(fg), np.ascontiguousarray(a8)
+    assert packed_rgba(*apart) is None
+    assert packed_rgba(rgba[:, 1:, :3], rgba[:, 1:, 3]) is None  # a part of it: not the whole buffer
+    assert packed_rgba(rgba[..., 1:4], rgba[..., 0]) is None  # other channels
+    assert np.array_equal(blend(fg, bg, a8), blend(apart[0], bg, apart[1]))
+    assert np.array_equal(blend(fg, bg, a8, fg_lut=lut), blend(apart[0], bg, apart[1], fg_lut=lut))
+    in_place = bg.copy()
+    assert np.array_equal(blend(fg, in_place, a8, out=in_place), blend(apart[0], bg, apart[1]))
+
+
 def test_alpha_to_u8_clips_out_of_range_float() -> None:
     from vcam.compositing.blend import alpha_to_u8
 
@@ -344,6 +364,7 @@ def test_compiled_loops_cache_in_the_user_cache_folder_not_in_the_package(tmp_pa
     code = "import vcam.compositing.blur\nfrom vcam.compositing.jit import load_all\nload_all()"
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
     cached = sorted(p.name.split("-")[0] for p in (tmp_path / "cache" / "vcam" / "numba").rglob("*.nbi"))
-    assert cached == ["blend._blend_lut_u8", "blend._blend_u8", "blur._normalise"]
+    assert cached == ["blend._blend_lut_u8", "blend._blend_rgba_lut_u8", "blend._blend_rgba_u8", "blend._blend_u8",
+                      "blur._normalise"]
     after = {p.name for p in package.glob("*.nb?")} if package.is_dir() else set()
     assert after == before

@@ -12,6 +12,7 @@ import pytest
 from tests.helpers import evaldata
 from tests.helpers.fakes import FakeEngine
 from vcam.compositing import BlurCompositor, ColorCompositor, PassThrough, ReplaceCompositor
+from vcam.compositing.blend import packed_rgba
 from vcam.compositing.enhance import Enhancer, _aligned_span, enhancer_for, refine_region
 from vcam.compositing.framing import (
     Follower,
@@ -561,11 +562,14 @@ def test_framing_enlarges_only_around_the_person_for_a_compositor_that_shows_no_
     assert comp.picture_under_alpha_only(SIZE, low)
     whole = framed(Enhancer(SIZE, framing_on=True), zoom)(image, full, low.alpha, low)
     enh = framed(Enhancer(SIZE, framing_on=True), zoom)
-    enh._bufs["framed"] = np.full((720, 1280, 3), 7, np.uint8)  # marks what is not written
+    enh._bufs["framed rgba"] = np.full((720, 1280, 4), 7, np.uint8)  # marks what is not written
     part = enh(image, full, low.alpha, low, sparse=comp.picture_under_alpha_only)
-    assert part.image is enh._bufs["framed"]
-    written = np.any(part.image != 7, axis=2)
-    assert not written[:, :150].any() and written[300:400, 600:700].all()  # only around the person
+    # picture and alpha come back as the channels of one RGBA buffer, which the blend reads whole
+    assert packed_rgba(part.image, part.alpha) is enh._bufs["framed rgba"]
+    assert not (enh._bufs["framed rgba"] == 7).all(axis=2).any()  # every pixel written
+    # away from the person, picture and alpha are zeroed, not enlarged
+    assert not part.image[:, :150].any() and not part.alpha[:, :150].any()
+    assert part.image[300:400, 600:700].any(axis=2).all()
     # the alpha within a level of enlarging the whole crop (the span lands up to 0.17 px off;
     # measured: 1 level at most), and the picture under it within a level on average
     assert np.abs(part.alpha.astype(int) - whole.alpha).max() <= 2
@@ -576,6 +580,23 @@ def test_framing_enlarges_only_around_the_person_for_a_compositor_that_shows_no_
     background = ~person & (whole.alpha == 0)
     assert np.array_equal(out_part[background], out_whole[background])
     assert np.abs(out_part.astype(int) - out_whole).mean() < 0.3  # measured 0.18 / 0.06
+
+
+def test_framing_after_a_move_leaves_nothing_of_the_frame_before() -> None:
+    # the RGBA buffer is zeroed only where the last frame wrote: after the person moved, or
+    # left, it must hold what a fresh enhancer gives for that frame alone
+    image, full, low = soft_person()
+    sparse = BlurCompositor(20).picture_under_alpha_only
+    moved = np.roll(full, (-120, 260), axis=(0, 1))  # up and to the right
+    moved_small = np.roll(low.alpha, (-36, 78), axis=(0, 1))
+    enh = framed(Enhancer(SIZE, framing_on=True), 1.5)
+    steps = [(full, low.alpha), (moved, moved_small), (full * 0, low.alpha * 0), (full, low.alpha)]
+    for k, (a, small) in enumerate(steps):
+        got = enh(image, a, small, LowRes(low.image, small), sparse=sparse)
+        fresh = framed(Enhancer(SIZE, framing_on=True), 1.5)(image, a, small, LowRes(low.image, small), sparse=sparse)
+        assert np.array_equal(got.alpha, fresh.alpha), k
+        assert np.array_equal(got.image, fresh.image), k
+        assert got.alpha.any() == bool(a.any()), k
 
 
 def test_framing_enlarges_everything_when_the_compositor_shows_more() -> None:
