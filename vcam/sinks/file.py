@@ -235,7 +235,13 @@ class FileSink:
             if self._keep_partial:
                 self._keep_what_was_written(exc)
             self.abort()
-            raise OutputError(f"output {self.path}: writing failed ({exc})") from exc
+            raise OutputError(f"output {self.path}: writing failed ({self._why(exc)})") from exc
+
+    def _why(self, exc: BaseException) -> str:
+        """What to say of a write error: that the output's folder is gone (removed while vcam
+        wrote into it: FFmpeg says only "No such file or directory"), else the error itself."""
+        parent = self.path.absolute().parent
+        return f"folder {self.path.parent} no longer exists" if not parent.is_dir() else str(exc)
 
     # -- live recordings (keep_partial): a write error (disk full) keeps what was recorded ----
 
@@ -282,7 +288,7 @@ class FileSink:
             self._container.close()
         except (av.error.FFmpegError, OSError) as exc:
             self.abort()
-            raise OutputError(f"output {self.path}: finishing the file failed ({exc})") from exc
+            raise OutputError(f"output {self.path}: finishing the file failed ({self._why(exc)})") from exc
         except BaseException:
             self.abort()
             raise
