@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 _KEY_BYTES = 32
 _MAX_REQUEST = 64 * 1024
+_KNOCK_WAIT_S = 1.0  # how long close() waits for its wake-up connection to be taken
 
 
 def uses_pipe(platform: str | None = None) -> bool:
@@ -147,11 +148,23 @@ class PipeServer:
             self.serve_once()
 
     def _wake(self) -> None:
-        """Unblock ``accept`` with a connection of our own (a pipe listener has no timeout)."""
+        """Unblock ``accept`` with a connection of our own (a pipe listener has no timeout).
+
+        The connection is made on a thread of its own and waited for at most
+        ``_KNOCK_WAIT_S``: when the serving loop has already ended (``stop`` was set while
+        it answered a client), nobody accepts it and ``Client`` would wait for the
+        handshake forever (a daemon that never exits). Closing the listener afterwards ends
+        that connection, and the thread with it."""
         self._closing.set()
-        with contextlib.suppress(Exception):
-            key = _key(control_folder(self._env), create=False)
-            Client(self.address, family=_family(), authkey=key).close()
+
+        def knock() -> None:
+            with contextlib.suppress(Exception):
+                key = _key(control_folder(self._env), create=False)
+                Client(self.address, family=_family(), authkey=key).close()
+
+        thread = threading.Thread(target=knock, name="vcam-control-knock", daemon=True)
+        thread.start()
+        thread.join(_KNOCK_WAIT_S)
 
     def close(self) -> None:
         if self._listener is not None and not self._closing.is_set():
@@ -162,10 +175,31 @@ class PipeServer:
             self._listener = None
 
 
-def send_pipe_request(request: Request, env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """``request`` to the daemon over the pipe; returns its raw reply object."""
+def send_pipe_request(request: Request, env: Mapping[str, str] | None = None, timeout: float = 30.0) -> dict[str, Any]:
+    """``request`` to the daemon over the pipe; returns its raw reply object. ``timeout``
+    bounds the whole exchange (``multiprocessing.connection`` has none of its own: a daemon
+    that holds the pipe but no longer answers would keep ``vcam ctl`` waiting forever)."""
     address = pipe_address(env)
     key = _key(control_folder(env), create=False)
+    result: list[dict[str, Any] | BaseException] = []
+
+    def exchange() -> None:
+        try:
+            result.append(_exchange(request, address, key))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            result.append(exc)
+
+    thread = threading.Thread(target=exchange, name="vcam-ctl-pipe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not result:
+        raise ControlError(f"the vcam daemon did not answer within {timeout:g} s")
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
+
+
+def _exchange(request: Request, address: str, key: bytes) -> dict[str, Any]:
     try:
         conn: Connection = Client(address, family=_family(), authkey=key)
     except (FileNotFoundError, ConnectionRefusedError):

@@ -535,7 +535,7 @@ def send_request(request: Request, path: Path | None = None, timeout: float = 30
     from vcam.live.control_pipe import send_pipe_request, uses_pipe
 
     if uses_pipe():
-        return _status_of(send_pipe_request(request))
+        return _status_of(send_pipe_request(request, timeout=timeout))
     path = path or default_socket_path()
     _check_path(path)
     deadline = time.monotonic() + timeout
