@@ -22,7 +22,7 @@ from vcam.compositing.backgrounds import ImageBackground, VideoBackground, load_
 from vcam.compositing.refine import upsample_alpha
 from vcam.config import EffectConfig
 from vcam.errors import InputError
-from vcam.frames import cover_fit
+from vcam.frames import cover_fit, enlarge
 
 
 def _img(h: int, w: int, rgb: tuple[int, int, int]) -> np.ndarray:
@@ -172,6 +172,30 @@ def test_blur_strength_scales_with_picture_height() -> None:
     assert blur_sigma(20, 720) == 20.0
     assert blur_sigma(20, 1080) == 30.0
     assert blur_sigma(10, 360) == 5.0
+
+
+def test_enlarge_is_cv2_resize_bilinear_within_one_level() -> None:
+    rng = np.random.default_rng(5)
+    for shape, size in (((216, 384), (1280, 720)), ((48, 56, 4), (84, 72)), ((27, 48, 3), (1280, 720))):
+        src = cv2.GaussianBlur(rng.integers(0, 256, shape, dtype=np.uint8), (5, 5), 1.5)
+        out = enlarge(src, size)
+        ref = cv2.resize(src, size, interpolation=cv2.INTER_LINEAR)
+        assert out.shape == ref.shape and out.dtype == np.uint8
+        diff = np.abs(out.astype(np.int16) - ref)
+        assert diff.max() <= 1 and diff.mean() < 0.2
+    # a step from 0 to 255 over two pixels: the same ramp, the edges replicated
+    ramp = enlarge(np.array([[0, 255]], np.uint8), (8, 1))[0]
+    assert ramp.tolist() == [0, 0, 32, 96, 159, 223, 255, 255]
+    assert cv2.resize(np.array([[0, 255]], np.uint8), (8, 1), interpolation=cv2.INTER_LINEAR)[0].tolist() == [0, 0, 32, 96, 159, 223, 255, 255]
+    small = rng.random((9, 16), np.float32)
+    assert np.abs(enlarge(small, (160, 90)) - cv2.resize(small, (160, 90), interpolation=cv2.INTER_LINEAR)).max() < 1e-5
+    # into a part of a larger buffer, nothing around it touched
+    buf = np.zeros((40, 50, 3), np.uint8)
+    enlarge(np.full((4, 5, 3), 200, np.uint8), (20, 16), buf[10:26, 5:25])
+    assert (buf[10:26, 5:25] == 200).all() and buf.sum() == 200 * 20 * 16 * 3
+    # shrinking is cv2.resize's own
+    big = rng.integers(0, 256, (90, 160), dtype=np.uint8)
+    assert np.array_equal(enlarge(big, (80, 45)), cv2.resize(big, (80, 45), interpolation=cv2.INTER_LINEAR))
 
 
 def test_cover_fit_scales_and_centre_crops_never_stretches() -> None:

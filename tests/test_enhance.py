@@ -25,7 +25,7 @@ from vcam.compositing.light import LightCorrector, LightSettings, person_luma, t
 from vcam.compositing.lowres import LowRes
 from vcam.config import validate_config
 from vcam.errors import ConfigError
-from vcam.frames import Frame
+from vcam.frames import Frame, enlarge
 from vcam.pipeline.stages import Stages
 
 SIZE = (1280, 720)
@@ -184,9 +184,8 @@ def test_enhancer_frames_the_person() -> None:
     assert max(abs(a - b) for a, b in zip(enh.window, (640.0, 420.0, 600.0), strict=True)) <= 6.0
     x0, y0, w, h = crop_rect(enh.window, SIZE)
     assert (x0, y0, w, h) == (102, 115, 1076, 605)
-    expect = cv2.resize(image[y0 : y0 + h, x0 : x0 + w], SIZE, interpolation=cv2.INTER_LINEAR)
-    assert np.array_equal(out.image, expect)
-    assert np.array_equal(out.alpha, cv2.resize(full[y0 : y0 + h, x0 : x0 + w], SIZE, interpolation=cv2.INTER_LINEAR))
+    assert np.array_equal(out.image, enlarge(image[y0 : y0 + h, x0 : x0 + w], SIZE))
+    assert np.array_equal(out.alpha, enlarge(full[y0 : y0 + h, x0 : x0 + w], SIZE))
     # off again: back to the whole frame, gliding, then the picture is passed untouched
     enh.configure(framing_on=False)
     heights = [enh(image, full, small, None) and enh.window[2] for _ in range(150)]
@@ -356,7 +355,7 @@ def test_stages_render_the_framed_picture() -> None:
     assert max(abs(a - b) for a, b in zip(enh.window, (80.0, 52.5, 75.0), strict=True)) <= 0.75  # at rest
     x0, y0, w, h = crop_rect(enh.window, size)
     assert (x0, y0, w, h) == (12, 14, 135, 76)
-    assert np.array_equal(out, cv2.resize(image[y0 : y0 + h, x0 : x0 + w], size, interpolation=cv2.INTER_LINEAR))
+    assert np.array_equal(out, enlarge(image[y0 : y0 + h, x0 : x0 + w], size))
     assert "enhance" in stages.stats.summary()["stage_ms"]  # type: ignore[operator]
 
 

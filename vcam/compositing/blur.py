@@ -8,6 +8,7 @@ import numpy as np
 from vcam.compositing.blend import blend
 from vcam.compositing.jit import Array, compiled
 from vcam.compositing.lowres import LowRes
+from vcam.frames import enlarge
 
 __all__ = ["BlurCompositor", "blur_sigma"]
 
@@ -119,7 +120,7 @@ class BlurCompositor:
         plain = cv2.GaussianBlur(small, (0, 0), sx, sigmaY=sy)
         bg8 = np.empty(small.shape, np.uint8)
         _normalise(num, den, plain, bg8)
-        return cv2.resize(bg8, (w, h), interpolation=cv2.INTER_LINEAR)
+        return enlarge(bg8, (w, h))
 
     def __call__(
         self,

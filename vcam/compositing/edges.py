@@ -33,6 +33,7 @@ import numpy as np
 
 from vcam.compositing.blend import alpha_to_u8
 from vcam.compositing.jit import Array, compiled
+from vcam.frames import enlarge
 
 __all__ = ["EdgeBandRefiner", "band_mask"]
 
@@ -353,7 +354,7 @@ class EdgeBandRefiner:
         h, w = alpha.shape
         big_h, big_w = image.shape[:2]
         a8 = np.ascontiguousarray(alpha_to_u8(alpha))
-        full: np.ndarray = a8.copy() if (big_h, big_w) == (h, w) else cv2.resize(a8, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
+        full: np.ndarray = a8.copy() if (big_h, big_w) == (h, w) else enlarge(a8, (big_w, big_h))
         buf = self._buffers(h, w, big_h, big_w)
         if _levels(a8, self.lo, self.hi, self.grow + 2, buf.level) == 0:
             return full, image  # no edge at all (nobody there, or all person)

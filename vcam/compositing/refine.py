@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from vcam.compositing.blend import alpha_to_u8
+from vcam.frames import enlarge
 
 __all__ = ["REFINE_METHODS", "BilinearRefiner", "GuidedRefiner", "Refiner", "guided_upsample", "make_refiner", "upsample_alpha"]
 
@@ -52,7 +53,7 @@ def upsample_alpha(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     w, h = size
     if alpha.shape == (h, w):
         return np.clip(alpha, 0.0, 1.0)
-    up = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+    up = enlarge(alpha, (w, h))
     return np.clip(up, 0.0, 1.0, out=up)
 
 
@@ -118,8 +119,8 @@ def guided_upsample(
     coef_a = cv2.merge([box(ar), box(ag), box(ab)])
     coef_b = box(bb)
     if (big_h, big_w) != (h, w):
-        coef_a = cv2.resize(coef_a, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
-        coef_b = cv2.resize(coef_b, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
+        coef_a = enlarge(coef_a, (big_w, big_h))
+        coef_b = enlarge(coef_b, (big_w, big_h))
     prod = cv2.multiply(coef_a, image, dtype=cv2.CV_32F)
     out: np.ndarray = cv2.transform(prod, np.ones((1, 3), np.float32))
     out = cv2.add(out, coef_b)
@@ -137,7 +138,7 @@ class BilinearRefiner:
         h, w = image.shape[:2]
         if small.shape == (h, w):
             return small
-        out: np.ndarray = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        out: np.ndarray = enlarge(small, (w, h))
         return out
 
 
