@@ -77,9 +77,12 @@ def test_eval_runs_settings_and_references(clips: Path, tmp_path: Path, capsys: 
 
 
 def _product_alpha(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """What vcam outputs for a model alpha: rounded to 8 bits, resized bilinearly, as 0..1."""
+    """What vcam outputs for a model alpha: rounded to 8 bits, enlarged bilinearly
+    (vcam.frames.enlarge), as 0..1."""
+    from vcam.frames import enlarge
+
     a8 = np.rint(np.clip(alpha, 0, 1) * 255).astype(np.uint8)
-    return cv2.resize(a8, size, interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255
+    return enlarge(a8, size).astype(np.float32) / 255
 
 
 def test_eval_scores_match_the_metrics_module(clips: Path, tmp_path: Path) -> None:
