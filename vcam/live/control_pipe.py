@@ -21,10 +21,10 @@ import os
 import secrets
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from vcam.errors import ControlError
 
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 _KEY_BYTES = 32
 _MAX_REQUEST = 64 * 1024
 _KNOCK_WAIT_S = 1.0  # how long close() waits for its wake-up connection to be taken
+_T = TypeVar("_T")
 
 
 def uses_pipe(platform: str | None = None) -> bool:
@@ -158,13 +159,10 @@ class PipeServer:
         self._closing.set()
 
         def knock() -> None:
-            with contextlib.suppress(Exception):
-                key = _key(control_folder(self._env), create=False)
-                Client(self.address, family=_family(), authkey=key).close()
+            key = _key(control_folder(self._env), create=False)
+            Client(self.address, family=_family(), authkey=key).close()
 
-        thread = threading.Thread(target=knock, name="vcam-control-knock", daemon=True)
-        thread.start()
-        thread.join(_KNOCK_WAIT_S)
+        _within(knock, _KNOCK_WAIT_S, "vcam-control-knock")  # refused or not taken: nothing to do
 
     def close(self) -> None:
         if self._listener is not None and not self._closing.is_set():
@@ -181,22 +179,31 @@ def send_pipe_request(request: Request, env: Mapping[str, str] | None = None, ti
     that holds the pipe but no longer answers would keep ``vcam ctl`` waiting forever)."""
     address = pipe_address(env)
     key = _key(control_folder(env), create=False)
-    result: list[dict[str, Any] | BaseException] = []
-
-    def exchange() -> None:
-        try:
-            result.append(_exchange(request, address, key))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            result.append(exc)
-
-    thread = threading.Thread(target=exchange, name="vcam-ctl-pipe", daemon=True)
-    thread.start()
-    thread.join(timeout)
+    result = _within(lambda: _exchange(request, address, key), timeout, "vcam-ctl-pipe")
     if not result:
         raise ControlError(f"the vcam daemon did not answer within {timeout:g} s")
     if isinstance(result[0], BaseException):
         raise result[0]
     return result[0]
+
+
+def _within(call: Callable[[], _T], timeout: float, name: str) -> list[_T | BaseException]:
+    """``call()`` on a daemon thread named ``name``, waited for at most ``timeout`` seconds:
+    ``[its result]`` or ``[the exception it raised]``, or ``[]`` while it still runs (a
+    ``multiprocessing.connection`` handshake nobody answers; the thread ends when the pipe
+    is closed, or with the process)."""
+    result: list[_T | BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(call())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            result.append(exc)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return result
 
 
 def _exchange(request: Request, address: str, key: bytes) -> dict[str, Any]:
