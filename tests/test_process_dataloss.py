@@ -288,6 +288,26 @@ def test_output_folder_removed_while_processing(tmp_path: Path) -> None:
     assert _names(tmp_path) == ["in.mp4"]
 
 
+def test_output_folder_removed_before_the_first_packet_names_the_folder(tmp_path: Path) -> None:
+    # the encoder holds its first frames back; the file is created at the first packet, which
+    # then cannot be (FFmpeg says only "No such file or directory")
+    from vcam.sinks.file import FileSink
+
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    sink = FileSink(sub / "o.mkv", (160, 96), 30)
+    shutil.rmtree(sub)
+    with pytest.raises(OutputError) as info:
+        for frame in color_frames(80):
+            sink.send(frame)
+        sink.close()
+    assert str(info.value) in {
+        f"output {sub / 'o.mkv'}: writing failed (folder {sub} no longer exists)",
+        f"output {sub / 'o.mkv'}: finishing the file failed (folder {sub} no longer exists)",
+    }
+    assert _names(tmp_path) == []
+
+
 def test_a_folder_at_the_output_name_while_processing(tmp_path: Path) -> None:
     inp = write_clip(tmp_path / "in.mp4", color_frames(4))
     out = tmp_path / "o.mp4"
