@@ -17,5 +17,7 @@ def test_short_soak_leaks_no_threads_fds_or_memory() -> None:
     # native threads come and go (an old ONNX Runtime pool right after an engine swap); a
     # leak raises the floor, which transient extras cannot lower: compare the minimums
     assert min(s["threads"] for _, s in second) <= min(s["threads"] for _, s in first)
-    assert {s["fds"] for _, s in res.samples} == {res.start["fds"]}
+    # a leak adds descriptors; one open at the start may close later (seen in a CI simulation,
+    # 2026-12-03: 31 at the start, 30 in one sample), which is not a leak
+    assert max(s["fds"] for _, s in res.samples) <= res.start["fds"]
     assert res.rss_growth_mb <= 20.0
