@@ -266,3 +266,41 @@ def test_the_icon_docks_when_the_panel_starts_after_vcam(xvfb: str, isolated_hom
         "system tray appears (--no-tray hides this message)",
         "vcam: tray icon shown (pystray xorg backend)",
     ]
+
+
+def test_a_call_into_the_icon_after_its_event_loop_ended_does_nothing(
+    xvfb: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The icon's event loop closes the second connection other threads ask it over when it
+    ends; a thread asking just then (the tray keeper stopping the icon as the tray went away)
+    used the closed connection: python-xlib raised TypeError ('NoneType' object is not
+    subscriptable) in the vcam-tray thread (seen in a CI simulation, 2026-12-03). After the
+    loop, asking is a no-op, and the connection is closed and dropped."""
+    monkeypatch.setenv("DISPLAY", xvfb)
+    import pystray._xorg
+
+    from vcam.live.tray_xorg import xorg_icon
+
+    host = TrayHost(xvfb)
+    icon = xorg_icon(pystray._xorg.Icon)("vcam-test", icon=Image.new("RGBA", (32, 32), (200, 40, 40, 255)), title="t")
+    shown = threading.Event()
+
+    def setup(icon: object) -> None:
+        icon.visible = True  # type: ignore[attr-defined]
+        shown.set()
+
+    loop = threading.Thread(target=icon.run, kwargs={"setup": setup}, daemon=True)
+    try:
+        loop.start()
+        assert shown.wait(20)
+        wait_for(lambda: host.docked is not None, timeout=20, what="the icon to dock")
+        icon._poke(icon._redock_atom)  # from this thread: opens the second connection
+        assert icon._poke_display is not None
+        icon.stop()  # from this thread: handed to the loop, which ends
+        loop.join(10)
+        assert not loop.is_alive()
+        assert icon._poke_display is None  # closed and dropped by the loop's finish
+        icon._poke(icon._call_atom, 1)  # raised TypeError on the closed connection before
+        icon.stop()  # the loop is gone: returns at once
+    finally:
+        host.close()

@@ -120,8 +120,11 @@ def xorg_icon(base: Any, popup: Any = None) -> Any:
             return call
 
         def _poke(self, atom: int, value: int = 0) -> None:
-            """A client message to the icon's window, from the calling thread's side."""
+            """A client message to the icon's window, from the calling thread's side; nothing
+            once the event loop has ended (its finish closes this connection, under the same lock)."""
             with self._poke_lock:
+                if self._loop_over:
+                    return
                 if self._poke_display is None:
                     self._poke_display = Xlib.display.Display(self._display.get_display_name())
                 window = self._poke_display.create_resource_object("window", self._window.id)
@@ -156,9 +159,14 @@ def xorg_icon(base: Any, popup: Any = None) -> Any:
                 for _method, answer in list(self._calls.values()):  # callers waiting: the loop is gone
                     answer.put(True)
                 self._calls.clear()
-                if self._poke_display is not None:
-                    with contextlib.suppress(Exception):
-                        self._poke_display.close()
+                # under the lock: a thread in _poke finishes its flush first (closing the
+                # connection under it left python-xlib's buffer None: a TypeError traceback
+                # from vcam-tray when the tray went away while the icon was being stopped)
+                with self._poke_lock:
+                    if self._poke_display is not None:
+                        with contextlib.suppress(Exception):
+                            self._poke_display.close()
+                        self._poke_display = None
 
         def _create_window(self) -> Any:
             window = super()._create_window()
