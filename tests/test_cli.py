@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from tests.helpers import REPO
 from tests.helpers.cli import last_line, run_cli, spawn_vcam, wait_for
 from tests.helpers.fakes import MemoryCameraBackend, register_memory_backend
 from tests.helpers.media import color_frames, count_frames, portrait_frames, write_video
+from vcam.errors import Interrupted
 from vcam.presets import LIVE_LADDER
 from vcam.sinks.virtualcam import SETUP_HINT
 
@@ -480,3 +482,38 @@ def test_global_flags_are_taken_after_the_command_too(argv: list[str]) -> None:
     assert build_parser().parse_args(["-v", "models", "list"]).verbose == 1
     assert build_parser().parse_args(["models", "list", "-vv"]).verbose == 2
     assert build_parser().parse_args(["models", "list"]).quiet is False
+
+
+def _define_a_class_whose_attribute_is_interrupted(stop: KeyboardInterrupt) -> None:
+    class Attribute:
+        def __set_name__(self, owner: type, name: str) -> None:
+            raise stop  # as a Ctrl-C that lands while numba's classes are created on import
+
+    type("Graph", (), {"_exit_points": Attribute()})
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "line"),
+    [
+        (lambda: _define_a_class_whose_attribute_is_interrupted(KeyboardInterrupt()), 130, "vcam: interrupted"),
+        (lambda: _define_a_class_whose_attribute_is_interrupted(Interrupted(signal.SIGTERM)), 143, "vcam: interrupted"),
+        (lambda: int("x"), 2,
+         "vcam: internal error: ValueError: invalid literal for int() with base 10: 'x' (run with -v for details and please report it)"),
+    ],
+    ids=["ctrl-c-wrapped", "sigterm-wrapped", "a-real-bug"],
+)
+def test_a_stop_that_python_wrapped_in_another_error_is_still_an_interruption(
+    raised: Callable[[], object], code: int, line: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen in the plain-clone check (2026-12-03): Ctrl-C while numba was being imported
+    reached the user as "internal error: RuntimeError: Error calling __set_name__ ...", exit 2
+    (Python 3.11 wraps an exception raised in ``__set_name__``). It is the user's stop."""
+    import vcam.cli
+
+    def command(args: object) -> int:
+        raised()
+        return 0
+
+    monkeypatch.setattr(vcam.cli, "_cmd_doctor", command)
+    rc, _, err = run_cli(capsys, "doctor")
+    assert (rc, last_line(err)) == (code, line)

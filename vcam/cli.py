@@ -709,7 +709,26 @@ def main(argv: Sequence[str] | None = None, *, owns_process: bool = False) -> in
         _silence_stdout()
         return 128 + signal.SIGPIPE
     except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, full traceback with -v
+        stop = _stop_behind(exc)
+        if stop is not None:
+            print("vcam: interrupted", file=sys.stderr)
+            return 128 + (stop.signum if isinstance(stop, Interrupted) else signal.SIGINT)
         return _internal_error(args, exc)
+
+
+def _stop_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or stop signal) that ``exc`` was raised from or while handling, if any:
+    Python wraps one that lands in some places in another error (Ctrl-C while numba's classes
+    were being created on import: ``RuntimeError: Error calling __set_name__ ...``), which is
+    still the user's stop, not a bug."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
 
 
 def _internal_error(args: argparse.Namespace, exc: Exception) -> int:
